@@ -1,0 +1,438 @@
+"""The ``paperfeed`` command. Reads settings, builds the store and clients, and prints; the work is elsewhere."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from paperfeed import feed
+from paperfeed.config import Settings, load_settings
+from paperfeed.errors import BadRequest, IngestError, PaperfeedError
+from paperfeed.ingest import arxiv_api
+from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.ingest.files import FORMATS
+from paperfeed.ingest.pipeline import ArxivFetch, ImportReport, fetch_arxiv, harvest_oai, import_file
+from paperfeed.models import Paper
+from paperfeed.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Context:
+    """What every command gets: the settings, and the store built from them on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.database_url)
+        return self._store
+
+    def ready_store(self) -> Store:
+        """The store, initialised (migrations applied) so that writes can start."""
+        self.store.migrate()
+        return self.store
+
+    def client(self, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
+        s = self.settings
+        return PoliteClient(
+            user_agent=s.user_agent,
+            min_interval=s.request_interval,
+            timeout=timeout or s.http_timeout,
+            max_retries=s.max_retries if max_retries is None else max_retries,
+            max_retry_wait=s.max_retry_wait,
+        )
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def handle_errors(command: F) -> F:
+    """Translate paperfeed's typed errors into one CLI message and exit code (2 bad input, 1 otherwise)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BadRequest as exc:
+            err.print(Text(f"Error: {exc.message}", style="red"))
+            sys.exit(2)
+        except PaperfeedError as exc:
+            err.print(Text(f"Error: {exc.message}", style="red"))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err.print("Interrupted. Run the same command again to resume where the last batch ended.")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--db", "database_url", metavar="URL", help="Database URL (env PAPERFEED_DATABASE_URL).")
+@click.option("--config", "config_file", metavar="FILE", help="Config file of KEY=value lines (env PAPERFEED_CONFIG).")
+@click.version_option(package_name="paperfeed")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -> None:
+    """paperfeed: a self-hostable research-paper feed.
+
+    \b
+    Typical first run:
+      paperfeed init                      create the database (SQLite by default: ./var/paperfeed.db)
+      paperfeed update                    fetch recent papers from arXiv (or import the seed file offline)
+      paperfeed papers                    show the latest day's feed
+    Settings come from PAPERFEED_* environment variables or a config file; see docs/admin.md.
+    """
+    try:
+        settings = load_settings(config_file, database_url=database_url)
+    except BadRequest as exc:
+        raise click.UsageError(exc.message) from exc
+    context = Context(settings)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@cli.command()
+@pass_context
+@handle_errors
+def init(ctx: Context) -> None:
+    """Create the database, or bring its schema up to date (safe to run again)."""
+    applied = ctx.store.migrate()
+    state = f"applied migrations {applied}" if applied else "already up to date"
+    out.print(f"Database {ctx.store.stats().database}: {state} (schema version {ctx.store.schema_version()}).")
+
+
+# -- progress and reports ------------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bar(label: str, unit: str) -> Iterator[Callable[[ImportReport, int, int | None], None]]:
+    """A rich progress bar (on stderr) fed by the pipeline's progress callback."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[papers]:>9,} papers  {task.fields[rate]:>7,.0f}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task: TaskID = bar.add_task(label, total=None, papers=0, rate=0.0)
+        started = datetime.now(UTC)
+
+        def update(report: ImportReport, done: int, total: int | None) -> None:
+            seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
+            papers = report.records + report.skipped
+            bar.update(task, completed=done, total=total, papers=papers, rate=papers / seconds)
+
+        yield update
+
+
+def print_report(report: ImportReport, as_json: bool, errors_file: str | None = None) -> None:
+    if errors_file:
+        with Path(errors_file).open("wb") as f:
+            for s in report.skipped_samples:
+                f.write(orjson.dumps({"position": s.position, "reason": s.reason}) + b"\n")
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    rate = report.records / report.seconds if report.seconds else 0.0
+    resumed = f", resumed after record {report.resumed_from:,}" if report.resumed_from else ""
+    out.print(
+        f"{report.format} from {report.source}: {report.inserted:,} new, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged, {report.skipped:,} skipped{resumed} "
+        f"({report.seconds:.1f} s, {rate:,.0f} papers/s)."
+    )
+    if report.deleted:
+        out.print(f"{report.deleted:,} records were marked deleted at the source and left out.")
+    for note in report.notes:
+        out.print(Text(f"Note: {note}", style="yellow"))
+    if report.skipped:
+        table = Table("line/record", "why it was skipped", title="Skipped records", title_justify="left")
+        for s in report.skipped_samples[:10]:
+            table.add_row(str(s.position), Text(s.reason))
+        out.print(table)
+        if report.skipped > 10 and not errors_file:
+            out.print(f"... {report.skipped - 10:,} more; --errors FILE writes them all.")
+
+
+# -- import and ingest ---------------------------------------------------------------------------------
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip detection and read FILE as this format.")
+@click.option("--batch-size", type=click.IntRange(1, 50_000), help="Papers per transaction (default 1000).")
+@click.option("--errors", "errors_file", metavar="OUT", help="Write every skipped record (JSON lines) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+@handle_errors
+def import_command(
+    ctx: Context, file: Path, fmt: str | None, batch_size: int | None, errors_file: str | None, as_json: bool
+) -> None:
+    """Import papers from FILE (gzip or plain), detecting its format from the content.
+
+    \b
+    Formats: arxiv-jsonl (../shared/data/arxiv), kaggle-snapshot (arxiv-metadata-oai-snapshot.json),
+    hf-daily (Hugging Face Daily Papers JSON), arxiv-atom and oai-pmh (saved API responses).
+    Bad records are skipped and reported with their line number; an interrupted import resumes where its
+    last batch ended when run again; importing the same file twice changes nothing.
+    """
+    store = ctx.ready_store()
+    with progress_bar(f"import {file.name}", "bytes") as update:
+        report = import_file(store, file, fmt=fmt, batch_size=batch_size or ctx.settings.batch_size, progress=update)
+    print_report(report, as_json, errors_file)
+
+
+@cli.group()
+def ingest() -> None:
+    """Fetch papers from arXiv (Atom API or OAI-PMH), politely: one request per interval, with retries."""
+
+
+def _parse_date(value: str | None, name: str) -> date | None:
+    return feed.parse_day(value, name) if value is not None else None
+
+
+@ingest.command("arxiv")
+@click.option("--category", "categories", multiple=True, metavar="CAT", help="arXiv category; repeat for more.")
+@click.option("--since", required=True, metavar="DATE", help="First submission day (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", help="Last submission day (default: today).")
+@click.option("--page-size", type=click.IntRange(1, arxiv_api.MAX_PAGE), default=arxiv_api.MAX_PAGE, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+@handle_errors
+def ingest_arxiv(
+    ctx: Context, categories: tuple[str, ...], since: str, until: str | None, page_size: int, as_json: bool
+) -> None:
+    """Fetch papers submitted between --since and --until from the arXiv API.
+
+    Long windows are split so that no query asks for more than 30,000 results. Defaults to the configured
+    categories when no --category is given.
+    """
+    plan = ArxivFetch(
+        api_url=ctx.settings.arxiv_api_url,
+        categories=list(categories) or ctx.settings.categories,
+        since=feed.parse_day(since, "--since"),
+        until=_parse_date(until, "--until") or datetime.now(UTC).date(),
+        page_size=page_size,
+    )
+    store = ctx.ready_store()
+    with ctx.client() as client, progress_bar("arXiv API", "papers") as update:
+        report = fetch_arxiv(store, client, plan, progress=update, batch_size=ctx.settings.batch_size)
+    print_report(report, as_json)
+
+
+@ingest.command("oai")
+@click.option("--set", "set_spec", required=True, metavar="SET", help="OAI set, e.g. cs, math, physics:hep-th.")
+@click.option("--from", "from_date", metavar="DATE", help="Records changed since this day (default: last harvest).")
+@click.option("--until", metavar="DATE", help="Records changed up to this day.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+@handle_errors
+def ingest_oai(ctx: Context, set_spec: str, from_date: str | None, until: str | None, as_json: bool) -> None:
+    """Harvest arXiv metadata over OAI-PMH (ListRecords, metadataPrefix arXiv).
+
+    Without --from, harvests incrementally from the response date of the last complete harvest of SET.
+    """
+    store = ctx.ready_store()
+    with ctx.client() as client, progress_bar(f"OAI-PMH {set_spec}", "records") as update:
+        report = harvest_oai(
+            store,
+            client,
+            url=ctx.settings.oai_url,
+            set_spec=set_spec,
+            from_date=_parse_date(from_date, "--from"),
+            until=_parse_date(until, "--until"),
+            progress=update,
+            batch_size=ctx.settings.batch_size,
+        )
+    print_report(report, as_json)
+
+
+@cli.command()
+@click.option("--seed-file", type=click.Path(dir_okay=False, path_type=Path), help="File to import when offline.")
+@click.option("--days", type=click.IntRange(1, 30), default=3, show_default=True, help="Days to fetch on a first run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+@handle_errors
+def update(ctx: Context, seed_file: Path | None, days: int, as_json: bool) -> None:
+    """Bring the feed up to date: fetch new papers of the configured categories from the arXiv API.
+
+    Where arXiv cannot be reached, say so and import the seed file instead (--seed-file, or
+    PAPERFEED_SEED_FILE; default ../shared/data/arxiv/arxiv_daily.jsonl.gz).
+    """
+    store = ctx.ready_store()
+    today = datetime.now(UTC).date()
+    last = store.get_state("arxiv:last-update")
+    since = date.fromisoformat(last["until"]) - timedelta(days=1) if last else today - timedelta(days=days)
+    plan = ArxivFetch(ctx.settings.arxiv_api_url, ctx.settings.categories, since, today)
+    try:
+        with ctx.client(max_retries=0, timeout=15) as probe:
+            probe.get(plan.api_url, {"search_query": "cat:cs.LG", "max_results": 1})
+        with ctx.client() as client, progress_bar("arXiv API", "papers") as progress:
+            report = fetch_arxiv(store, client, plan, progress=progress, batch_size=ctx.settings.batch_size)
+        store.set_state("arxiv:last-update", {"until": today.isoformat()})
+    except IngestError as exc:
+        seed = seed_file or ctx.settings.seed_file
+        err.print(Text(f"arXiv could not be reached ({exc.message}).", style="yellow"))
+        if not seed.is_file():
+            raise BadRequest(f"seed file {seed} does not exist either: give --seed-file PATH") from exc
+        err.print(f"Importing from {seed} instead.")
+        with progress_bar(f"import {seed.name}", "bytes") as progress:
+            report = import_file(store, seed, batch_size=ctx.settings.batch_size, progress=progress)
+    print_report(report, as_json)
+
+
+# -- reading -------------------------------------------------------------------------------------------
+
+
+def _authors(paper: Paper, most: int = 3) -> str:
+    names = [a.name for a in paper.authors]
+    return ", ".join(names[:most]) + (f" +{len(names) - most}" if len(names) > most else "")
+
+
+@cli.command()
+@click.option("--date", "day", metavar="YYYY-MM-DD", help="One day's feed.")
+@click.option("--week", metavar="YYYY-Www", help="One ISO week's feed, e.g. 2025-W12.")
+@click.option("--month", metavar="YYYY-MM", help="One month's feed.")
+@click.option("--category", metavar="CAT", help="Only papers in this arXiv category.")
+@click.option("--sort", type=click.Choice(feed.SORTS), default="upvotes", show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True, help=f"Papers per page (1-{feed.MAX_LIMIT}).")
+@click.option("--page", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
+@pass_context
+@handle_errors
+def papers(
+    ctx: Context,
+    day: str | None,
+    week: str | None,
+    month: str | None,
+    category: str | None,
+    sort: str,
+    limit: int,
+    page: int,
+    as_json: bool,
+) -> None:
+    """List the feed for a day, week or month (default: the latest day with papers)."""
+    result = feed.feed(ctx.store, day=day, week=week, month=month, category=category, sort=sort, page=page, limit=limit)
+    if as_json:
+        emit_json(
+            {
+                "period": result.period.kind,
+                "label": result.period.label,
+                "start": result.period.start,
+                "end": result.period.end,
+                "total": result.total,
+                "page": result.page,
+                "pages": result.pages,
+                "limit": result.limit,
+                "previous": result.previous,
+                "next": result.next,
+                "papers": [p.as_dict() for p in result.papers],
+            }
+        )
+        return
+    title = f"{result.period.kind.capitalize()} {result.period.label}: {result.total:,} papers"
+    table = Table("#", "id", "title", "authors", "cat", "▲", title=title, title_justify="left", expand=True)
+    for rank, p in enumerate(result.papers, (page - 1) * limit + 1):
+        table.add_row(str(rank), p.arxiv_id, Text(p.title), Text(_authors(p)), p.primary_category or "", str(p.upvotes))
+    out.print(table)
+    hints = [f"page {result.page} of {result.pages}"]
+    if result.previous:
+        hints.append(f"previous: {result.previous}")
+    if result.next:
+        hints.append(f"next: {result.next}")
+    out.print(" · ".join(hints))
+
+
+@cli.command()
+@click.argument("arxiv_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the paper as JSON.")
+@pass_context
+@handle_errors
+def show(ctx: Context, arxiv_id: str, as_json: bool) -> None:
+    """Show one paper: metadata, versions and links."""
+    p = feed.paper(ctx.store, arxiv_id)
+    if as_json:
+        emit_json(p.as_dict())
+        return
+    out.print(Text(p.title, style="bold"))
+    out.print(Text(", ".join(a.name + (f" ({a.affiliation})" if a.affiliation else "") for a in p.authors)))
+    facts = [
+        ("id", p.versioned_id),
+        ("categories", " ".join(p.categories)),
+        ("feed date", str(p.feed_date or "")),
+        ("first version", str(p.first_version_at or "")),
+        ("latest version", str(p.latest_version_at or "")),
+        ("versions", ", ".join(f"v{v.version} {v.created_at or ''}".strip() for v in p.versions)),
+        ("comment", p.comment or ""),
+        ("journal ref", p.journal_ref or ""),
+        ("DOI", p.doi or ""),
+        ("licence", p.license or ""),
+        ("upvotes", str(p.upvotes)),
+        ("source", p.source),
+        *p.links.items(),
+    ]
+    for name, value in facts:
+        if value:
+            out.print(Text(f"{name:>15}: {value}"))
+    out.print()
+    out.print(Text(p.abstract))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
+@pass_context
+@handle_errors
+def stats(ctx: Context, as_json: bool) -> None:
+    """Counts: papers, versions, categories, papers by source, feed date range, database size."""
+    s = feed.stats(ctx.store)
+    values = {
+        "papers": s.papers,
+        "versions": s.versions,
+        "categories": s.categories,
+        "by_source": s.by_source,
+        "first_feed_date": s.first_feed_date,
+        "last_feed_date": s.last_feed_date,
+        "schema_version": s.schema_version,
+        "database": s.database,
+        "size_bytes": s.size_bytes,
+    }
+    if as_json:
+        emit_json(values)
+        return
+    for key, value in values.items():
+        out.print(Text(f"{key:>16}: {value}"))
+
+
+def main() -> None:
+    cli(prog_name="paperfeed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The one typed settings object.
+
+Values come, highest priority first, from: explicit overrides (CLI options), ``PAPERFEED_*`` environment
+variables, an optional config file in ``KEY=value`` form (the same file works as a systemd ``EnvironmentFile``),
+then the defaults below. Nothing is built at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from paperfeed.errors import BadRequest
+
+DEFAULT_CONFIG_FILE = "paperfeed.env"
+DEFAULT_SEED_FILE = "../shared/data/arxiv/arxiv_daily.jsonl.gz"
+
+
+class Settings(BaseSettings):
+    """Every knob paperfeed has, with its default and what it does."""
+
+    model_config = SettingsConfigDict(env_prefix="PAPERFEED_", extra="ignore", validate_default=True)
+
+    database_url: str = Field(
+        "sqlite:///./var/paperfeed.db",
+        description="Where papers are stored: sqlite:///path (the default, embedded) or postgresql://...",
+    )
+    data_dir: Path = Field(Path("./var"), description="Folder for the database file, indexes and caches.")
+    seed_file: Path = Field(
+        Path(DEFAULT_SEED_FILE),
+        description="Papers file imported by `paperfeed update` when arXiv cannot be reached.",
+    )
+    categories: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["cs.CV", "cs.CL", "cs.AI", "cs.LG"],
+        description="arXiv categories `paperfeed update` fetches (comma-separated in the environment).",
+    )
+    arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
+    oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")
+    request_interval: float = Field(3.0, ge=0, description="Seconds between two requests to arXiv (politeness).")
+    http_timeout: float = Field(30.0, gt=0, description="Seconds before one HTTP request times out.")
+    max_retries: int = Field(5, ge=0, le=20, description="Retries of a request after 5xx, 429 or a timeout.")
+    max_retry_wait: float = Field(600.0, ge=0, description="Longest wait (s) honoured from a Retry-After header.")
+    contact_email: str | None = Field(None, description="Added to the User-Agent so arXiv can reach the admin.")
+    batch_size: int = Field(1000, ge=1, le=50_000, description="Papers written per database transaction.")
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def user_agent(self) -> str:
+        contact = f"; mailto:{self.contact_email}" if self.contact_email else ""
+        return f"paperfeed/0.1 (self-hosted research-paper feed{contact})"
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from overrides > environment > config file > defaults.
+
+    The config file is ``config_file``, else ``$PAPERFEED_CONFIG``, else ``./paperfeed.env`` when it exists.
+    Overrides that are None are ignored, so CLI options left unset fall through to the environment.
+    """
+    path = config_file or os.environ.get("PAPERFEED_CONFIG")
+    if path and not Path(path).is_file():
+        raise BadRequest(f"config file {path} does not exist")
+    env_file = Path(path) if path else Path(DEFAULT_CONFIG_FILE)
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        # _env_file is pydantic-settings' documented per-instance dotenv path (mypy does not see it)
+        return Settings(_env_file=env_file if env_file.is_file() else None, **given)  # type: ignore[call-arg]
+    except ValueError as exc:  # pydantic.ValidationError: name the setting
+        raise BadRequest(f"invalid setting: {exc}") from exc

@@ -1,0 +1,62 @@
+"""Typed errors raised deep inside paperfeed and translated once at each edge (CLI, web, API)."""
+
+from __future__ import annotations
+
+
+class PaperfeedError(Exception):
+    """Base of every error paperfeed raises on purpose; its message is safe to show to a user."""
+
+    status = 500
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(PaperfeedError):
+    """The caller gave a value that cannot be used; the message names the parameter."""
+
+    status = 400
+    code = "bad_request"
+
+
+class NotFound(PaperfeedError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(PaperfeedError):
+    """The caller may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(PaperfeedError):
+    """The request clashes with what is already stored (a duplicate, a stale version)."""
+
+    status = 409
+    code = "conflict"
+
+
+class IngestError(PaperfeedError):
+    """A source could not be read: an unreachable server, or a file that is not what it claims to be."""
+
+    status = 502
+    code = "ingest_error"
+
+
+class SourceUnreachable(IngestError):
+    """The remote source could not be reached at all (DNS, refused connection, repeated timeouts)."""
+
+    code = "source_unreachable"
+
+
+class MailError(PaperfeedError):
+    """A mail could not be composed or handed to the SMTP server."""
+
+    status = 502
+    code = "mail_error"

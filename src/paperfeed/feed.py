@@ -1,0 +1,157 @@
+"""Use cases shared by the CLI, the web pages, the API and the digests: feeds for a period, one paper, stats.
+
+Every function takes the store as an argument and validates its inputs, raising BadRequest that names the
+parameter, or NotFound.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from paperfeed.errors import BadRequest, NotFound
+from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
+from paperfeed.models import Paper
+from paperfeed.store import SortOrder, Store, StoreStats
+
+MAX_LIMIT = 200
+SORTS: tuple[SortOrder, ...] = ("upvotes", "newest", "oldest")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A day, an ISO week or a month of the feed, with its neighbours' labels."""
+
+    kind: str  # "day" | "week" | "month"
+    label: str  # "2025-03-18" | "2025-W12" | "2025-03"
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    period: Period
+    papers: list[Paper]
+    total: int
+    page: int
+    limit: int
+    previous: str | None  # label of the previous period (for days: the previous day that has papers)
+    next: str | None
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.limit))
+
+
+def parse_day(value: str, name: str = "date") -> date:
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"{name} must be a date as YYYY-MM-DD, not {value!r}") from exc
+
+
+def day_period(day: date) -> Period:
+    return Period("day", day.isoformat(), day, day)
+
+
+def week_period(value: str) -> Period:
+    match = _WEEK.match(value)
+    try:
+        if not match:
+            raise ValueError(value)
+        start = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError as exc:
+        raise BadRequest(f"week must be an ISO week as YYYY-Www (e.g. 2025-W12), not {value!r}") from exc
+    return Period("week", value, start, start + timedelta(days=6))
+
+
+def month_period(value: str) -> Period:
+    match = _MONTH.match(value)
+    if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+        raise BadRequest(f"month must be YYYY-MM (e.g. 2025-03), not {value!r}")
+    start = date(int(match.group(1)), int(match.group(2)), 1)
+    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return Period("month", value, start, following - timedelta(days=1))
+
+
+def _shift(period: Period, forward: bool) -> str:
+    if period.kind == "week":
+        day = period.start + timedelta(days=7 if forward else -7)
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    day = period.end + timedelta(days=1) if forward else period.start - timedelta(days=1)
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def resolve_period(
+    store: Store, *, day: str | None = None, week: str | None = None, month: str | None = None
+) -> Period:
+    """The period asked for; with none given, the latest day that has papers."""
+    if sum(x is not None for x in (day, week, month)) > 1:
+        raise BadRequest("give only one of date, week and month")
+    if week is not None:
+        return week_period(week)
+    if month is not None:
+        return month_period(month)
+    if day is not None:
+        return day_period(parse_day(day))
+    latest = store.latest_feed_date()
+    if latest is None:
+        raise NotFound("no papers yet: run `paperfeed update` or `paperfeed import FILE` first")
+    return day_period(latest)
+
+
+def check_paging(page: int, limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    if page < 1:
+        raise BadRequest("page must be 1 or more")
+
+
+def feed(
+    store: Store,
+    *,
+    day: str | None = None,
+    week: str | None = None,
+    month: str | None = None,
+    category: str | None = None,
+    sort: str = "upvotes",
+    page: int = 1,
+    limit: int = 50,
+) -> FeedPage:
+    """One page of the feed for a day, week or month (default: the latest day), ranked by ``sort``."""
+    check_paging(page, limit)
+    if sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
+    period = resolve_period(store, day=day, week=week, month=month)
+    order: SortOrder = sort
+    papers = store.list_papers(
+        period.start, period.end, category=category, sort=order, limit=limit, offset=(page - 1) * limit
+    )
+    total = store.count_papers(period.start, period.end, category=category)
+    if period.kind == "day":
+        before, after = store.neighbour_feed_dates(period.start)
+        previous = before.isoformat() if before else None
+        following = after.isoformat() if after else None
+    else:
+        previous, following = _shift(period, forward=False), _shift(period, forward=True)
+    return FeedPage(period, papers, total, page, limit, previous, following)
+
+
+def paper(store: Store, arxiv_id: str) -> Paper:
+    """One paper by arXiv id (a version suffix, URL or ``arXiv:`` prefix is accepted)."""
+    try:
+        ident = parse_arxiv_id(arxiv_id)
+    except InvalidRecord as exc:
+        raise BadRequest(f"id must be an arXiv id such as 2401.00001: {exc}") from exc
+    found = store.get_paper(ident.id)
+    if found is None:
+        raise NotFound(f"paper {ident.id} is not in this instance")
+    return found
+
+
+def stats(store: Store) -> StoreStats:
+    return store.stats()

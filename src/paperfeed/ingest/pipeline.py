@@ -1,0 +1,361 @@
+"""Imports and fetches: items in batches into the store, with a checkpoint saved in each batch's transaction.
+
+A kill at any moment leaves the store at the end of some batch, with the checkpoint saying where that was;
+running the same import again resumes there. Upserts are idempotent, so re-reading records never duplicates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from paperfeed.errors import BadRequest, IngestError
+from paperfeed.ingest import arxiv_api, oai_pmh
+from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.ingest.files import inspect_file, iter_file_items
+from paperfeed.ingest.records import Item, Parsed, Skipped
+from paperfeed.models import Paper
+from paperfeed.store import Store
+
+MAX_SKIPPED_KEPT = 1000
+INDEX_EVERY = 50_000  # a bulk import brings the keyword index up to date after this many new rows
+EMPTY_PAGE_RETRIES = 3  # the arXiv API now and then answers a page with no entries; asking again helps
+
+
+@dataclass
+class ImportReport:
+    """What an import or fetch did. ``skipped_samples`` keeps the first MAX_SKIPPED_KEPT skipped records."""
+
+    source: str
+    format: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    resumed_from: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    complete: bool = False
+    skipped_samples: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def skip(self, item: Skipped) -> None:
+        self.skipped += 1
+        if len(self.skipped_samples) < MAX_SKIPPED_KEPT:
+            self.skipped_samples.append(item)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "records": self.records,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "deleted": self.deleted,
+            "resumed_from": self.resumed_from,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 3),
+            "complete": self.complete,
+            "skipped_records": [{"position": s.position, "reason": s.reason} for s in self.skipped_samples],
+            "notes": self.notes,
+        }
+
+
+Progress = Callable[[ImportReport, int, int | None], None]  # report, units done, units in all (if known)
+
+
+class BatchWriter:
+    """Collects papers and writes them batch by batch, each batch together with its checkpoint."""
+
+    def __init__(
+        self,
+        store: Store,
+        report: ImportReport,
+        batch_size: int,
+        state_key: str | None,
+        *,
+        bulk: bool = False,
+    ) -> None:
+        self.store, self.report, self.batch_size, self.state_key = store, report, batch_size, state_key
+        self.pending: list[Paper] = []
+        self.bulk = bulk  # defer keyword indexing to every INDEX_EVERY rows and finish()
+        self.unindexed = 0
+
+    def add(self, items: Iterable[Item]) -> None:
+        for item in items:
+            if isinstance(item, Parsed):
+                self.pending.append(item.paper)
+            else:
+                self.report.skip(item)
+
+    @property
+    def full(self) -> bool:
+        return len(self.pending) >= self.batch_size
+
+    def flush(self, state: dict[str, Any]) -> None:
+        result = self.store.upsert_papers(self.pending, state_key=self.state_key, state=state, defer_index=self.bulk)
+        self.unindexed += result.inserted
+        if self.bulk and self.unindexed >= INDEX_EVERY:
+            self.store.sync_keyword_index()
+            self.unindexed = 0
+        self.report.inserted += result.inserted
+        self.report.updated += result.updated
+        self.report.unchanged += result.unchanged
+        self.pending = []
+
+    def finish(self) -> None:
+        """Bring the keyword index up to date (also what a killed bulk import left unindexed)."""
+        self.store.sync_keyword_index()
+        self.unindexed = 0
+
+
+def in_chunks(items: Iterator[Item], size: int, depth: int = 2) -> Iterator[list[Item]]:
+    """Read ``items`` in a background thread, ``size`` at a time, at most ``depth`` chunks ahead.
+
+    Parsing is Python (holds the GIL) while SQLite's work on the previous chunk runs in C without it, so on
+    two cores the two overlap. The bounded queue keeps memory constant; an error in the reader is re-raised
+    here, in the consumer's thread.
+    """
+    chunks: queue.Queue[list[Item] | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(value: list[Item] | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(value, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read() -> None:
+        try:
+            while chunk := list(itertools.islice(items, size)):
+                put(chunk)
+            put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(exc)
+
+    reader = threading.Thread(target=read, name="paperfeed-reader", daemon=True)
+    reader.start()
+    try:
+        while (chunk := chunks.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            yield chunk
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+
+
+def import_file(
+    store: Store,
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    batch_size: int = 1000,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a papers file (format detected unless ``fmt`` is given), resuming an interrupted run."""
+    started = time.monotonic()
+    source = inspect_file(path, fmt)
+    key = f"import:{source.fingerprint}"
+    saved = store.get_state(key) or {}
+    report = ImportReport(str(source.path), source.format, resumed_from=int(saved.get("position", 0)))
+    writer = BatchWriter(store, report, batch_size, key, bulk=True)
+    offset = 0
+
+    def moved(done: int) -> None:
+        nonlocal offset
+        offset = done
+
+    items = iter_file_items(source, skip_until=report.resumed_from, on_position=moved)
+    for chunk in in_chunks(items, batch_size):
+        writer.add(chunk)
+        writer.flush({"position": chunk[-1].position, "path": str(source.path), "format": source.format})
+        if progress is not None:
+            progress(report, offset, source.size)
+    writer.finish()
+    store.delete_state(key)  # finished: a later import of the same file reads it all again (a no-op pass)
+    report.complete = True
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# -- arXiv Atom API ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ArxivFetch:
+    """One fetch of the arXiv API: which categories, which submitted-date days, how pages are sized."""
+
+    api_url: str
+    categories: Sequence[str]
+    since: date
+    until: date
+    page_size: int = arxiv_api.MAX_PAGE
+    max_per_query: int = arxiv_api.MAX_PER_QUERY
+    chunk_days: int = 7
+
+    @property
+    def state_key(self) -> str:
+        return f"arxiv:{','.join(sorted(self.categories))}:{self.since}:{self.until}"
+
+
+def _chunks(window: arxiv_api.Window, days: int) -> list[arxiv_api.Window]:
+    chunks, start = [], window.start
+    while start <= window.end:
+        end = min(start + timedelta(days=days) - timedelta(minutes=1), window.end)
+        chunks.append(arxiv_api.Window(start, end))
+        start = end + timedelta(minutes=1)
+    return chunks
+
+
+def fetch_arxiv(
+    store: Store,
+    client: PoliteClient,
+    plan: ArxivFetch,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = 1000,
+) -> ImportReport:
+    """Fetch every paper of ``plan`` from the Atom API into the store; resumes an interrupted fetch."""
+    started = time.monotonic()
+    arxiv_api.search_query(plan.categories, arxiv_api.Window.days(plan.since, plan.until))  # validate early
+    report = ImportReport(plan.api_url, "arxiv-atom")
+    writer = BatchWriter(store, report, batch_size, plan.state_key)
+    saved = store.get_state(plan.state_key)
+    whole = arxiv_api.Window.days(plan.since, plan.until)
+    queue: list[tuple[arxiv_api.Window, int]] = []
+    if saved:  # finish the window we were in, then the rest
+        resumed = arxiv_api.Window(datetime.fromisoformat(saved["start"]), datetime.fromisoformat(saved["end"]))
+        report.resumed_from = int(saved["offset"])
+        queue.append((resumed, report.resumed_from))
+        whole = arxiv_api.Window(resumed.end + timedelta(minutes=1), whole.end)
+    queue += [(chunk, 0) for chunk in _chunks(whole, plan.chunk_days)]
+    for window, offset in queue:
+        _fetch_window(client, plan, window, offset, writer, progress)
+    store.delete_state(plan.state_key)
+    report.requests = client.requests
+    report.complete = True
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _get_page(client: PoliteClient, plan: ArxivFetch, window: arxiv_api.Window, start: int) -> arxiv_api.AtomPage:
+    params = arxiv_api.query_params(arxiv_api.search_query(plan.categories, window), start, plan.page_size)
+    page = arxiv_api.parse_atom(client.get(plan.api_url, params), first_position=start + 1)
+    for _ in range(EMPTY_PAGE_RETRIES):
+        if page.items or start >= page.total:
+            break
+        page = arxiv_api.parse_atom(client.get(plan.api_url, params), first_position=start + 1)
+    return page
+
+
+def _fetch_window(
+    client: PoliteClient,
+    plan: ArxivFetch,
+    window: arxiv_api.Window,
+    start: int,
+    writer: BatchWriter,
+    progress: Progress | None,
+) -> None:
+    page = _get_page(client, plan, window, start)
+    if page.total > plan.max_per_query and start == 0 and window.splittable:
+        for half in window.halves():
+            _fetch_window(client, plan, half, 0, writer, progress)
+        return
+    limit = min(page.total, plan.max_per_query)
+    while True:
+        writer.add(page.items)
+        start += len(page.items)
+        state = {"start": window.start.isoformat(), "end": window.end.isoformat(), "offset": start}
+        writer.flush(state)
+        if progress is not None:
+            progress(writer.report, writer.report.records, None)
+        if not page.items or start >= limit:
+            if not page.items and start < limit:
+                writer.report.notes.append(f"arXiv returned no entries at {start} of {limit} for {window}")
+            return
+        page = _get_page(client, plan, window, start)
+
+
+# -- OAI-PMH -------------------------------------------------------------------------------------------
+
+
+def harvest_oai(
+    store: Store,
+    client: PoliteClient,
+    *,
+    url: str,
+    set_spec: str,
+    from_date: date | None = None,
+    until: date | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 1000,
+) -> ImportReport:
+    """ListRecords for ``set_spec`` from ``from_date`` (else from the last harvest's response date)."""
+    started = time.monotonic()
+    last_key, run_key = f"oai:{set_spec}", f"oai-run:{set_spec}"
+    if from_date is None:
+        last = store.get_state(last_key)
+        if not last:
+            raise BadRequest(f"--from is required for the first harvest of set {set_spec!r}")
+        from_date = date.fromisoformat(last["response_date"][:10])
+    report = ImportReport(url, "oai-pmh")
+    writer = BatchWriter(store, report, batch_size, run_key)
+    run = store.get_state(run_key) or {}
+    token = run.get("token") if run.get("from") == from_date.isoformat() else None
+    response_date: str | None = run.get("response_date") if token else None
+    report.resumed_from = int(run.get("position", 0)) if token else 0
+    position = report.resumed_from
+    fresh = {"verb": "ListRecords", "metadataPrefix": "arXiv", "set": set_spec, "from": from_date.isoformat()}
+    if until is not None:
+        fresh["until"] = until.isoformat()
+    restarted = False
+    while True:
+        params = {"verb": "ListRecords", "resumptionToken": token} if token else fresh
+        try:
+            page = oai_pmh.parse_oai(client.get(url, params), first_position=position + 1)
+        except IngestError as exc:
+            if token and not restarted and "badResumptionToken" in str(exc):
+                # an expired token: start the harvest over once (upserts make the re-read harmless)
+                report.notes.append("resumption token expired; harvest restarted from the beginning")
+                token, position, restarted = None, 0, True
+                continue
+            raise
+        response_date = response_date or page.response_date
+        report.deleted += page.deleted
+        writer.add(page.items)
+        position += len(page.items) + page.deleted
+        token = page.resumption_token
+        state = {
+            "from": from_date.isoformat(),
+            "token": token,
+            "response_date": response_date,
+            "position": position,
+        }
+        writer.flush(state)
+        if progress is not None:
+            progress(report, position, page.complete_list_size)
+        if not token:
+            break
+    store.set_state(last_key, {"response_date": response_date or datetime.now(UTC).isoformat()})
+    store.delete_state(run_key)
+    report.requests = client.requests
+    report.complete = True
+    report.seconds = time.monotonic() - started
+    return report

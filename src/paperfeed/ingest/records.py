@@ -1,0 +1,44 @@
+"""What a parser yields for each record: a paper, or the reason it was skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from paperfeed.ingest.normalize import InvalidRecord
+from paperfeed.models import Paper
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    position: int  # line number in a file (1-based), or record number within a page/array
+    paper: Paper
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    position: int
+    reason: str
+
+
+Item = Parsed | Skipped
+
+
+def convert(position: int, raw: Any, parse: Callable[[dict[str, Any]], Paper]) -> Item:
+    """Run one record through its parser, turning any defect in it into a Skipped with the reason."""
+    if not isinstance(raw, dict):
+        return Skipped(position, f"expected a JSON object, got {type(raw).__name__}")
+    try:
+        return Parsed(position, parse(raw))
+    except InvalidRecord as exc:
+        return Skipped(position, str(exc))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return Skipped(position, f"malformed record: {type(exc).__name__}: {str(exc)[:120]}")
+
+
+def papers_only(items: Iterator[Item]) -> Iterator[Paper]:
+    """The papers of a stream, dropping skipped records (for callers that only need the good ones)."""
+    for item in items:
+        if isinstance(item, Parsed):
+            yield item.paper

@@ -1,0 +1,207 @@
+"""Plain data: papers, authors, users and community records. No I/O happens here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+_T = TypeVar("_T", date, datetime)
+
+ARXIV_ABS_URL = "https://arxiv.org/abs/"
+ARXIV_PDF_URL = "https://arxiv.org/pdf/"
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """One author of a paper, in the order the paper lists them."""
+
+    name: str
+    affiliation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaperVersion:
+    """One arXiv version of a paper (v1, v2, ...) and when it was submitted, if known."""
+
+    version: int
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Paper:
+    """A paper as paperfeed keeps it.
+
+    ``arxiv_id`` never carries a version suffix; ``version`` is the latest version we have seen (None when the
+    source does not say). ``feed_date`` is the day the paper entered the feed: the arXiv announcement (first
+    seen) day, or for an imported Daily Papers item its submitted-on-daily day. ``upvotes``, ``num_comments``,
+    ``submitted_by`` and ``submitted_at`` hold community data.
+    """
+
+    arxiv_id: str
+    title: str
+    abstract: str
+    authors: tuple[Author, ...] = ()
+    categories: tuple[str, ...] = ()
+    version: int | None = None
+    first_version_at: datetime | None = None
+    latest_version_at: datetime | None = None
+    comment: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    license: str | None = None
+    feed_date: date | None = None
+    source: str = "unknown"
+    versions: tuple[PaperVersion, ...] = ()
+    upvotes: int = 0
+    num_comments: int = 0
+    submitted_by: str | None = None
+    submitted_at: datetime | None = None
+    extra_links: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def primary_category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+    @property
+    def versioned_id(self) -> str:
+        return f"{self.arxiv_id}v{self.version}" if self.version else self.arxiv_id
+
+    @property
+    def links(self) -> dict[str, str]:
+        """Where the paper lives: arXiv abstract and PDF (linked, never re-hosted), DOI, and any extra links."""
+        out = {"abs": ARXIV_ABS_URL + self.versioned_id, "pdf": ARXIV_PDF_URL + self.versioned_id}
+        if self.doi:
+            out["doi"] = "https://doi.org/" + self.doi
+        out.update(self.extra_links)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (dates as ISO 8601 strings)."""
+        return {
+            "id": self.arxiv_id,
+            "version": self.version,
+            "title": self.title,
+            "abstract": self.abstract,
+            "authors": [{"name": a.name, "affiliation": a.affiliation} for a in self.authors],
+            "categories": list(self.categories),
+            "primary_category": self.primary_category,
+            "first_version_at": _iso(self.first_version_at),
+            "latest_version_at": _iso(self.latest_version_at),
+            "comment": self.comment,
+            "journal_ref": self.journal_ref,
+            "doi": self.doi,
+            "license": self.license,
+            "feed_date": _iso(self.feed_date),
+            "source": self.source,
+            "versions": [{"version": v.version, "created_at": _iso(v.created_at)} for v in self.versions],
+            "upvotes": self.upvotes,
+            "num_comments": self.num_comments,
+            "submitted_by": self.submitted_by,
+            "submitted_at": _iso(self.submitted_at),
+            "links": self.links,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A reader account (filled in by the web issue)."""
+
+    id: int
+    name: str
+    email: str | None = None
+    is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One user's upvote of one paper."""
+
+    user_id: int
+    arxiv_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A comment in a paper's discussion thread."""
+
+    id: int
+    arxiv_id: str
+    user_id: int
+    body: str
+    created_at: datetime
+    hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """An e-mail digest subscription."""
+
+    id: int
+    email: str
+    frequency: str
+    confirmed: bool = False
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _later(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def _earliest(a: _T | None, b: _T | None) -> _T | None:
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
+def _latest(a: _T | None, b: _T | None) -> _T | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
+
+
+def is_older(incoming: Paper, stored_version: int | None) -> bool:
+    """True when ``incoming`` is a known older version than what is stored (it must not overwrite it)."""
+    return incoming.version is not None and stored_version is not None and incoming.version < stored_version
+
+
+def merge_papers(stored: Paper, incoming: Paper) -> Paper:
+    """The record after ``incoming`` (same or newer version) arrives for ``stored``.
+
+    Metadata comes from the incoming record where it has any, and falls back to what is stored, so a source
+    that lacks a field (no DOI, no categories) never blanks it. The feed date is the earliest either has
+    (the day the paper first entered the feed); the version history is the union of both; community counts
+    never go down; the first source and submitter are kept.
+    """
+    versions = {v.version: v for v in stored.versions}
+    for v in incoming.versions:
+        if v.version not in versions or versions[v.version].created_at is None:
+            versions[v.version] = v
+    return Paper(
+        arxiv_id=stored.arxiv_id,
+        title=incoming.title or stored.title,
+        abstract=incoming.abstract or stored.abstract,
+        authors=incoming.authors or stored.authors,
+        categories=incoming.categories or stored.categories,
+        version=_later(stored.version, incoming.version),
+        first_version_at=_earliest(stored.first_version_at, incoming.first_version_at),
+        latest_version_at=_latest(stored.latest_version_at, incoming.latest_version_at),
+        comment=incoming.comment if incoming.comment is not None else stored.comment,
+        journal_ref=incoming.journal_ref if incoming.journal_ref is not None else stored.journal_ref,
+        doi=incoming.doi if incoming.doi is not None else stored.doi,
+        license=incoming.license if incoming.license is not None else stored.license,
+        feed_date=_earliest(stored.feed_date, incoming.feed_date),
+        source=stored.source,
+        versions=tuple(versions[k] for k in sorted(versions)),
+        upvotes=max(stored.upvotes, incoming.upvotes),
+        num_comments=max(stored.num_comments, incoming.num_comments),
+        submitted_by=stored.submitted_by or incoming.submitted_by,
+        submitted_at=stored.submitted_at or incoming.submitted_at,
+        extra_links={**stored.extra_links, **incoming.extra_links},
+    )

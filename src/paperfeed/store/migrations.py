@@ -1,0 +1,134 @@
+"""Versioned schema migrations.
+
+Each migration is frozen DDL for one dialect, applied once, in order, inside one transaction together with
+its row in ``schema_migrations``: a crash leaves the database at the previous version, never half-migrated.
+A later change to a table is a new migration, never an edit of an old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from paperfeed.errors import PaperfeedError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sqlite: Sequence[str]
+
+
+_V1_SQLITE = (
+    """CREATE TABLE papers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        arxiv_id TEXT NOT NULL UNIQUE,
+        version INTEGER,
+        title TEXT NOT NULL,
+        abstract TEXT NOT NULL,
+        authors TEXT NOT NULL,
+        authors_text TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        primary_category TEXT,
+        first_version_at DATETIME,
+        latest_version_at DATETIME,
+        comment TEXT,
+        journal_ref TEXT,
+        doi TEXT,
+        license TEXT,
+        feed_date DATE,
+        source TEXT NOT NULL,
+        extra_links TEXT,
+        content_hash TEXT NOT NULL,
+        upvotes INTEGER NOT NULL DEFAULT 0,
+        num_comments INTEGER NOT NULL DEFAULT 0,
+        submitted_by TEXT,
+        submitted_at DATETIME,
+        created_at DATETIME NOT NULL,
+        updated_at DATETIME NOT NULL
+    )""",
+    "CREATE INDEX ix_papers_feed_date ON papers (feed_date, upvotes)",
+    "CREATE INDEX ix_papers_primary_category ON papers (primary_category)",
+    """CREATE TABLE paper_versions (
+        arxiv_id TEXT NOT NULL REFERENCES papers (arxiv_id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        created_at DATETIME,
+        PRIMARY KEY (arxiv_id, version)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE paper_categories (
+        arxiv_id TEXT NOT NULL REFERENCES papers (arxiv_id) ON DELETE CASCADE,
+        category TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (arxiv_id, category)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX ix_paper_categories_category ON paper_categories (category, arxiv_id)",
+    """CREATE TABLE ingest_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at DATETIME NOT NULL
+    )""",
+    # Keyword index: an external-content FTS5 table over papers. Rows are indexed in id order up to the
+    # watermark in fts_progress: ordinary writes index their rows in the same transaction; a bulk import
+    # indexes in large steps (several times faster than row by row). Ids only grow (AUTOINCREMENT), so
+    # "id <= indexed_upto" means "in the index", and the triggers keep exactly those rows in step.
+    """CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, authors_text, abstract,
+        content='papers', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    )""",
+    "CREATE TABLE fts_progress (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL)",
+    "INSERT INTO fts_progress (id, indexed_upto) VALUES (1, 0)",
+    """CREATE TRIGGER papers_fts_delete AFTER DELETE ON papers
+    WHEN old.id <= (SELECT indexed_upto FROM fts_progress) BEGIN
+        INSERT INTO papers_fts (papers_fts, rowid, title, authors_text, abstract)
+        VALUES ('delete', old.id, old.title, old.authors_text, old.abstract);
+    END""",
+    """CREATE TRIGGER papers_fts_update AFTER UPDATE OF title, authors_text, abstract ON papers
+    WHEN old.id <= (SELECT indexed_upto FROM fts_progress) BEGIN
+        INSERT INTO papers_fts (papers_fts, rowid, title, authors_text, abstract)
+        VALUES ('delete', old.id, old.title, old.authors_text, old.abstract);
+        INSERT INTO papers_fts (rowid, title, authors_text, abstract)
+        VALUES (new.id, new.title, new.authors_text, new.abstract);
+    END""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),)
+
+_BOOKKEEPING_SQLITE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)"""
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The highest applied migration, 0 for a database that was never initialised."""
+    if not sa.inspect(conn).has_table("schema_migrations"):
+        return 0
+    value = conn.exec_driver_sql("SELECT MAX(version) FROM schema_migrations").scalar()
+    return int(value or 0)
+
+
+def migrate(engine: sa.Engine) -> list[int]:
+    """Apply every pending migration, each in its own transaction; return the versions applied."""
+    if engine.dialect.name != "sqlite":
+        raise PaperfeedError(f"no migrations for the {engine.dialect.name} backend yet")
+    applied: list[int] = []
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_BOOKKEEPING_SQLITE)
+    for migration in MIGRATIONS:
+        with engine.begin() as conn:
+            if current_version(conn) >= migration.version:
+                continue
+            for statement in migration.sqlite:
+                conn.exec_driver_sql(statement)
+            conn.execute(
+                sa.text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
+                {"v": migration.version, "n": migration.name, "t": datetime.now(UTC).replace(tzinfo=None)},
+            )
+            applied.append(migration.version)
+    return applied
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1].version

@@ -1,0 +1,73 @@
+"""The current schema as SQLAlchemy Core tables, used to build queries.
+
+The DDL that creates these tables lives, frozen per version, in :mod:`paperfeed.store.migrations`;
+``tests/test_store.py`` checks that a migrated database matches these definitions.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+papers = sa.Table(
+    "papers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("arxiv_id", sa.String, nullable=False, unique=True),
+    sa.Column("version", sa.Integer),
+    sa.Column("title", sa.String, nullable=False),
+    sa.Column("abstract", sa.String, nullable=False),
+    sa.Column("authors", sa.String, nullable=False),  # JSON list of {"name", "affiliation"?}, in order
+    sa.Column("authors_text", sa.String, nullable=False),  # "A, B, C": what keyword search indexes
+    sa.Column("categories", sa.String, nullable=False),  # space-separated, primary first
+    sa.Column("primary_category", sa.String),
+    sa.Column("first_version_at", sa.DateTime),
+    sa.Column("latest_version_at", sa.DateTime),
+    sa.Column("comment", sa.String),
+    sa.Column("journal_ref", sa.String),
+    sa.Column("doi", sa.String),
+    sa.Column("license", sa.String),
+    sa.Column("feed_date", sa.Date),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("extra_links", sa.String),  # JSON object or NULL
+    sa.Column("content_hash", sa.String, nullable=False),
+    sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("submitted_by", sa.String),
+    sa.Column("submitted_at", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+paper_versions = sa.Table(
+    "paper_versions",
+    metadata,
+    sa.Column("arxiv_id", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime),
+)
+
+paper_categories = sa.Table(
+    "paper_categories",
+    metadata,
+    sa.Column("arxiv_id", sa.String, primary_key=True),
+    sa.Column("category", sa.String, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+ingest_state = sa.Table(
+    "ingest_state",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("value", sa.String, nullable=False),  # JSON
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+schema_migrations = sa.Table(
+    "schema_migrations",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)

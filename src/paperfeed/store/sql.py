@@ -1,0 +1,408 @@
+"""The SQLAlchemy Core store. SQLite (WAL, FTS5) is the embedded default; other dialects plug in here."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
+from paperfeed.store import migrations
+from paperfeed.store.base import SortOrder, Store, StoreStats, UpsertResult
+from paperfeed.store.schema import ingest_state, paper_categories, paper_versions, papers
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",  # durable at every checkpoint; WAL keeps the file consistent on a crash
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-65536",
+)
+
+_LIST_COLUMNS = [c for c in papers.c if c.name not in ("content_hash", "created_at", "updated_at")]
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _paper_row(p: Paper) -> dict[str, Any]:
+    """The columns a source owns, as stored; the content hash is taken over exactly these."""
+    authors = [{"name": a.name, **({"affiliation": a.affiliation} if a.affiliation else {})} for a in p.authors]
+    return {
+        "arxiv_id": p.arxiv_id,
+        "version": p.version,
+        "title": p.title,
+        "abstract": p.abstract,
+        "authors": orjson.dumps(authors).decode(),
+        "authors_text": ", ".join(a.name for a in p.authors),
+        "categories": " ".join(p.categories),
+        "primary_category": p.primary_category,
+        "first_version_at": _naive_utc(p.first_version_at),
+        "latest_version_at": _naive_utc(p.latest_version_at),
+        "comment": p.comment,
+        "journal_ref": p.journal_ref,
+        "doi": p.doi,
+        "license": p.license,
+        "feed_date": p.feed_date,
+        "source": p.source,
+        "extra_links": orjson.dumps(p.extra_links).decode() if p.extra_links else None,
+        "upvotes": p.upvotes,
+        "num_comments": p.num_comments,
+        "submitted_by": p.submitted_by,
+        "submitted_at": _naive_utc(p.submitted_at),
+    }
+
+
+def _row_and_hash(p: Paper) -> tuple[dict[str, Any], str]:
+    """The paper's row, and a digest of everything the source said (row and versions): equal digests mean
+    there is nothing to write."""
+    row = _paper_row(p)
+    versions = [(v.version, v.created_at) for v in p.versions]
+    digest = hashlib.blake2b(orjson.dumps([row, versions], option=orjson.OPT_NAIVE_UTC), digest_size=16)
+    return row, digest.hexdigest()
+
+
+def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = ()) -> Paper:
+    return Paper(
+        arxiv_id=row.arxiv_id,
+        version=row.version,
+        title=row.title,
+        abstract=row.abstract,
+        authors=tuple(Author(a["name"], a.get("affiliation")) for a in orjson.loads(row.authors)),
+        categories=tuple(row.categories.split()),
+        first_version_at=_aware(row.first_version_at),
+        latest_version_at=_aware(row.latest_version_at),
+        comment=row.comment,
+        journal_ref=row.journal_ref,
+        doi=row.doi,
+        license=row.license,
+        feed_date=row.feed_date,
+        source=row.source,
+        versions=tuple(versions),
+        upvotes=row.upvotes,
+        num_comments=row.num_comments,
+        submitted_by=row.submitted_by,
+        submitted_at=_aware(row.submitted_at),
+        extra_links=orjson.loads(row.extra_links) if row.extra_links else {},
+    )
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" hook below (pysqlite's own is unreliable for DDL).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in _SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    # Writers take the write lock up front so two importers queue instead of failing mid-transaction.
+    mode = "IMMEDIATE" if conn.get_execution_options().get("paperfeed_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SqlStore(Store):
+    """A Store over one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = sa.create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+            sa.event.listen(self.engine, "begin", _sqlite_on_begin)
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(paperfeed_write=True)
+            with conn.begin():
+                yield conn
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self.engine.dialect.name == "sqlite":
+            return sqlite_dialect.insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+
+    def migrate(self) -> list[int]:
+        return migrations.migrate(self.engine.execution_options(paperfeed_write=True))
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return migrations.current_version(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writes -----------------------------------------------------------------------------------------
+
+    def upsert_papers(
+        self,
+        papers_in: Sequence[Paper],
+        *,
+        state_key: str | None = None,
+        state: dict[str, Any] | None = None,
+        defer_index: bool = False,
+    ) -> UpsertResult:
+        latest: dict[str, Paper] = {}
+        for p in papers_in:  # one row per id per batch; a later record of the same id merges into the first
+            seen = latest.get(p.arxiv_id)
+            latest[p.arxiv_id] = p if seen is None else merge_papers(seen, p)
+        incoming = {pid: (p, *_row_and_hash(p)) for pid, p in latest.items()}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with self._write() as conn:
+            stored = self._stored_heads(conn, list(incoming))
+            new = [pid for pid in incoming if pid not in stored]
+            changed = [
+                pid
+                for pid, (p, _row, digest) in incoming.items()
+                if pid in stored and stored[pid][1] != digest and not is_older(p, stored[pid][0])
+            ]
+            if new:
+                self._insert_new(conn, [incoming[pid] for pid in new], now)
+            if changed:
+                self._update_changed(conn, {pid: incoming[pid][0] for pid in changed}, now)
+            if state_key is not None:
+                self._save_state(conn, state_key, state or {}, now)
+            if not defer_index:
+                self._index_pending(conn)
+        return UpsertResult(len(new), len(changed), len(papers_in) - len(new) - len(changed))
+
+    def _stored_heads(self, conn: sa.Connection, ids: list[str]) -> dict[str, tuple[int | None, str]]:
+        if not ids:
+            return {}
+        query = sa.select(papers.c.arxiv_id, papers.c.version, papers.c.content_hash).where(papers.c.arxiv_id.in_(ids))
+        return {row.arxiv_id: (row.version, row.content_hash) for row in conn.execute(query)}
+
+    def _insert_new(self, conn: sa.Connection, rows: list[tuple[Paper, dict[str, Any], str]], now: datetime) -> None:
+        for _, row, digest in rows:
+            row.update(content_hash=digest, created_at=now, updated_at=now)
+        conn.execute(papers.insert(), [row for _, row, _ in rows])
+        self._write_children(conn, [p for p, _, _ in rows])
+
+    def _update_changed(self, conn: sa.Connection, rows: dict[str, Paper], now: datetime) -> None:
+        """Merge each incoming record into its stored row. The stored hash becomes the incoming record's,
+        so the same record arriving again is recognised as unchanged."""
+        stored = {p.arxiv_id: p for p in self._load(conn, papers.c.arxiv_id.in_(list(rows)))}
+        merged = [(merge_papers(stored[pid], p), _row_and_hash(p)[1]) for pid, p in rows.items()]
+        values: dict[str, Any] = {c: sa.bindparam(c) for c in _paper_row(merged[0][0]) if c != "arxiv_id"}
+        statement = (
+            papers.update()
+            .where(papers.c.arxiv_id == sa.bindparam("b_arxiv_id"))
+            .values(**values, content_hash=sa.bindparam("content_hash"), updated_at=sa.bindparam("updated_at"))
+        )
+        params = []
+        for p, h in merged:
+            row = _paper_row(p)
+            row["b_arxiv_id"] = row.pop("arxiv_id")
+            params.append({**row, "content_hash": h, "updated_at": now})
+        conn.execute(statement, params)
+        conn.execute(paper_categories.delete().where(paper_categories.c.arxiv_id.in_(list(rows))))
+        self._write_children(conn, [p for p, _ in merged])
+
+    def _write_children(self, conn: sa.Connection, rows: list[Paper]) -> None:
+        cats = [
+            {"arxiv_id": p.arxiv_id, "category": c, "position": i}
+            for p in rows
+            for i, c in enumerate(dict.fromkeys(p.categories))
+        ]
+        if cats:
+            conn.execute(paper_categories.insert(), cats)
+        versions = [
+            {"arxiv_id": p.arxiv_id, "version": v.version, "created_at": _naive_utc(v.created_at)}
+            for p in rows
+            for v in p.versions
+        ]
+        if versions:
+            stmt = self._insert(paper_versions)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["arxiv_id", "version"],
+                set_={"created_at": sa.func.coalesce(stmt.excluded.created_at, paper_versions.c.created_at)},
+            )
+            conn.execute(stmt, versions)
+
+    def _index_pending(self, conn: sa.Connection) -> int:
+        if self.engine.dialect.name != "sqlite":
+            return 0
+        upto = int(conn.exec_driver_sql("SELECT indexed_upto FROM fts_progress").scalar() or 0)
+        top = int(conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM papers").scalar() or 0)
+        if top <= upto:
+            return 0
+        added = conn.execute(
+            sa.text(
+                "INSERT INTO papers_fts (rowid, title, authors_text, abstract) "
+                "SELECT id, title, authors_text, abstract FROM papers WHERE id > :upto ORDER BY id"
+            ),
+            {"upto": upto},
+        ).rowcount
+        conn.execute(sa.text("UPDATE fts_progress SET indexed_upto = :top"), {"top": top})
+        return int(added)
+
+    def sync_keyword_index(self) -> int:
+        with self._write() as conn:
+            return self._index_pending(conn)
+
+    def keyword_index_pending(self) -> int:
+        if self.engine.dialect.name != "sqlite":
+            return 0
+        with self.engine.connect() as conn:
+            query = "SELECT COUNT(*) FROM papers WHERE id > (SELECT indexed_upto FROM fts_progress)"
+            return int(conn.exec_driver_sql(query).scalar() or 0)
+
+    def _save_state(self, conn: sa.Connection, key: str, value: dict[str, Any], now: datetime) -> None:
+        stmt = self._insert(ingest_state).values(key=key, value=orjson.dumps(value).decode(), updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+        )
+        conn.execute(stmt)
+
+    def set_state(self, key: str, value: dict[str, Any]) -> None:
+        with self._write() as conn:
+            self._save_state(conn, key, value, datetime.now(UTC).replace(tzinfo=None))
+
+    def delete_state(self, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(ingest_state.delete().where(ingest_state.c.key == key))
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def get_state(self, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(ingest_state.c.value).where(ingest_state.c.key == key)).scalar()
+        return orjson.loads(value) if value is not None else None
+
+    def _load(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Paper]:
+        rows = conn.execute(sa.select(*_LIST_COLUMNS).where(where)).all()
+        ids = [row.arxiv_id for row in rows]
+        history: dict[str, list[PaperVersion]] = {}
+        if ids:
+            query = (
+                sa.select(paper_versions)
+                .where(paper_versions.c.arxiv_id.in_(ids))
+                .order_by(paper_versions.c.arxiv_id, paper_versions.c.version)
+            )
+            for v in conn.execute(query):
+                history.setdefault(v.arxiv_id, []).append(PaperVersion(v.version, _aware(v.created_at)))
+        return [_paper_from_row(row, history.get(row.arxiv_id, ())) for row in rows]
+
+    def get_paper(self, arxiv_id: str) -> Paper | None:
+        with self.engine.connect() as conn:
+            found = self._load(conn, papers.c.arxiv_id == arxiv_id)
+        return found[0] if found else None
+
+    def _window(self, start: date, end: date, category: str | None) -> sa.ColumnElement[bool]:
+        where = sa.and_(papers.c.feed_date >= start, papers.c.feed_date <= end)
+        if category:
+            in_category = sa.select(paper_categories.c.arxiv_id).where(paper_categories.c.category == category)
+            where = sa.and_(where, papers.c.arxiv_id.in_(in_category))
+        return where
+
+    def list_papers(
+        self,
+        start: date,
+        end: date,
+        *,
+        category: str | None = None,
+        sort: SortOrder = "upvotes",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Paper]:
+        orders = {
+            "upvotes": (papers.c.upvotes.desc(), papers.c.feed_date.desc(), papers.c.arxiv_id.desc()),
+            "newest": (papers.c.feed_date.desc(), papers.c.arxiv_id.desc()),
+            "oldest": (papers.c.feed_date.asc(), papers.c.arxiv_id.asc()),
+        }
+        query = (
+            sa.select(*_LIST_COLUMNS)
+            .where(self._window(start, end, category))
+            .order_by(*orders[sort])
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            return [_paper_from_row(row) for row in conn.execute(query)]
+
+    def count_papers(self, start: date, end: date, *, category: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(papers).where(self._window(start, end, category))
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def latest_feed_date(self) -> date | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(sa.func.max(papers.c.feed_date))).scalar()
+        return _as_date(value)
+
+    def neighbour_feed_dates(self, day: date) -> tuple[date | None, date | None]:
+        with self.engine.connect() as conn:
+            before = conn.execute(sa.select(sa.func.max(papers.c.feed_date)).where(papers.c.feed_date < day))
+            after = conn.execute(sa.select(sa.func.min(papers.c.feed_date)).where(papers.c.feed_date > day))
+            return _as_date(before.scalar()), _as_date(after.scalar())
+
+    def stats(self) -> StoreStats:
+        def count(table: sa.Table) -> int:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+
+        with self.engine.connect() as conn:
+            version = migrations.current_version(conn)
+            if version == 0:
+                return StoreStats(0, 0, 0, database=self._safe_url(), size_bytes=self._size())
+            query = sa.select(papers.c.source, sa.func.count()).group_by(papers.c.source)
+            by_source = {str(row[0]): int(row[1]) for row in conn.execute(query)}
+            first, last = conn.execute(
+                sa.select(sa.func.min(papers.c.feed_date), sa.func.max(papers.c.feed_date))
+            ).one()
+            return StoreStats(
+                papers=count(papers),
+                versions=count(paper_versions),
+                categories=int(
+                    conn.execute(sa.select(sa.func.count(sa.distinct(paper_categories.c.category)))).scalar() or 0
+                ),
+                by_source=by_source,
+                first_feed_date=_as_date(first),
+                last_feed_date=_as_date(last),
+                schema_version=version,
+                keyword_index_pending=self.keyword_index_pending(),
+                database=self._safe_url(),
+                size_bytes=self._size(),
+            )
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def _size(self) -> int | None:
+        if self.engine.dialect.name != "sqlite" or not self.engine.url.database:
+            return None
+        base = Path(self.engine.url.database)
+        files = [base, base.with_name(base.name + "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
+
+    def fts_integrity_check(self) -> None:
+        """Raise if the keyword index disagrees with the papers table (SQLite only; used by tests)."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

@@ -1,0 +1,208 @@
+"""The store suite: every backend in conftest.BACKENDS must pass all of it."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from paperfeed.models import Author, Paper, PaperVersion
+from paperfeed.store import Store, open_store
+from paperfeed.store.schema import metadata
+
+
+def make(n: int, **fields: object) -> Paper:
+    base: dict[str, object] = {
+        "arxiv_id": f"2401.{n:05d}",
+        "title": f"Paper {n}",
+        "abstract": f"Abstract of paper {n} about transformers.",
+        "authors": (Author("Ada Lovelace", "Engines"), Author("Alan Turing")),
+        "categories": ("cs.LG", "stat.ML"),
+        "version": 1,
+        "feed_date": date(2024, 1, 1) + timedelta(days=n % 3),
+        "source": "test",
+        "versions": (PaperVersion(1, datetime(2024, 1, 1, 12, tzinfo=UTC)),),
+    }
+    base.update(fields)
+    return Paper(**base)  # type: ignore[arg-type]
+
+
+def keyword_hits(store: Store, query: str) -> list[str]:
+    engine = store.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT p.arxiv_id FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid "
+                "WHERE papers_fts MATCH :q ORDER BY p.arxiv_id"
+            ),
+            {"q": query},
+        )
+        return [r[0] for r in rows]
+
+
+def test_migrate_is_idempotent_and_versioned(store_url: str) -> None:
+    s = open_store(store_url)
+    assert s.schema_version() == 0
+    assert s.migrate() == [1]
+    assert s.migrate() == []
+    assert s.schema_version() == 1
+    s.close()
+
+
+def test_migrated_schema_matches_the_query_tables(store: Store) -> None:
+    inspector = sa.inspect(store.engine)  # type: ignore[attr-defined]
+    for table in metadata.sorted_tables:
+        actual = {c["name"] for c in inspector.get_columns(table.name)}
+        assert actual == {c.name for c in table.columns}, table.name
+
+
+def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_insert_then_same_records_change_nothing(store: Store) -> None:
+    batch = [make(n) for n in range(10)]
+    assert store.upsert_papers(batch).inserted == 10
+    again = store.upsert_papers(batch)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 10)
+    assert store.stats().papers == 10
+
+
+def test_round_trip_keeps_every_field(store: Store) -> None:
+    p = make(
+        7,
+        comment="10 pages",
+        journal_ref="J. Test 1",
+        doi="10.1/x",
+        license="CC-BY",
+        first_version_at=datetime(2024, 1, 1, 12, tzinfo=UTC),
+        latest_version_at=datetime(2024, 1, 2, 12, tzinfo=UTC),
+        upvotes=3,
+        num_comments=2,
+        submitted_by="ada",
+        submitted_at=datetime(2024, 1, 3, 9, tzinfo=UTC),
+        extra_links={"github": "https://github.com/x/y"},
+    )
+    store.upsert_papers([p])
+    assert store.get_paper(p.arxiv_id) == p
+
+
+def test_newer_version_updates_the_record_and_keeps_history(store: Store) -> None:
+    store.upsert_papers([make(1)])
+    v2 = make(
+        1,
+        title="Paper 1, revised",
+        version=2,
+        versions=(PaperVersion(2, datetime(2024, 2, 1, tzinfo=UTC)),),
+        feed_date=date(2024, 2, 1),
+    )
+    result = store.upsert_papers([v2])
+    assert (result.inserted, result.updated) == (0, 1)
+    stored = store.get_paper("2401.00001")
+    assert stored is not None
+    assert stored.title == "Paper 1, revised"
+    assert stored.version == 2
+    assert [v.version for v in stored.versions] == [1, 2]
+    assert stored.feed_date == date(2024, 1, 2)  # stays the day it entered the feed
+    assert store.stats().papers == 1
+    assert keyword_hits(store, "revised") == ["2401.00001"]
+
+
+def test_older_version_is_ignored(store: Store) -> None:
+    store.upsert_papers([make(1, title="v3 title", version=3)])
+    result = store.upsert_papers([make(1, title="v1 title", version=1)])
+    assert result.unchanged == 1
+    stored = store.get_paper("2401.00001")
+    assert stored is not None
+    assert stored.title == "v3 title"
+
+
+def test_duplicates_inside_one_batch_become_one_row(store: Store) -> None:
+    result = store.upsert_papers([make(1), make(1, title="Second copy"), make(2)])
+    assert result.inserted == 2
+    assert store.stats().papers == 2
+
+
+def test_keyword_index_follows_inserts_updates_and_deferred_bulk_writes(store: Store) -> None:
+    store.upsert_papers([make(1), make(2)])
+    assert keyword_hits(store, "transformers") == ["2401.00001", "2401.00002"]
+    store.upsert_papers([make(3)], defer_index=True)
+    assert store.keyword_index_pending() == 1
+    assert keyword_hits(store, "transformers") == ["2401.00001", "2401.00002"]
+    store.upsert_papers([make(3, title="Paper 3 renamed", version=2)], defer_index=True)  # unindexed row
+    assert store.sync_keyword_index() == 1
+    assert store.keyword_index_pending() == 0
+    assert keyword_hits(store, "renamed") == ["2401.00003"]
+    store.upsert_papers([make(2, title="Paper 2 about graphs", version=2)])
+    assert keyword_hits(store, "graphs") == ["2401.00002"]
+    store.fts_integrity_check()  # type: ignore[attr-defined]
+
+
+def test_a_later_ordinary_write_catches_the_index_up(store: Store) -> None:
+    store.upsert_papers([make(1)], defer_index=True)  # as if a bulk import was killed here
+    store.upsert_papers([make(2)])
+    assert store.keyword_index_pending() == 0
+    assert keyword_hits(store, "transformers") == ["2401.00001", "2401.00002"]
+
+
+def test_state_is_saved_with_the_batch(store: Store) -> None:
+    store.upsert_papers([make(1)], state_key="import:x", state={"position": 41})
+    assert store.get_state("import:x") == {"position": 41}
+    store.set_state("import:x", {"position": 42})
+    assert store.get_state("import:x") == {"position": 42}
+    store.delete_state("import:x")
+    assert store.get_state("import:x") is None
+    store.delete_state("import:x")
+
+
+def test_a_failing_batch_writes_nothing(store: Store) -> None:
+    store.upsert_papers([make(1)], state_key="k", state={"position": 1})
+    broken = make(2, title=None)  # NOT NULL violation on the second row of the batch
+    with pytest.raises(sa.exc.IntegrityError):
+        store.upsert_papers([make(3), broken], state_key="k", state={"position": 3})
+    assert store.stats().papers == 1
+    assert store.get_state("k") == {"position": 1}
+
+
+def test_listing_sorting_paging_and_category(store: Store) -> None:
+    store.upsert_papers([make(n, upvotes=n) for n in range(1, 10)])
+    store.upsert_papers([make(20, categories=("math.AP",), feed_date=date(2024, 1, 2))])
+    day = date(2024, 1, 2)  # n % 3 == 1 -> 1, 4, 7 and 20
+    top = store.list_papers(day, day)
+    assert [p.arxiv_id for p in top] == ["2401.00007", "2401.00004", "2401.00001", "2401.00020"]
+    assert store.count_papers(day, day) == 4
+    assert store.count_papers(day, day, category="math.AP") == 1
+    page2 = store.list_papers(date(2024, 1, 1), date(2024, 1, 3), sort="upvotes", limit=3, offset=3)
+    assert [p.upvotes for p in page2] == [6, 5, 4]
+    oldest = store.list_papers(date(2024, 1, 1), date(2024, 1, 3), sort="oldest", limit=1)
+    assert oldest[0].feed_date == date(2024, 1, 1)
+
+
+def test_feed_dates(store: Store) -> None:
+    assert store.latest_feed_date() is None
+    store.upsert_papers([make(n) for n in (3, 4)])  # 2024-01-01 and 2024-01-02
+    store.upsert_papers([make(9, feed_date=date(2024, 1, 9))])
+    assert store.latest_feed_date() == date(2024, 1, 9)
+    assert store.neighbour_feed_dates(date(2024, 1, 2)) == (date(2024, 1, 1), date(2024, 1, 9))
+    assert store.neighbour_feed_dates(date(2024, 1, 1)) == (None, date(2024, 1, 2))
+
+
+def test_stats(store: Store) -> None:
+    store.upsert_papers([make(1), make(2, source="other")])
+    stats = store.stats()
+    assert (stats.papers, stats.versions, stats.categories) == (2, 2, 2)
+    assert stats.by_source == {"test": 1, "other": 1}
+    assert stats.schema_version == 1
+    assert stats.size_bytes
+    assert stats.size_bytes > 0
+
+
+def test_unsupported_urls_are_refused() -> None:
+    from paperfeed.errors import BadRequest
+
+    with pytest.raises(BadRequest, match="not supported"):
+        open_store("mysql://localhost/db")
+    with pytest.raises(BadRequest, match="not a valid URL"):
+        open_store("::not a url::")
