@@ -15,7 +15,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_defaults() -> None:
     s = load_settings()
-    assert s.database_url == "sqlite:///./var/paperfeed.db"
+    assert s.database_url == "sqlite:///var/paperfeed.db"  # i.e. ./var/paperfeed.db
     assert s.categories == ["cs.CV", "cs.CL", "cs.AI", "cs.LG"]
     assert s.request_interval == 3.0
     assert "paperfeed" in s.user_agent
@@ -46,3 +46,8 @@ def test_bad_settings_name_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
     with pytest.raises(BadRequest, match="does not exist"):
         load_settings("/nonexistent/paperfeed.env")
+
+
+def test_database_follows_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERFEED_DATA_DIR", "/srv/paperfeed")
+    assert load_settings().database_url == "sqlite:////srv/paperfeed/paperfeed.db"

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from conftest import Reply, Seen, Server
-from feeds import atom_entry, atom_page, oai_error, oai_page, oai_record
+from feeds import BILLION_LAUGHS, EXTERNAL_ENTITY, atom_entry, atom_page, oai_error, oai_page, oai_record
 from paperfeed.errors import BadRequest, IngestError
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import ArxivFetch, fetch_arxiv, harvest_oai
@@ -196,3 +196,28 @@ def test_oai_token_that_keeps_expiring_is_an_error_not_a_loop(server: Server, st
     store.set_state("oai-run:cs", {"from": "2024-03-01", "token": "t1", "response_date": None, "position": 2})
     with pytest.raises(IngestError, match="badResumptionToken"):
         harvest_oai(store, polite(), url=server.url, set_spec="cs", from_date=date(2024, 3, 1))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<feed xmlns='http://www.w3.org/2005/Atom'><entry><title>cut", "malformed XML"),
+        (BILLION_LAUGHS, "hostile XML"),
+        (EXTERNAL_ENTITY, "hostile XML"),
+        (b"<html>Rate exceeded.</html>", "not an Atom feed"),
+    ],
+)
+def test_bad_responses_stop_the_fetch_and_write_nothing(
+    server: Server, store: Store, body: bytes, message: str
+) -> None:
+    server.respond = lambda seen: Reply(200, body)
+    with pytest.raises(IngestError, match=message):
+        fetch_arxiv(store, polite(), plan(server))
+    assert store.stats().papers == 0
+
+
+def test_bad_oai_response_stops_the_harvest(server: Server, store: Store) -> None:
+    server.respond = lambda seen: Reply(200, BILLION_LAUGHS)
+    with pytest.raises(IngestError, match="hostile XML"):
+        harvest_oai(store, polite(), url=server.url, set_spec="cs", from_date=date(2024, 3, 1))
+    assert store.stats().papers == 0

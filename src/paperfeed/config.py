@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from paperfeed.errors import BadRequest
@@ -25,11 +25,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PAPERFEED_", extra="ignore", validate_default=True)
 
-    database_url: str = Field(
-        "sqlite:///./var/paperfeed.db",
-        description="Where papers are stored: sqlite:///path (the default, embedded) or postgresql://...",
-    )
     data_dir: Path = Field(Path("./var"), description="Folder for the database file, indexes and caches.")
+    database_url: str = Field(
+        "",
+        description="Where papers are stored: sqlite:///path or postgresql://...; "
+        "default sqlite:///<data_dir>/paperfeed.db (./var/paperfeed.db)",
+    )
     seed_file: Path = Field(
         Path(DEFAULT_SEED_FILE),
         description="Papers file imported by `paperfeed update` when arXiv cannot be reached.",
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir.as_posix()}/paperfeed.db"
+        return self
 
     @property
     def user_agent(self) -> str:
