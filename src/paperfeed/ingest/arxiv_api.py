@@ -18,11 +18,11 @@ from paperfeed.ingest.normalize import (
     announcement_date,
     clean_categories,
     clean_text,
-    optional_text,
     parse_arxiv_id,
     parse_datetime,
 )
 from paperfeed.ingest.records import Item, Parsed, Skipped
+from paperfeed.ingest.xmlsafe import child_text as _text
 from paperfeed.ingest.xmlsafe import parse_xml
 from paperfeed.models import Author, Paper, PaperVersion
 
@@ -84,11 +84,6 @@ def query_params(query: str, start: int, page_size: int) -> dict[str, str | int]
         "sortBy": "submittedDate",
         "sortOrder": "ascending",
     }
-
-
-def _text(node: ET.Element, tag: str) -> str | None:
-    found = node.find(tag)
-    return optional_text(found.text) if found is not None else None
 
 
 def _int(root: ET.Element, tag: str, default: int) -> int:

@@ -20,6 +20,7 @@ from paperfeed.ingest.normalize import (
     parse_datetime,
 )
 from paperfeed.ingest.records import Item, Parsed, Skipped
+from paperfeed.ingest.xmlsafe import child_text as _text
 from paperfeed.ingest.xmlsafe import parse_xml
 from paperfeed.models import Author, Paper, PaperVersion
 
@@ -35,11 +36,6 @@ class OaiPage:
     deleted: int
     resumption_token: str | None
     complete_list_size: int | None
-
-
-def _text(node: ET.Element, tag: str) -> str | None:
-    found = node.find(tag)
-    return optional_text(found.text) if found is not None else None
 
 
 def _author(node: ET.Element) -> Author | None:

@@ -8,6 +8,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from paperfeed.errors import IngestError
+from paperfeed.ingest.normalize import optional_text
 
 MAX_XML_BYTES = 256 * 1024 * 1024
 
@@ -27,3 +28,9 @@ def parse_xml(data: bytes, what: str) -> ET.Element:
     except ET.ParseError as exc:
         line, column = exc.position
         raise IngestError(f"{what}: malformed XML at line {line}, column {column}: {exc}") from exc
+
+
+def child_text(node: ET.Element, tag: str) -> str | None:
+    """The whitespace-normalised text of ``node``'s first ``tag`` child, None when absent or empty."""
+    found = node.find(tag)
+    return optional_text(found.text) if found is not None else None
