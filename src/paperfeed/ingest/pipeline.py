@@ -22,7 +22,7 @@ from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.files import inspect_file, iter_file_items
 from paperfeed.ingest.records import Item, Parsed, Skipped
 from paperfeed.models import Paper
-from paperfeed.store import Store
+from paperfeed.store import PreparedBatch, Store
 
 MAX_SKIPPED_KEPT = 1000
 INDEX_EVERY = 50_000  # a bulk import brings the keyword index up to date after this many new rows
@@ -102,12 +102,16 @@ class BatchWriter:
             else:
                 self.report.skip(item)
 
-    @property
-    def full(self) -> bool:
-        return len(self.pending) >= self.batch_size
+    def skip_from(self, items: Iterable[Item]) -> None:
+        """Count the skipped records of items whose papers arrive already prepared."""
+        for item in items:
+            if isinstance(item, Skipped):
+                self.report.skip(item)
 
-    def flush(self, state: dict[str, Any]) -> None:
-        result = self.store.upsert_papers(self.pending, state_key=self.state_key, state=state, defer_index=self.bulk)
+    def flush(self, state: dict[str, Any], prepared: PreparedBatch | None = None) -> None:
+        """Write the pending papers (or ``prepared``) with ``state`` as the checkpoint, in one transaction."""
+        batch = prepared if prepared is not None else self.pending
+        result = self.store.upsert_papers(batch, state_key=self.state_key, state=state, defer_index=self.bulk)
         self.unindexed += result.inserted
         if self.bulk and self.unindexed >= INDEX_EVERY:
             self.store.sync_keyword_index()
@@ -123,17 +127,20 @@ class BatchWriter:
         self.unindexed = 0
 
 
-def in_chunks(items: Iterator[Item], size: int, depth: int = 2) -> Iterator[list[Item]]:
-    """Read ``items`` in a background thread, ``size`` at a time, at most ``depth`` chunks ahead.
+def in_chunks(
+    items: Iterator[Item], size: int, prepare: Callable[[Sequence[Paper]], PreparedBatch], depth: int = 2
+) -> Iterator[tuple[list[Item], PreparedBatch]]:
+    """Read ``items`` in a background thread, ``size`` at a time and readied for the store by ``prepare``, at
+    most ``depth`` chunks ahead.
 
-    Parsing is Python (holds the GIL) while SQLite's work on the previous chunk runs in C without it, so on
-    two cores the two overlap. The bounded queue keeps memory constant; an error in the reader is re-raised
-    here, in the consumer's thread.
+    Parsing and preparing are Python (they hold the GIL) while SQLite's work on the previous chunk runs in C
+    without it, so on two cores the two overlap. The bounded queue keeps memory constant; an error in the
+    reader is re-raised here, in the consumer's thread.
     """
-    chunks: queue.Queue[list[Item] | BaseException | None] = queue.Queue(maxsize=depth)
+    chunks: queue.Queue[tuple[list[Item], PreparedBatch] | BaseException | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def put(value: list[Item] | BaseException | None) -> None:
+    def put(value: tuple[list[Item], PreparedBatch] | BaseException | None) -> None:
         while not stop.is_set():
             try:
                 chunks.put(value, timeout=0.1)
@@ -144,7 +151,7 @@ def in_chunks(items: Iterator[Item], size: int, depth: int = 2) -> Iterator[list
     def read() -> None:
         try:
             while chunk := list(itertools.islice(items, size)):
-                put(chunk)
+                put((chunk, prepare([item.paper for item in chunk if isinstance(item, Parsed)])))
             put(None)
         except BaseException as exc:  # handed to the consumer, which raises it
             put(exc)
@@ -183,9 +190,9 @@ def import_file(
         offset = done
 
     items = iter_file_items(source, skip_until=report.resumed_from, on_position=moved)
-    for chunk in in_chunks(items, batch_size):
-        writer.add(chunk)
-        writer.flush({"position": chunk[-1].position, "path": str(source.path), "format": source.format})
+    for chunk, prepared in in_chunks(items, batch_size, store.prepare):
+        writer.skip_from(chunk)
+        writer.flush({"position": chunk[-1].position, "path": str(source.path), "format": source.format}, prepared)
         if progress is not None:
             progress(report, offset, source.size)
     writer.finish()

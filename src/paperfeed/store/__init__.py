@@ -7,9 +7,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from paperfeed.errors import BadRequest
-from paperfeed.store.base import SortOrder, Store, StoreStats, UpsertResult
+from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult
 
-__all__ = ["SortOrder", "Store", "StoreStats", "UpsertResult", "open_store"]
+__all__ = ["PreparedBatch", "SortOrder", "Store", "StoreStats", "UpsertResult", "open_store"]
 
 
 def open_store(url: str) -> Store:

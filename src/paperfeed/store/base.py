@@ -23,6 +23,15 @@ class UpsertResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """Papers readied for writing by :meth:`Store.prepare` (rows built, content hashed), which needs no
+    database, so an importer can run it in its reader thread while the previous batch is being written."""
+
+    papers: Sequence[Paper]
+    payload: Any = None  # backend-specific
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStats:
     papers: int
     versions: int
@@ -47,10 +56,14 @@ class Store(abc.ABC):
     def schema_version(self) -> int:
         """The schema version of the database (0 when never initialised)."""
 
+    def prepare(self, papers: Sequence[Paper]) -> PreparedBatch:
+        """Do the database-free part of :meth:`upsert_papers` ahead of time (thread-safe)."""
+        return PreparedBatch(papers)
+
     @abc.abstractmethod
     def upsert_papers(
         self,
-        papers: Sequence[Paper],
+        papers: Sequence[Paper] | PreparedBatch,
         *,
         state_key: str | None = None,
         state: dict[str, Any] | None = None,

@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 from paperfeed.store import migrations
-from paperfeed.store.base import SortOrder, Store, StoreStats, UpsertResult
+from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult
 from paperfeed.store.schema import ingest_state, paper_categories, paper_versions, papers
 
 _SQLITE_PRAGMAS = (
@@ -123,6 +124,7 @@ class SqlStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = sa.create_engine(url)
+        self._insert_cache: dict[str, SQLCompiler] = {}
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_on_connect)
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
@@ -155,19 +157,23 @@ class SqlStore(Store):
 
     # -- writes -----------------------------------------------------------------------------------------
 
+    def prepare(self, papers_in: Sequence[Paper]) -> PreparedBatch:
+        latest: dict[str, Paper] = {}
+        for p in papers_in:  # one row per id per batch; a later record of the same id merges into the first
+            seen = latest.get(p.arxiv_id)
+            latest[p.arxiv_id] = p if seen is None else merge_papers(seen, p)
+        return PreparedBatch(papers_in, {pid: (p, *_row_and_hash(p)) for pid, p in latest.items()})
+
     def upsert_papers(
         self,
-        papers_in: Sequence[Paper],
+        papers_in: Sequence[Paper] | PreparedBatch,
         *,
         state_key: str | None = None,
         state: dict[str, Any] | None = None,
         defer_index: bool = False,
     ) -> UpsertResult:
-        latest: dict[str, Paper] = {}
-        for p in papers_in:  # one row per id per batch; a later record of the same id merges into the first
-            seen = latest.get(p.arxiv_id)
-            latest[p.arxiv_id] = p if seen is None else merge_papers(seen, p)
-        incoming = {pid: (p, *_row_and_hash(p)) for pid, p in latest.items()}
+        batch = papers_in if isinstance(papers_in, PreparedBatch) else self.prepare(papers_in)
+        incoming: dict[str, tuple[Paper, dict[str, Any], str]] = batch.payload
         now = datetime.now(UTC).replace(tzinfo=None)
         with self._write() as conn:
             stored = self._stored_heads(conn, list(incoming))
@@ -185,7 +191,7 @@ class SqlStore(Store):
                 self._save_state(conn, state_key, state or {}, now)
             if not defer_index:
                 self._index_pending(conn)
-        return UpsertResult(len(new), len(changed), len(papers_in) - len(new) - len(changed))
+        return UpsertResult(len(new), len(changed), len(batch.papers) - len(new) - len(changed))
 
     def _stored_heads(self, conn: sa.Connection, ids: list[str]) -> dict[str, tuple[int | None, str]]:
         if not ids:
@@ -196,7 +202,7 @@ class SqlStore(Store):
     def _insert_new(self, conn: sa.Connection, rows: list[tuple[Paper, dict[str, Any], str]], now: datetime) -> None:
         for _, row, digest in rows:
             row.update(content_hash=digest, created_at=now, updated_at=now)
-        conn.execute(papers.insert(), [row for _, row, _ in rows])
+        self._bulk_insert(conn, papers, [row for _, row, _ in rows])
         self._write_children(conn, [p for p, _, _ in rows])
 
     def _update_changed(self, conn: sa.Connection, rows: dict[str, Paper], now: datetime) -> None:
@@ -226,7 +232,7 @@ class SqlStore(Store):
             for i, c in enumerate(dict.fromkeys(p.categories))
         ]
         if cats:
-            conn.execute(paper_categories.insert(), cats)
+            self._bulk_insert(conn, paper_categories, cats)
         versions = [
             {"arxiv_id": p.arxiv_id, "version": v.version, "created_at": _naive_utc(v.created_at)}
             for p in rows
@@ -267,6 +273,31 @@ class SqlStore(Store):
         with self.engine.connect() as conn:
             query = "SELECT COUNT(*) FROM papers WHERE id > (SELECT indexed_upto FROM fts_progress)"
             return int(conn.exec_driver_sql(query).scalar() or 0)
+
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """executemany of a plain INSERT, compiled once per table for this dialect.
+
+        Same SQL and the same value conversions (the column types' bind processors) as ``conn.execute(
+        table.insert(), rows)``, without SQLAlchemy's per-row parameter assembly, which cost about a sixth of a
+        bulk import's time.
+        """
+        compiled = self._insert_cache.get(table.name)
+        if compiled is None:
+            compiled = table.insert().compile(dialect=self.engine.dialect)
+            self._insert_cache[table.name] = compiled
+        names = list(compiled.positiontup or compiled.params)
+        processors = {
+            name: proc
+            for name in names
+            if (proc := table.c[name].type._cached_bind_processor(self.engine.dialect)) is not None
+        }
+        if compiled.positiontup is not None:
+            params: list[Any] = [
+                tuple(processors[n](row.get(n)) if n in processors else row.get(n) for n in names) for row in rows
+            ]
+        else:
+            params = [{n: processors[n](row.get(n)) if n in processors else row.get(n) for n in names} for row in rows]
+        conn.exec_driver_sql(str(compiled), params)
 
     def _save_state(self, conn: sa.Connection, key: str, value: dict[str, Any], now: datetime) -> None:
         stmt = self._insert(ingest_state).values(key=key, value=orjson.dumps(value).decode(), updated_at=now)
