@@ -139,3 +139,9 @@ def test_update_fetches_from_arxiv_when_reachable(run, server, monkeypatch: pyte
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.stdout)["inserted"] == 2
     assert "cat:cs.CV OR cat:cs.CL OR cat:cs.AI OR cat:cs.LG" in server.seen[-1].query["search_query"]
+
+
+def test_reading_a_database_that_was_never_initialised(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("papers")
+    assert result.exit_code == 1
+    assert "not initialised: run `paperfeed init`" in result.stderr

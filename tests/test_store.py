@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion
 from paperfeed.store import Store, open_store
 from paperfeed.store.schema import metadata
@@ -206,3 +208,23 @@ def test_unsupported_urls_are_refused() -> None:
         open_store("mysql://localhost/db")
     with pytest.raises(BadRequest, match="not a valid URL"):
         open_store("::not a url::")
+
+
+def test_unusable_databases_give_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(StoreError, match="unable to open database file"):
+        open_store(f"sqlite:///{tmp_path / 'a-folder'}").migrate()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot create the database folder"):
+        open_store(f"sqlite:///{blocker / 'sub' / 'x.db'}")
+    fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    with pytest.raises(StoreError, match="not initialised: run `paperfeed init`"):
+        fresh.latest_feed_date()
+
+
+def test_a_database_from_a_newer_paperfeed_is_refused(store: Store) -> None:
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01 00:00:00')")
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
+        store.migrate()

@@ -55,6 +55,13 @@ class SourceUnreachable(IngestError):
     code = "source_unreachable"
 
 
+class StoreError(PaperfeedError):
+    """The database cannot be used: it cannot be opened, is not initialised, is locked, or the disk is full."""
+
+    status = 503
+    code = "store_error"
+
+
 class MailError(PaperfeedError):
     """A mail could not be composed or handed to the SMTP server."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from paperfeed.errors import BadRequest
+from paperfeed.errors import BadRequest, StoreError
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult
 
 __all__ = ["PreparedBatch", "SortOrder", "Store", "StoreStats", "UpsertResult", "open_store"]
@@ -21,7 +21,11 @@ def open_store(url: str) -> Store:
     if parsed.get_backend_name() != "sqlite":
         raise BadRequest(f"database URL scheme {parsed.drivername!r} is not supported yet (use sqlite:///path)")
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {folder}: {exc.strerror}") from exc
     from paperfeed.store.sql import SqlStore
 
     return SqlStore(url)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from paperfeed.errors import PaperfeedError
+from paperfeed.errors import PaperfeedError, StoreError
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,12 @@ def migrate(engine: sa.Engine) -> list[int]:
     applied: list[int] = []
     with engine.begin() as conn:
         conn.exec_driver_sql(_BOOKKEEPING_SQLITE)
+        found = current_version(conn)
+    if found > latest_version():
+        raise StoreError(
+            f"database schema version {found} is newer than this paperfeed knows ({latest_version()}): "
+            "upgrade paperfeed"
+        )
     for migration in MIGRATIONS:
         with engine.begin() as conn:
             if current_version(conn) >= migration.version:

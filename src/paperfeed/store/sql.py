@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 from paperfeed.store import migrations
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult
@@ -132,8 +133,13 @@ class SqlStore(Store):
     # -- plumbing ---------------------------------------------------------------------------------------
 
     @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with _operational_errors(self._safe_url()), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn:
+        with _operational_errors(self._safe_url()), self.engine.connect() as conn:
             conn.execution_options(paperfeed_write=True)
             with conn.begin():
                 yield conn
@@ -146,10 +152,11 @@ class SqlStore(Store):
         return postgresql.insert(table)
 
     def migrate(self) -> list[int]:
-        return migrations.migrate(self.engine.execution_options(paperfeed_write=True))
+        with _operational_errors(self._safe_url()):
+            return migrations.migrate(self.engine.execution_options(paperfeed_write=True))
 
     def schema_version(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return migrations.current_version(conn)
 
     def close(self) -> None:
@@ -270,7 +277,7 @@ class SqlStore(Store):
     def keyword_index_pending(self) -> int:
         if self.engine.dialect.name != "sqlite":
             return 0
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             query = "SELECT COUNT(*) FROM papers WHERE id > (SELECT indexed_upto FROM fts_progress)"
             return int(conn.exec_driver_sql(query).scalar() or 0)
 
@@ -318,7 +325,7 @@ class SqlStore(Store):
     # -- reads ------------------------------------------------------------------------------------------
 
     def get_state(self, key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(sa.select(ingest_state.c.value).where(ingest_state.c.key == key)).scalar()
         return orjson.loads(value) if value is not None else None
 
@@ -337,7 +344,7 @@ class SqlStore(Store):
         return [_paper_from_row(row, history.get(row.arxiv_id, ())) for row in rows]
 
     def get_paper(self, arxiv_id: str) -> Paper | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             found = self._load(conn, papers.c.arxiv_id == arxiv_id)
         return found[0] if found else None
 
@@ -370,21 +377,21 @@ class SqlStore(Store):
             .limit(limit)
             .offset(offset)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_paper_from_row(row) for row in conn.execute(query)]
 
     def count_papers(self, start: date, end: date, *, category: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(papers).where(self._window(start, end, category))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
     def latest_feed_date(self) -> date | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             value = conn.execute(sa.select(sa.func.max(papers.c.feed_date))).scalar()
         return _as_date(value)
 
     def neighbour_feed_dates(self, day: date) -> tuple[date | None, date | None]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             before = conn.execute(sa.select(sa.func.max(papers.c.feed_date)).where(papers.c.feed_date < day))
             after = conn.execute(sa.select(sa.func.min(papers.c.feed_date)).where(papers.c.feed_date > day))
             return _as_date(before.scalar()), _as_date(after.scalar())
@@ -393,7 +400,7 @@ class SqlStore(Store):
         def count(table: sa.Table) -> int:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
 
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             version = migrations.current_version(conn)
             if version == 0:
                 return StoreStats(0, 0, 0, database=self._safe_url(), size_bytes=self._size())
@@ -429,8 +436,21 @@ class SqlStore(Store):
 
     def fts_integrity_check(self) -> None:
         """Raise if the keyword index disagrees with the papers table (SQLite only; used by tests)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             conn.exec_driver_sql("INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)")
+
+
+@contextmanager
+def _operational_errors(database: str) -> Iterator[None]:
+    """Turn the database's operational failures (cannot open, locked, disk full, missing tables) into
+    StoreError with the driver's one-line reason; integrity errors (bugs, bad rows) pass through."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig) if exc.orig is not None else str(exc).splitlines()[0]
+        if "no such table" in reason:
+            raise StoreError(f"database {database} is not initialised: run `paperfeed init`") from exc
+        raise StoreError(f"database {database}: {reason}") from exc
 
 
 def _as_date(value: Any) -> date | None:
