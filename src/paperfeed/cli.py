@@ -130,7 +130,7 @@ def init(ctx: Context) -> None:
 
 
 @contextmanager
-def progress_bar(label: str, unit: str) -> Iterator[Callable[[ImportReport, int, int | None], None]]:
+def progress_bar(label: str) -> Iterator[Callable[[ImportReport, int, int | None], None]]:
     """A rich progress bar (on stderr) fed by the pipeline's progress callback."""
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -204,7 +204,7 @@ def import_command(
     last batch ended when run again; importing the same file twice changes nothing.
     """
     store = ctx.ready_store()
-    with progress_bar(f"import {file.name}", "bytes") as update:
+    with progress_bar(f"import {file.name}") as update:
         report = import_file(store, file, fmt=fmt, batch_size=batch_size or ctx.settings.batch_size, progress=update)
     print_report(report, as_json, errors_file)
 
@@ -242,7 +242,7 @@ def ingest_arxiv(
         page_size=page_size,
     )
     store = ctx.ready_store()
-    with ctx.client() as client, progress_bar("arXiv API", "papers") as update:
+    with ctx.client() as client, progress_bar("arXiv API") as update:
         report = fetch_arxiv(store, client, plan, progress=update, batch_size=ctx.settings.batch_size)
     print_report(report, as_json)
 
@@ -260,7 +260,7 @@ def ingest_oai(ctx: Context, set_spec: str, from_date: str | None, until: str | 
     Without --from, harvests incrementally from the response date of the last complete harvest of SET.
     """
     store = ctx.ready_store()
-    with ctx.client() as client, progress_bar(f"OAI-PMH {set_spec}", "records") as update:
+    with ctx.client() as client, progress_bar(f"OAI-PMH {set_spec}") as update:
         report = harvest_oai(
             store,
             client,
@@ -294,7 +294,7 @@ def update(ctx: Context, seed_file: Path | None, days: int, as_json: bool) -> No
     try:
         with ctx.client(max_retries=0, timeout=15) as probe:
             probe.get(plan.api_url, {"search_query": "cat:cs.LG", "max_results": 1})
-        with ctx.client() as client, progress_bar("arXiv API", "papers") as progress:
+        with ctx.client() as client, progress_bar("arXiv API") as progress:
             report = fetch_arxiv(store, client, plan, progress=progress, batch_size=ctx.settings.batch_size)
         store.set_state("arxiv:last-update", {"until": today.isoformat()})
     except IngestError as exc:
@@ -303,7 +303,7 @@ def update(ctx: Context, seed_file: Path | None, days: int, as_json: bool) -> No
         if not seed.is_file():
             raise BadRequest(f"seed file {seed} does not exist either: give --seed-file PATH") from exc
         err.print(f"Importing from {seed} instead.")
-        with progress_bar(f"import {seed.name}", "bytes") as progress:
+        with progress_bar(f"import {seed.name}") as progress:
             report = import_file(store, seed, batch_size=ctx.settings.batch_size, progress=progress)
     print_report(report, as_json)
 
