@@ -95,15 +95,13 @@ class BatchWriter:
         self.bulk = bulk  # defer keyword indexing to every INDEX_EVERY rows and finish()
         self.unindexed = 0
 
-    def add(self, items: Iterable[Item]) -> None:
-        for item in items:
-            if isinstance(item, Parsed):
-                self.pending.append(item.paper)
-            else:
-                self.report.skip(item)
+    def add(self, items: Sequence[Item]) -> None:
+        """Queue the papers among ``items`` for the next flush and count the skipped ones."""
+        self.skip_from(items)
+        self.pending.extend(item.paper for item in items if isinstance(item, Parsed))
 
     def skip_from(self, items: Iterable[Item]) -> None:
-        """Count the skipped records of items whose papers arrive already prepared."""
+        """Count the skipped records among ``items`` (their papers may arrive already prepared)."""
         for item in items:
             if isinstance(item, Skipped):
                 self.report.skip(item)
