@@ -125,7 +125,8 @@ class SqlStore(Store):
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = sa.create_engine(url)
-        self._insert_cache: dict[str, SQLCompiler] = {}
+        # per table: compiled INSERT, its parameter names in order, and their bind processors
+        self._insert_cache: dict[str, tuple[SQLCompiler, list[str], dict[str, Any]]] = {}
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_on_connect)
             sa.event.listen(self.engine, "begin", _sqlite_on_begin)
@@ -288,16 +289,17 @@ class SqlStore(Store):
         table.insert(), rows)``, without SQLAlchemy's per-row parameter assembly, which cost about a sixth of a
         bulk import's time.
         """
-        compiled = self._insert_cache.get(table.name)
-        if compiled is None:
+        cached = self._insert_cache.get(table.name)
+        if cached is None:
             compiled = table.insert().compile(dialect=self.engine.dialect)
-            self._insert_cache[table.name] = compiled
-        names = list(compiled.positiontup or compiled.params)
-        processors = {
-            name: proc
-            for name in names
-            if (proc := table.c[name].type._cached_bind_processor(self.engine.dialect)) is not None
-        }
+            names = list(compiled.positiontup or compiled.params)
+            processors = {
+                name: proc
+                for name in names
+                if (proc := table.c[name].type._cached_bind_processor(self.engine.dialect)) is not None
+            }
+            cached = self._insert_cache[table.name] = (compiled, names, processors)
+        compiled, names, processors = cached
         if compiled.positiontup is not None:
             params: list[Any] = [
                 tuple(processors[n](row.get(n)) if n in processors else row.get(n) for n in names) for row in rows
