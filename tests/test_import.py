@@ -97,7 +97,6 @@ def test_import_daily_file_then_again_is_a_noop(tmp_path: Path, store: Store, gz
     second = import_file(store, path, batch_size=7)
     assert (second.inserted, second.updated, second.unchanged) == (0, 0, 25)
     assert store.stats().papers == 25
-    assert store.keyword_index_pending() == 0
     assert store.get_state(f"import:{inspect_file(path).fingerprint}") is None
 
 
@@ -144,7 +143,6 @@ def test_truncated_gzip_stops_cleanly_after_whole_batches(tmp_path: Path, store:
     checkpoint = store.get_state(f"import:{inspect_file(path).fingerprint}")
     assert checkpoint is not None
     assert checkpoint["position"] == written
-    assert store.keyword_index_pending() in (0, written)
 
 
 def test_broken_json_array_is_an_error(tmp_path: Path, store: Store) -> None:
@@ -171,4 +169,3 @@ def test_interrupted_import_resumes_where_it_stopped(tmp_path: Path, store: Stor
     assert resumed.resumed_from == 30
     assert (resumed.inserted, resumed.unchanged) == (70, 0)
     assert store.stats().papers == 100
-    assert store.keyword_index_pending() == 0

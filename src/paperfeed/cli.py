@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import orjson
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from paperfeed import feed
+from paperfeed.cli_render import authors_line, emit_json, err, out, print_report, progress_bar, show_results
 from paperfeed.config import Settings, load_settings
 from paperfeed.errors import BadRequest, IngestError, PaperfeedError
 from paperfeed.ingest import arxiv_api
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.files import FORMATS
-from paperfeed.ingest.pipeline import ArxivFetch, ImportReport, fetch_arxiv, harvest_oai, import_file
-from paperfeed.models import Paper
+from paperfeed.ingest.pipeline import ArxivFetch, fetch_arxiv, harvest_oai, import_file
+from paperfeed.search.embed import MODEL_ID, Embedder
+from paperfeed.search.embed_job import EmbedReport, embed_papers
+from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS, SearchEngine
 from paperfeed.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
@@ -38,12 +37,28 @@ class Context:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._store: Store | None = None
+        self._engine: SearchEngine | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.settings.database_url)
         return self._store
+
+    @property
+    def engine(self) -> SearchEngine:
+        """The search engine over the store (indexes under the configured index folder)."""
+        if self._engine is None:
+            s = self.settings
+            embedder = Embedder(s.embed_precision)
+            self._engine = SearchEngine(self.store, s.search_dir, embedder, exact_below=s.exact_search_below)
+        return self._engine
+
+    def index(self) -> None:
+        """Bring the keyword index up to date (after an import), saying how many papers it took in."""
+        added = feed.index_papers(self.engine)
+        if added:
+            err.print(f"Keyword index: {added:,} papers indexed.")
 
     def ready_store(self) -> Store:
         """The store, initialised (migrations applied) so that writes can start."""
@@ -83,10 +98,6 @@ def handle_errors(command: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
-
-
-def emit_json(value: Any) -> None:
-    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -129,58 +140,6 @@ def init(ctx: Context) -> None:
 # -- progress and reports ------------------------------------------------------------------------------
 
 
-@contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[ImportReport, int, int | None], None]]:
-    """A rich progress bar (on stderr) fed by the pipeline's progress callback."""
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[papers]:>9,} papers  {task.fields[rate]:>7,.0f}/s"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err, transient=False) as bar:
-        task: TaskID = bar.add_task(label, total=None, papers=0, rate=0.0)
-        started = datetime.now(UTC)
-
-        def update(report: ImportReport, done: int, total: int | None) -> None:
-            seconds = max((datetime.now(UTC) - started).total_seconds(), 1e-6)
-            papers = report.records + report.skipped
-            bar.update(task, completed=done, total=total, papers=papers, rate=papers / seconds)
-
-        yield update
-
-
-def print_report(report: ImportReport, as_json: bool, errors_file: str | None = None) -> None:
-    if errors_file:
-        with Path(errors_file).open("wb") as f:
-            for s in report.skipped_samples:
-                f.write(orjson.dumps({"position": s.position, "reason": s.reason}) + b"\n")
-    if as_json:
-        emit_json(report.as_dict())
-        return
-    rate = report.records / report.seconds if report.seconds else 0.0
-    resumed = f", resumed after record {report.resumed_from:,}" if report.resumed_from else ""
-    out.print(
-        f"{report.format} from {report.source}: {report.inserted:,} new, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.skipped:,} skipped{resumed} "
-        f"({report.seconds:.1f} s, {rate:,.0f} papers/s)."
-    )
-    if report.deleted:
-        out.print(f"{report.deleted:,} records were marked deleted at the source and left out.")
-    for note in report.notes:
-        out.print(Text(f"Note: {note}", style="yellow"))
-    if report.skipped:
-        table = Table("line/record", "why it was skipped", title="Skipped records", title_justify="left")
-        for s in report.skipped_samples[:10]:
-            table.add_row(str(s.position), Text(s.reason))
-        out.print(table)
-        if report.skipped > 10 and not errors_file:
-            out.print(f"... {report.skipped - 10:,} more; --errors FILE writes them all.")
-
-
 # -- import and ingest ---------------------------------------------------------------------------------
 
 
@@ -206,6 +165,7 @@ def import_command(
     store = ctx.ready_store()
     with progress_bar(f"import {file.name}") as update:
         report = import_file(store, file, fmt=fmt, batch_size=batch_size or ctx.settings.batch_size, progress=update)
+    ctx.index()
     print_report(report, as_json, errors_file)
 
 
@@ -244,6 +204,7 @@ def ingest_arxiv(
     store = ctx.ready_store()
     with ctx.client() as client, progress_bar("arXiv API") as update:
         report = fetch_arxiv(store, client, plan, progress=update, batch_size=ctx.settings.batch_size)
+    ctx.index()
     print_report(report, as_json)
 
 
@@ -271,6 +232,7 @@ def ingest_oai(ctx: Context, set_spec: str, from_date: str | None, until: str | 
             progress=update,
             batch_size=ctx.settings.batch_size,
         )
+    ctx.index()
     print_report(report, as_json)
 
 
@@ -305,15 +267,11 @@ def update(ctx: Context, seed_file: Path | None, days: int, as_json: bool) -> No
         err.print(f"Importing from {seed} instead.")
         with progress_bar(f"import {seed.name}") as progress:
             report = import_file(store, seed, batch_size=ctx.settings.batch_size, progress=progress)
+    ctx.index()
     print_report(report, as_json)
 
 
 # -- reading -------------------------------------------------------------------------------------------
-
-
-def _authors(paper: Paper, most: int = 3) -> str:
-    names = [a.name for a in paper.authors]
-    return ", ".join(names[:most]) + (f" +{len(names) - most}" if len(names) > most else "")
 
 
 @cli.command()
@@ -360,7 +318,9 @@ def papers(
     title = f"{result.period.kind.capitalize()} {result.period.label}: {result.total:,} papers"
     table = Table("#", "id", "title", "authors", "cat", "▲", title=title, title_justify="left", expand=True)
     for rank, p in enumerate(result.papers, (page - 1) * limit + 1):
-        table.add_row(str(rank), p.arxiv_id, Text(p.title), Text(_authors(p)), p.primary_category or "", str(p.upvotes))
+        table.add_row(
+            str(rank), p.arxiv_id, Text(p.title), Text(authors_line(p)), p.primary_category or "", str(p.upvotes)
+        )
     out.print(table)
     hints = [f"page {result.page} of {result.pages}"]
     if result.previous:
@@ -428,6 +388,109 @@ def stats(ctx: Context, as_json: bool) -> None:
         return
     for key, value in values.items():
         out.print(Text(f"{key:>16}: {value}"))
+
+
+_FILTERS = [
+    click.option("--since", metavar="DATE", help="Only papers from this day on (YYYY, YYYY-MM or YYYY-MM-DD)."),
+    click.option("--until", metavar="DATE", help="Only papers up to this day (YYYY, YYYY-MM or YYYY-MM-DD)."),
+    click.option("--category", metavar="CAT", help="Only papers in this category (cs.LG), or archive (cs)."),
+]
+
+
+def filters(command: F) -> F:
+    for option in reversed(_FILTERS):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True, help="Which retrieval.")
+@filters
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True)
+@click.option("--limit", type=int, default=10, show_default=True, help=f"Results per page (1-{MAX_LIMIT}).")
+@click.option("--page", type=int, default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_context
+@handle_errors
+def search(
+    ctx: Context, query: str, mode: str, since: str | None, until: str | None, category: str | None, sort: str,
+    limit: int, page: int, as_json: bool,
+) -> None:  # fmt: skip
+    """Search every paper by keywords and by meaning (hybrid by default).
+
+    \b
+    QUERY syntax:  words  "exact phrase"  -excluded  author:Name  title:word
+                   cat:cs.LG  since:2025-03  until:2025-06-30  date:2025-01..2025-03  year:2025
+    Semantic and hybrid modes need `paperfeed embed`; until then hybrid gives keyword results and says so.
+    """
+    results = feed.search(
+        ctx.engine, query, mode=mode, since=since, until=until, category=category, sort=sort, limit=limit, page=page
+    )
+    show_results(results, as_json)
+
+
+@cli.command()
+@click.argument("arxiv_id", required=False)
+@click.option("--text", help="Find papers like this text (an abstract, a paragraph) instead of a paper; - reads stdin.")
+@filters
+@click.option("--limit", type=int, default=10, show_default=True, help=f"Results (1-{MAX_LIMIT}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_context
+@handle_errors
+def similar(
+    ctx: Context, arxiv_id: str | None, text: str | None, since: str | None, until: str | None,
+    category: str | None, limit: int, as_json: bool,
+) -> None:  # fmt: skip
+    """Papers nearest in meaning to paper ARXIV_ID (itself left out), or to --text."""
+    if (arxiv_id is None) == (text is None):
+        raise BadRequest("give either ARXIV_ID or --text, not both or neither")
+    if arxiv_id is not None:
+        results = feed.similar(ctx.engine, arxiv_id, since=since, until=until, category=category, limit=limit)
+    else:
+        body = sys.stdin.read() if text == "-" else str(text)
+        results = feed.similar_to_text(ctx.engine, body, since=since, until=until, category=category, limit=limit)
+    show_results(results, as_json)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(1), help="Embed at most this many papers (default: all that need it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_context
+@handle_errors
+def embed(ctx: Context, limit: int | None, as_json: bool) -> None:
+    """Compute sentence embeddings (all-MiniLM-L6-v2) for semantic search and similar papers.
+
+    Only papers without an embedding, or changed since theirs, are embedded; each batch is saved as it is
+    done, so an interrupted run resumes when run again. About 50-100 papers/s on two cores.
+    """
+    store = ctx.ready_store()
+    embedder = ctx.engine.embedder
+    columns = [
+        TextColumn("[bold]embed"),
+        BarColumn(),
+        TextColumn("{task.fields[done]:>9,}/{task.fields[backlog]:,} papers  {task.fields[rate]:>5,.0f}/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err) as bar:
+        task = bar.add_task("embed", total=None, rate=0.0, done=0, backlog=0)
+
+        def update(report: EmbedReport) -> None:
+            done = report.embedded + report.unchanged
+            total = min(report.backlog, limit or report.backlog)
+            bar.update(task, completed=done, total=total, rate=report.rate, done=done, backlog=total)
+
+        report = embed_papers(store, embedder, limit=limit, progress=update)
+    if as_json:
+        emit_json(dataclasses.asdict(report))
+        return
+    out.print(
+        f"Embedded {report.embedded:,} papers ({report.unchanged:,} rewritten with the same text) in "
+        f"{report.seconds:.1f} s, {report.rate:,.1f} papers/s, {report.precision or embedder.requested}; "
+        f"{store.count_embeddings(MODEL_ID):,} papers have embeddings."
+    )
 
 
 def main() -> None:

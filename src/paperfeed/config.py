@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     max_retry_wait: float = Field(600.0, ge=0, description="Longest wait (s) honoured from a Retry-After header.")
     contact_email: str | None = Field(None, description="Added to the User-Agent so arXiv can reach the admin.")
     batch_size: int = Field(1000, ge=1, le=50_000, description="Papers written per database transaction.")
+    index_dir: Path | None = Field(
+        None, description="Folder for the search indexes (keyword, vectors); default <data_dir>/index."
+    )
+    embed_precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="Embedding arithmetic: bf16 where the CPU has bf16 matrix units (auto), or fp32."
+    )
+    exact_search_below: int = Field(
+        20_000, ge=0, description="Vector search is exact below this many papers, approximate (HNSW) above."
+    )
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -60,6 +69,10 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir.as_posix()}/paperfeed.db"
         return self
+
+    @property
+    def search_dir(self) -> Path:
+        return self.index_dir or self.data_dir / "index"
 
     @property
     def user_agent(self) -> str:

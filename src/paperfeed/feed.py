@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from paperfeed.errors import BadRequest, NotFound
 from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
 from paperfeed.models import Paper
+from paperfeed.search.engine import SearchEngine, SearchResults, Window
+from paperfeed.search.query import parse_date_bound
 from paperfeed.store import SortOrder, Store, StoreStats
 
 MAX_LIMIT = 200
@@ -155,3 +158,103 @@ def paper(store: Store, arxiv_id: str) -> Paper:
 
 def stats(store: Store) -> StoreStats:
     return store.stats()
+
+
+# -- search ----------------------------------------------------------------------------------------------
+
+
+def _window(since: str | None, until: str | None, category: str | None) -> Window:
+    """The --since / --until / --category filters (YYYY, YYYY-MM or YYYY-MM-DD; a category like cs.LG)."""
+    if category is not None and not re.fullmatch(r"[A-Za-z-]+(\.[A-Za-z-]+)?", category.strip()):
+        raise BadRequest(f"category must look like cs.LG or math, not {category!r}")
+    return Window(
+        since=parse_date_bound(since, "since", end=False) if since else None,
+        until=parse_date_bound(until, "until", end=True) if until else None,
+        category=category.strip() if category else None,
+    )
+
+
+def search(
+    engine: SearchEngine,
+    q: str,
+    *,
+    mode: str = "hybrid",
+    since: str | None = None,
+    until: str | None = None,
+    category: str | None = None,
+    sort: str = "relevance",
+    limit: int = 20,
+    page: int = 1,
+) -> SearchResults:
+    """Search every paper (see paperfeed.search.query for the syntax). Pages are 1-based."""
+    if page < 1:
+        raise BadRequest("page must be 1 or more")
+    window = _window(since, until, category)
+    return engine.search(q, mode=mode, window=window, sort=sort, limit=limit, offset=(page - 1) * limit)
+
+
+def similar(
+    engine: SearchEngine,
+    arxiv_id: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    category: str | None = None,
+    limit: int = 10,
+) -> SearchResults:
+    """Papers nearest in meaning to one paper, itself left out."""
+    try:
+        canonical = parse_arxiv_id(arxiv_id).id  # accepts 2501.00001v2, arXiv:..., abs/pdf URLs
+    except InvalidRecord:
+        canonical = arxiv_id.strip()  # not arXiv-shaped: look it up as given (NotFound if absent)
+    return engine.similar(canonical, window=_window(since, until, category), limit=limit)
+
+
+def similar_to_text(
+    engine: SearchEngine,
+    text: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    category: str | None = None,
+    limit: int = 10,
+) -> SearchResults:
+    """Papers nearest in meaning to a pasted text (an abstract, a paragraph)."""
+    return engine.similar_text(text, window=_window(since, until, category), limit=limit)
+
+
+def index_papers(engine: SearchEngine) -> int:
+    """Bring the keyword index up to date after an import; return how many papers it took in."""
+    return engine.keyword.sync(engine.store)
+
+
+def search_results_dict(results: SearchResults) -> dict[str, Any]:
+    """The JSON shape of a result page (CLI --json and the API)."""
+    return {
+        "query": results.query,
+        "mode": results.mode,
+        "used": results.used,
+        "sort": results.sort,
+        "offset": results.offset,
+        "limit": results.limit,
+        "total": results.total,
+        "has_more": results.has_more,
+        "notices": list(results.notices),
+        "results": [
+            {
+                "id": hit.paper.arxiv_id,
+                "title": hit.paper.title,
+                "authors": [a.name for a in hit.paper.authors],
+                "categories": list(hit.paper.categories),
+                "feed_date": hit.paper.feed_date,
+                "upvotes": hit.paper.upvotes,
+                "score": hit.score,
+                "found_by": list(hit.found_by),
+                "title_marks": [list(m) for m in hit.title.marks],
+                "snippet": hit.snippet.text,
+                "snippet_marks": [list(m) for m in hit.snippet.marks],
+                "links": hit.paper.links,
+            }
+            for hit in results.hits
+        ],
+    }

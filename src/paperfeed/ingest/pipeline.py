@@ -25,7 +25,6 @@ from paperfeed.models import Paper
 from paperfeed.store import PreparedBatch, Store
 
 MAX_SKIPPED_KEPT = 1000
-INDEX_EVERY = 50_000  # a bulk import brings the keyword index up to date after this many new rows
 EMPTY_PAGE_RETRIES = 3  # the arXiv API now and then answers a page with no entries; asking again helps
 
 
@@ -87,13 +86,9 @@ class BatchWriter:
         report: ImportReport,
         batch_size: int,
         state_key: str | None,
-        *,
-        bulk: bool = False,
     ) -> None:
         self.store, self.report, self.batch_size, self.state_key = store, report, batch_size, state_key
         self.pending: list[Paper] = []
-        self.bulk = bulk  # defer keyword indexing to every INDEX_EVERY rows and finish()
-        self.unindexed = 0
 
     def add(self, items: Sequence[Item]) -> None:
         """Queue the papers among ``items`` for the next flush and count the skipped ones."""
@@ -109,20 +104,11 @@ class BatchWriter:
     def flush(self, state: dict[str, Any], prepared: PreparedBatch | None = None) -> None:
         """Write the pending papers (or ``prepared``) with ``state`` as the checkpoint, in one transaction."""
         batch = prepared if prepared is not None else self.pending
-        result = self.store.upsert_papers(batch, state_key=self.state_key, state=state, defer_index=self.bulk)
-        self.unindexed += result.inserted
-        if self.bulk and self.unindexed >= INDEX_EVERY:
-            self.store.sync_keyword_index()
-            self.unindexed = 0
+        result = self.store.upsert_papers(batch, state_key=self.state_key, state=state)
         self.report.inserted += result.inserted
         self.report.updated += result.updated
         self.report.unchanged += result.unchanged
         self.pending = []
-
-    def finish(self) -> None:
-        """Bring the keyword index up to date (also what a killed bulk import left unindexed)."""
-        self.store.sync_keyword_index()
-        self.unindexed = 0
 
 
 def in_chunks(
@@ -180,7 +166,7 @@ def import_file(
     key = f"import:{source.fingerprint}"
     saved = store.get_state(key) or {}
     report = ImportReport(str(source.path), source.format, resumed_from=int(saved.get("position", 0)))
-    writer = BatchWriter(store, report, batch_size, key, bulk=True)
+    writer = BatchWriter(store, report, batch_size, key)
     offset = 0
 
     def moved(done: int) -> None:
@@ -193,7 +179,6 @@ def import_file(
         writer.flush({"position": chunk[-1].position, "path": str(source.path), "format": source.format}, prepared)
         if progress is not None:
             progress(report, offset, source.size)
-    writer.finish()
     store.delete_state(key)  # finished: a later import of the same file reads it all again (a no-op pass)
     report.complete = True
     report.seconds = time.monotonic() - started

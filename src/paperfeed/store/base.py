@@ -40,12 +40,100 @@ class StoreStats:
     first_feed_date: date | None = None
     last_feed_date: date | None = None
     schema_version: int = 0
-    keyword_index_pending: int = 0
+    embeddings: int = 0
     database: str = ""
     size_bytes: int | None = None
 
 
-class Store(abc.ABC):
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    """What the keyword index holds of one paper; ``key`` is the store's stable integer id for the paper."""
+
+    key: int
+    arxiv_id: str
+    title: str
+    authors: str
+    abstract: str
+    categories: tuple[str, ...]
+    feed_date: date | None
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingJob:
+    """A paper whose embedding is missing or older than the paper (``stored_hash`` is the text hash the stored
+    embedding was made from, None when there is none)."""
+
+    key: int
+    title: str
+    abstract: str
+    paper_seq: int
+    stored_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRow:
+    """One embedding to save. ``vector`` None means the text is unchanged: only ``paper_seq`` is recorded."""
+
+    key: int
+    text_hash: str
+    paper_seq: int
+    vector: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVector:
+    key: int
+    seq: int
+    vector: bytes
+
+
+class SearchData(abc.ABC):
+    """What the search indexes read and write: a change feed of papers, and stored embeddings.
+
+    Keys are integers the store gives each paper for good; ``seq`` values are commit sequence numbers, equal
+    for every row one transaction wrote and increasing from one transaction to the next, so "everything up to
+    (seq, key)" is a resumable position in the feed.
+    """
+
+    @abc.abstractmethod
+    def change_seq(self) -> int:
+        """The newest commit sequence number among papers (0 when empty)."""
+
+    @abc.abstractmethod
+    def changed_papers(self, after: tuple[int, int], limit: int) -> list[IndexDoc]:
+        """Papers written after position ``after`` = (seq, key), in (seq, key) order, at most ``limit``."""
+
+    @abc.abstractmethod
+    def paper_keys(self, arxiv_ids: Sequence[str]) -> dict[str, int]:
+        """The keys of those of ``arxiv_ids`` that are stored."""
+
+    @abc.abstractmethod
+    def papers_by_key(self, keys: Sequence[int]) -> dict[int, Paper]:
+        """The stored papers among ``keys``, without version history."""
+
+    @abc.abstractmethod
+    def embedding_backlog(self, model: str) -> int:
+        """How many papers have no embedding from ``model``, or one older than the paper."""
+
+    @abc.abstractmethod
+    def embedding_jobs(self, model: str, after_key: int, limit: int) -> list[EmbeddingJob]:
+        """Up to ``limit`` papers of the backlog with keys above ``after_key``, in key order."""
+
+    @abc.abstractmethod
+    def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow]) -> None:
+        """Store (replace) the embeddings of ``rows`` in one transaction."""
+
+    @abc.abstractmethod
+    def embeddings_since(self, model: str, after: tuple[int, int], limit: int) -> list[StoredVector]:
+        """Embeddings from ``model`` written after position ``after`` = (seq, key), in (seq, key) order."""
+
+    @abc.abstractmethod
+    def count_embeddings(self, model: str) -> int:
+        """How many papers have an embedding from ``model``."""
+
+
+class Store(SearchData):
     """Persistence for papers and ingestion state. All writes are atomic per call."""
 
     @abc.abstractmethod
@@ -67,25 +155,15 @@ class Store(abc.ABC):
         *,
         state_key: str | None = None,
         state: dict[str, Any] | None = None,
-        defer_index: bool = False,
     ) -> UpsertResult:
         """Insert new papers and update changed ones, in one transaction.
 
         A record equal to the stored one changes nothing; an older version than the stored one is ignored;
         a newer (or same) version with different content updates the row and adds to its version history.
         When ``state_key`` is given, ``state`` is saved under it in the same transaction, so an import's
-        checkpoint always matches what was written. The keyword index takes the new rows in the same
-        transaction, unless ``defer_index`` (bulk imports), after which :meth:`sync_keyword_index` must run;
-        any later non-deferred write also catches the index up.
+        checkpoint always matches what was written. Every row written gets the transaction's commit sequence
+        number (see :meth:`change_seq`), which is how the search indexes find what changed.
         """
-
-    @abc.abstractmethod
-    def sync_keyword_index(self) -> int:
-        """Index every paper the keyword index does not hold yet; return how many were added."""
-
-    @abc.abstractmethod
-    def keyword_index_pending(self) -> int:
-        """How many papers wait for the keyword index (non-zero only after a deferred bulk write)."""
 
     @abc.abstractmethod
     def get_paper(self, arxiv_id: str) -> Paper | None:

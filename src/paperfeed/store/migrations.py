@@ -95,7 +95,32 @@ _V1_SQLITE = (
     END""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),)
+# v2: keyword search moves to tantivy (measured in docs/decisions.md), so FTS5 goes; every write now stamps
+# the rows it touches with a commit sequence number (``seq``, one per transaction, increasing), which the
+# search indexes follow incrementally; sentence embeddings are stored beside the papers.
+_V2_SQLITE = (
+    "DROP TRIGGER papers_fts_delete",
+    "DROP TRIGGER papers_fts_update",
+    "DROP TABLE papers_fts",
+    "DROP TABLE fts_progress",
+    "ALTER TABLE papers ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+    "UPDATE papers SET seq = 1",
+    "CREATE INDEX ix_papers_seq ON papers (seq)",
+    """CREATE TABLE paper_embeddings (
+        paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        text_hash TEXT NOT NULL,
+        paper_seq INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        vector BLOB NOT NULL
+    )""",
+    "CREATE INDEX ix_paper_embeddings_seq ON paper_embeddings (seq)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),
+    Migration(2, "change sequence for search indexes, embeddings; FTS5 dropped", _V2_SQLITE),
+)
 
 _BOOKKEEPING_SQLITE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)"""

@@ -38,6 +38,19 @@ papers = sa.Table(
     sa.Column("submitted_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # commit sequence number of the last write to this row: search indexes catch up on rows with a higher seq
+    sa.Column("seq", sa.Integer, nullable=False, server_default="0"),
+)
+
+paper_embeddings = sa.Table(
+    "paper_embeddings",
+    metadata,
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("model", sa.String, nullable=False),
+    sa.Column("text_hash", sa.String, nullable=False),  # of the title and abstract that were embedded
+    sa.Column("paper_seq", sa.Integer, nullable=False),  # the paper's seq when last checked
+    sa.Column("seq", sa.Integer, nullable=False),  # commit sequence of this row, for the vector index
+    sa.Column("vector", sa.LargeBinary, nullable=False),  # float16, unit length
 )
 
 paper_versions = sa.Table(

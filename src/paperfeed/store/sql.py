@@ -1,4 +1,4 @@
-"""The SQLAlchemy Core store. SQLite (WAL, FTS5) is the embedded default; other dialects plug in here."""
+"""The SQLAlchemy Core store. SQLite (WAL) is the embedded default; other dialects plug in here."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 from paperfeed.store import migrations
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult
-from paperfeed.store.schema import ingest_state, paper_categories, paper_versions, papers
+from paperfeed.store.schema import ingest_state, paper_categories, paper_embeddings, paper_versions, papers
+from paperfeed.store.sql_search import SearchDataMixin, next_seq
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -29,7 +30,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-65536",
 )
 
-_LIST_COLUMNS = [c for c in papers.c if c.name not in ("content_hash", "created_at", "updated_at")]
+_LIST_COLUMNS = [c for c in papers.c if c.name not in ("content_hash", "created_at", "updated_at", "seq")]
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -119,7 +120,7 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(Store):
+class SqlStore(SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: str) -> None:
@@ -178,13 +179,13 @@ class SqlStore(Store):
         *,
         state_key: str | None = None,
         state: dict[str, Any] | None = None,
-        defer_index: bool = False,
     ) -> UpsertResult:
         batch = papers_in if isinstance(papers_in, PreparedBatch) else self.prepare(papers_in)
         incoming: dict[str, tuple[Paper, dict[str, Any], str]] = batch.payload
         now = datetime.now(UTC).replace(tzinfo=None)
         with self._write() as conn:
             stored = self._stored_heads(conn, list(incoming))
+            seq = next_seq(conn, papers.c.seq)
             new = [pid for pid in incoming if pid not in stored]
             changed = [
                 pid
@@ -192,13 +193,11 @@ class SqlStore(Store):
                 if pid in stored and stored[pid][1] != digest and not is_older(p, stored[pid][0])
             ]
             if new:
-                self._insert_new(conn, [incoming[pid] for pid in new], now)
+                self._insert_new(conn, [incoming[pid] for pid in new], now, seq)
             if changed:
-                self._update_changed(conn, {pid: incoming[pid][0] for pid in changed}, now)
+                self._update_changed(conn, {pid: incoming[pid][0] for pid in changed}, now, seq)
             if state_key is not None:
                 self._save_state(conn, state_key, state or {}, now)
-            if not defer_index:
-                self._index_pending(conn)
         return UpsertResult(len(new), len(changed), len(batch.papers) - len(new) - len(changed))
 
     def _stored_heads(self, conn: sa.Connection, ids: list[str]) -> dict[str, tuple[int | None, str]]:
@@ -207,13 +206,15 @@ class SqlStore(Store):
         query = sa.select(papers.c.arxiv_id, papers.c.version, papers.c.content_hash).where(papers.c.arxiv_id.in_(ids))
         return {row.arxiv_id: (row.version, row.content_hash) for row in conn.execute(query)}
 
-    def _insert_new(self, conn: sa.Connection, rows: list[tuple[Paper, dict[str, Any], str]], now: datetime) -> None:
+    def _insert_new(
+        self, conn: sa.Connection, rows: list[tuple[Paper, dict[str, Any], str]], now: datetime, seq: int
+    ) -> None:
         for _, row, digest in rows:
-            row.update(content_hash=digest, created_at=now, updated_at=now)
+            row.update(content_hash=digest, created_at=now, updated_at=now, seq=seq)
         self._bulk_insert(conn, papers, [row for _, row, _ in rows])
         self._write_children(conn, [p for p, _, _ in rows])
 
-    def _update_changed(self, conn: sa.Connection, rows: dict[str, Paper], now: datetime) -> None:
+    def _update_changed(self, conn: sa.Connection, rows: dict[str, Paper], now: datetime, seq: int) -> None:
         """Merge each incoming record into its stored row. The stored hash becomes the incoming record's,
         so the same record arriving again is recognised as unchanged."""
         stored = {p.arxiv_id: p for p in self._load(conn, papers.c.arxiv_id.in_(list(rows)))}
@@ -222,7 +223,7 @@ class SqlStore(Store):
         statement = (
             papers.update()
             .where(papers.c.arxiv_id == sa.bindparam("b_arxiv_id"))
-            .values(**values, content_hash=sa.bindparam("content_hash"), updated_at=sa.bindparam("updated_at"))
+            .values(**values, content_hash=sa.bindparam("content_hash"), updated_at=sa.bindparam("updated_at"), seq=seq)
         )
         params = []
         for p, h in merged:
@@ -253,34 +254,6 @@ class SqlStore(Store):
                 set_={"created_at": sa.func.coalesce(stmt.excluded.created_at, paper_versions.c.created_at)},
             )
             conn.execute(stmt, versions)
-
-    def _index_pending(self, conn: sa.Connection) -> int:
-        if self.engine.dialect.name != "sqlite":
-            return 0
-        upto = int(conn.exec_driver_sql("SELECT indexed_upto FROM fts_progress").scalar() or 0)
-        top = int(conn.exec_driver_sql("SELECT COALESCE(MAX(id), 0) FROM papers").scalar() or 0)
-        if top <= upto:
-            return 0
-        added = conn.execute(
-            sa.text(
-                "INSERT INTO papers_fts (rowid, title, authors_text, abstract) "
-                "SELECT id, title, authors_text, abstract FROM papers WHERE id > :upto ORDER BY id"
-            ),
-            {"upto": upto},
-        ).rowcount
-        conn.execute(sa.text("UPDATE fts_progress SET indexed_upto = :top"), {"top": top})
-        return int(added)
-
-    def sync_keyword_index(self) -> int:
-        with self._write() as conn:
-            return self._index_pending(conn)
-
-    def keyword_index_pending(self) -> int:
-        if self.engine.dialect.name != "sqlite":
-            return 0
-        with self._read() as conn:
-            query = "SELECT COUNT(*) FROM papers WHERE id > (SELECT indexed_upto FROM fts_progress)"
-            return int(conn.exec_driver_sql(query).scalar() or 0)
 
     def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """executemany of a plain INSERT, compiled once per table for this dialect.
@@ -421,7 +394,7 @@ class SqlStore(Store):
                 first_feed_date=_as_date(first),
                 last_feed_date=_as_date(last),
                 schema_version=version,
-                keyword_index_pending=self.keyword_index_pending(),
+                embeddings=count(paper_embeddings),
                 database=self._safe_url(),
                 size_bytes=self._size(),
             )
@@ -435,11 +408,6 @@ class SqlStore(Store):
         base = Path(self.engine.url.database)
         files = [base, base.with_name(base.name + "-wal")]
         return sum(f.stat().st_size for f in files if f.exists())
-
-    def fts_integrity_check(self) -> None:
-        """Raise if the keyword index disagrees with the papers table (SQLite only; used by tests)."""
-        with self._read() as conn:
-            conn.exec_driver_sql("INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)")
 
 
 @contextmanager

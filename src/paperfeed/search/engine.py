@@ -1,0 +1,273 @@
+"""Search as readers use it: keyword, semantic and hybrid modes, filters, sorting, similar papers.
+
+Hybrid (the default) fuses the two retrievers with a normalised linear blend: each retriever's top
+candidates are pooled, every pooled paper gets both its BM25 score and its cosine (computed exactly, not
+imputed), each score is standardised against its retriever's own candidate list (z-score), and the blend is
+``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cosine``. The weight was tuned on SciFact's train split
+(bench/search_quality.py); docs/decisions.md has the figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from paperfeed.errors import BadRequest, Conflict, NotFound, PaperfeedError
+from paperfeed.models import Paper
+from paperfeed.search.embed import Embedder, Vectors, paper_text
+from paperfeed.search.keyword import Hit, KeywordIndex, Snippet
+from paperfeed.search.query import MAX_QUERY_CHARS, ParsedQuery, parse_query
+from paperfeed.search.vectors import VectorIndex
+from paperfeed.store import Store
+
+Mode = Literal["hybrid", "keyword", "semantic"]
+Sort = Literal["relevance", "newest", "oldest", "upvotes"]
+MODES: tuple[str, ...] = ("hybrid", "keyword", "semantic")
+SORTS: tuple[str, ...] = ("relevance", "newest", "oldest", "upvotes")
+MAX_LIMIT = 100
+MAX_DEPTH = 1_000  # deepest result reachable by paging (offset + limit)
+KEYWORD_WEIGHT = 0.45
+FUSION_DEPTH = 100  # candidates taken from each retriever before fusing
+SORT_POOL = 500  # the most relevant results that a date or upvote sort orders
+EXACT_FILTERED = 20_000  # filtered semantic search is exact when at most this many papers pass the filter
+NO_EMBEDDINGS = "no embeddings have been computed yet: run `paperfeed embed`"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    paper: Paper
+    score: float
+    found_by: tuple[str, ...]  # "keyword", "semantic"
+    title: Snippet
+    snippet: Snippet
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    mode: str  # what was asked for
+    used: str  # what ran: a mode, or "filter" for a query of filters only
+    sort: str
+    hits: list[SearchHit]
+    offset: int
+    limit: int
+    has_more: bool
+    total: int | None = None  # matching papers, where countable (keyword matches)
+    notices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Window:
+    since: date | None = None
+    until: date | None = None
+    category: str | None = None
+
+
+class SearchEngine:
+    """Keyword index + vector index + embedder over one store. Safe to share between threads."""
+
+    def __init__(self, store: Store, folder: Path, embedder: Embedder, *, exact_below: int = 20_000) -> None:
+        self.store, self.embedder = store, embedder
+        self.keyword = KeywordIndex(folder / "keyword")
+        self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below)
+
+    def refresh(self) -> tuple[int, int]:
+        """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""
+        return self.keyword.sync(self.store), self.vectors.sync(self.store)
+
+    def _fresh(self) -> None:
+        if self.keyword.pending(self.store):
+            self.keyword.sync(self.store)
+        self.vectors.sync(self.store)
+
+    # -- entry points -----------------------------------------------------------------------------------
+
+    def search(
+        self, q: str, *, mode: str = "hybrid", window: Window = Window(), sort: str = "relevance",
+        limit: int = 20, offset: int = 0,
+    ) -> SearchResults:  # fmt: skip
+        """Search every paper. Raises BadRequest for a bad mode, sort, page or date; Conflict for semantic
+        mode before any embedding exists."""
+        _check_page(mode, sort, limit, offset)
+        parsed = _with_window(parse_query(q), window)
+        if parsed.is_empty:
+            raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
+        self._fresh()
+        depth = max(FUSION_DEPTH, SORT_POOL if sort != "relevance" else offset + limit + 1)
+        notices: list[str] = []
+        total: int | None = None
+        found_by: dict[int, tuple[str, ...]] = {}
+        vector = self._query_vector(parsed.text, mode, notices) if parsed.text and mode != "keyword" else None
+        if not parsed.text:
+            used, hits = "filter", self._filtered(parsed, depth)
+        elif vector is None:
+            (hits, total), used = self.keyword.search(parsed, depth), "keyword"
+        elif mode == "semantic":
+            used, hits = "semantic", self._semantic(vector, parsed, depth)
+        else:
+            used, (hits, found_by) = "hybrid", self._hybrid(vector, parsed, depth)
+        unembedded = self.keyword.size() - len(self.vectors)
+        if used in ("semantic", "hybrid") and unembedded > 0:
+            notices.append(
+                f"{unembedded:,} papers have no embedding yet (`paperfeed embed`): semantic ranking skips them"
+            )
+        return self._page(q, mode, used, sort, parsed, hits, offset, limit, total, notices, found_by)
+
+    def similar(self, arxiv_id: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:
+        """The papers nearest in meaning to one paper (itself left out), optionally within a window."""
+        _check_page("semantic", "relevance", limit, 0)
+        key = self.store.paper_keys([arxiv_id]).get(arxiv_id)
+        if key is None:
+            raise NotFound(f"paper {arxiv_id} is not in this instance")
+        self._fresh()
+        if len(self.vectors) == 0:
+            raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
+        vector = self.vectors.vector(key)
+        if vector is None:  # not embedded yet: embed it now
+            paper = self.store.papers_by_key([key])[key]
+            vector = self.embedder.encode_one(paper_text(paper.title, paper.abstract))
+        parsed = _with_window(ParsedQuery(), window)
+        hits = [h for h in self._semantic(vector, parsed, limit + 1) if h[0] != key][:limit]
+        return self._page(
+            f"similar:{arxiv_id}", "semantic", "semantic", "relevance", parsed, hits, 0, limit, None, [], {}
+        )
+
+    def similar_text(self, text: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:
+        """The papers nearest in meaning to a piece of text (an abstract, a paragraph)."""
+        _check_page("semantic", "relevance", limit, 0)
+        if not text.strip():
+            raise BadRequest("text is empty: paste an abstract or a few sentences")
+        if len(text) > MAX_QUERY_CHARS:
+            raise BadRequest(f"text must be at most {MAX_QUERY_CHARS:,} characters (got {len(text):,})")
+        self._fresh()
+        if len(self.vectors) == 0:
+            raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
+        vector = self.embedder.encode_one(text)
+        parsed = _with_window(ParsedQuery(), window)
+        hits = self._semantic(vector, parsed, limit)
+        return self._page("similar text", "semantic", "semantic", "relevance", parsed, hits, 0, limit, None, [], {})
+
+    # -- retrieval --------------------------------------------------------------------------------------
+
+    def _query_vector(self, text: str, mode: str, notices: list[str]) -> Vectors | None:
+        """The query's embedding; None (hybrid falls back to keyword, saying so) when there can be none."""
+        if len(self.vectors) == 0:
+            if mode == "semantic":
+                raise Conflict(f"semantic search needs embeddings, and {NO_EMBEDDINGS}")
+            notices.append(f"Keyword results only: {NO_EMBEDDINGS} to add semantic ranking")
+            return None
+        try:
+            return self.embedder.encode_one(text)
+        except PaperfeedError as exc:
+            if mode == "semantic":
+                raise
+            notices.append(f"Keyword results only: the embedding model is unavailable ({exc.message})")
+            return None
+
+    def _filtered(self, parsed: ParsedQuery, depth: int) -> list[Hit]:
+        return [(key, 0.0) for key in self.keyword.matching_keys(parsed, depth)]
+
+    def _semantic(self, vector: Vectors, parsed: ParsedQuery, k: int) -> list[Hit]:
+        if not parsed.has_constraints:
+            return self.vectors.search(vector, k)
+        allowed = self.keyword.count_matching(parsed)
+        if allowed <= EXACT_FILTERED:
+            return self.vectors.search(vector, k, within=self.keyword.matching_keys(parsed, max(allowed, 1)))
+        candidates = self.vectors.search(vector, 10 * k)  # a broad filter: most near papers pass it
+        among = [key for key, _ in candidates]
+        passing = set(self.keyword.matching_keys(parsed, len(among), within=among))
+        hits = [hit for hit in candidates if hit[0] in passing][:k]
+        if len(hits) < k:  # the filter is broad but these neighbours missed it: go exact over all that pass
+            hits = self.vectors.search(vector, k, within=self.keyword.matching_keys(parsed, allowed))
+        return hits
+
+    def _hybrid(self, vector: Vectors, parsed: ParsedQuery, depth: int) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:
+        lexical, _ = self.keyword.search(parsed, depth)
+        semantic = self._semantic(vector, parsed, depth)
+        bm25, cosine = dict(lexical), dict(semantic)
+        lexical_keys, semantic_keys = set(bm25), set(cosine)
+        pooled = list(dict.fromkeys([*bm25, *cosine]))
+        missing = [key for key in pooled if key not in bm25]
+        if missing:
+            bm25.update(self.keyword.search(parsed, len(missing), within=missing)[0])
+        cosine.update(self.vectors.scores(vector, [key for key in pooled if key not in cosine]))
+        z_bm25, z_cos = _zscorer([s for _, s in lexical]), _zscorer([s for _, s in semantic])
+        floor = min(cosine.values(), default=0.0)
+        fused = {
+            key: KEYWORD_WEIGHT * z_bm25(bm25.get(key, 0.0)) + (1 - KEYWORD_WEIGHT) * z_cos(cosine.get(key, floor))
+            for key in pooled
+        }
+        found_by = {key: _found(key in lexical_keys, key in semantic_keys) for key in pooled}
+        return sorted(fused.items(), key=lambda item: (-item[1], item[0])), found_by
+
+    # -- results ----------------------------------------------------------------------------------------
+
+    def _page(
+        self, q: str, mode: str, used: str, sort: str, parsed: ParsedQuery, hits: Sequence[Hit],
+        offset: int, limit: int, total: int | None, notices: list[str], found_by: dict[int, tuple[str, ...]],
+    ) -> SearchResults:  # fmt: skip
+        papers = self.store.papers_by_key([key for key, _ in hits] if sort != "relevance" else [])
+        ordered = list(hits)
+        if sort != "relevance":
+            ordered = _sorted(ordered, papers, sort)
+        page = ordered[offset : offset + limit]
+        if sort == "relevance":
+            papers = self.store.papers_by_key([key for key, _ in page])
+        marks = self.keyword.snippets(parsed, [key for key, _ in page])
+        default = (used,) if used in ("keyword", "semantic") else ()
+        results = []
+        for key, score in page:
+            if key not in papers:  # removed since it was indexed
+                continue
+            paper = papers[key]
+            title, snippet = marks.get(key, (Snippet(paper.title), Snippet(paper.abstract[:240])))
+            results.append(SearchHit(paper, round(score, 6), found_by.get(key, default), title, snippet))
+        has_more = len(ordered) > offset + limit or (total is not None and total > offset + limit)
+        has_more = has_more and offset + limit < MAX_DEPTH
+        return SearchResults(q, mode, used, sort, results, offset, limit, has_more, total, tuple(notices))
+
+
+def _check_page(mode: str, sort: str, limit: int, offset: int) -> None:
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
+    if sort not in SORTS:
+        raise BadRequest(f"sort must be one of {', '.join(SORTS)} (got {sort!r})")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    if offset < 0 or offset + limit > MAX_DEPTH:
+        raise BadRequest(f"offset must be between 0 and {MAX_DEPTH - limit} for limit {limit}")
+
+
+def _with_window(parsed: ParsedQuery, window: Window) -> ParsedQuery:
+    since = max(filter(None, (parsed.since, window.since)), default=None)
+    until = min(filter(None, (parsed.until, window.until)), default=None)
+    if since and until and since > until:
+        raise BadRequest(f"the date range is empty: since {since} is after until {until}")
+    categories = [*parsed.categories, *([window.category.lower()] if window.category else [])]
+    return replace(parsed, since=since, until=until, categories=categories)
+
+
+def _zscorer(values: Sequence[float]) -> Callable[[float], float]:
+    if len(values) < 2:
+        return lambda value: 0.0
+    mean, spread = statistics.fmean(values), statistics.pstdev(values) or 1.0
+    return lambda value: (value - mean) / spread
+
+
+def _found(lexical: bool, semantic: bool) -> tuple[str, ...]:
+    return (*(("keyword",) if lexical else ()), *(("semantic",) if semantic else ()))
+
+
+def _sorted(hits: list[Hit], papers: dict[int, Paper], sort: str) -> list[Hit]:
+    def key(hit: Hit) -> tuple[object, ...]:
+        paper = papers.get(hit[0])
+        day = paper.feed_date.toordinal() if paper and paper.feed_date else 0
+        if sort == "upvotes":
+            return (-(paper.upvotes if paper else 0), -day, hit[0])
+        return (-day, -hit[0]) if sort == "newest" else (day, hit[0])
+
+    return sorted(hits, key=key)

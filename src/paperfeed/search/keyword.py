@@ -1,0 +1,336 @@
+"""Keyword search: a tantivy (BM25) index over title, authors and abstract, kept in step with the store.
+
+Why tantivy and not SQLite FTS5: docs/decisions.md (top-20 in about 1 ms against 144 ms over 120k papers).
+The index lives in its own folder and follows the store's change feed: :meth:`KeywordIndex.sync` adds or
+replaces every paper written since the position saved in ``position.json``. Replacing is idempotent (delete
+by key, then add), so a crash between tantivy's commit and the position file only repeats some work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from paperfeed.errors import StoreError
+from paperfeed.search.instance import instance_id
+from paperfeed.search.query import ParsedQuery
+from paperfeed.store import Store
+from paperfeed.store.base import IndexDoc
+
+# Field weights. BM25 runs over "text" (title + abstract) as one field, plus a bonus for words in the title and a
+# field for author names, so a title word outranks an abstract word. Scoring title and abstract as separate
+# fields double-counts short titles: on SciFact train, nDCG@10 0.626 with a separate title weighted 2.0, 0.693
+# at 0.5; one text field plus a 0.2 title bonus gives 0.704 (bench/search_quality.py --tune).
+TITLE_BOOST = 0.2
+AUTHORS_BOOST = 1.0
+SCHEMA_VERSION = 2  # bump to rebuild every index on upgrade
+SYNC_PAGE = 5_000
+COMMIT_EVERY = 50_000
+SNIPPET_CHARS = 240
+Hit = tuple[int, float]  # (paper key, score)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of text and the character ranges in it that matched the query."""
+
+    text: str
+    marks: tuple[tuple[int, int], ...] = ()
+
+
+def _analyzer(*, stem: bool, stop: bool) -> Any:
+    builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    builder = builder.filter(tantivy.Filter.remove_long(40)).filter(tantivy.Filter.lowercase())
+    builder = builder.filter(tantivy.Filter.ascii_fold())
+    if stop:
+        builder = builder.filter(tantivy.Filter.stopword("english"))
+    if stem:
+        builder = builder.filter(tantivy.Filter.stemmer("english"))
+    return builder.build()
+
+
+def _schema() -> Any:
+    b = tantivy.SchemaBuilder()
+    b.add_integer_field("key", stored=True, indexed=True, fast=True)
+    b.add_text_field("title", stored=True, tokenizer_name="paper")
+    b.add_text_field("authors", stored=False, tokenizer_name="names")
+    b.add_text_field("abstract", stored=True, tokenizer_name="paper")
+    b.add_text_field("text", stored=False, tokenizer_name="paper")  # title + abstract, BM25's main field
+    b.add_text_field("cat", stored=False, tokenizer_name="raw")
+    b.add_integer_field("day", stored=False, indexed=True, fast=True)
+    return b.build()
+
+
+class KeywordIndex:
+    """One tantivy index folder. Searches are thread-safe; syncs are serialised (and skipped when another
+    process holds the index's writer lock: that process is indexing the same changes)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self.schema = _schema()
+        self.index = self._open()
+        self._paper = _analyzer(stem=True, stop=False)  # index side: phrases keep their stop words
+        self._paper_query = _analyzer(stem=True, stop=True)  # ranking words drop them
+        self._names = _analyzer(stem=False, stop=False)
+        for name, analyzer in (("paper", self._paper), ("names", self._names)):
+            self.index.register_tokenizer(name, analyzer)
+
+    def _open(self) -> Any:
+        meta = self._position()
+        if meta.get("schema") != SCHEMA_VERSION:
+            self._reset()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            return tantivy.Index(self.schema, path=str(self.folder), reuse=True)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot open the keyword index in {self.folder}: {exc}") from exc
+
+    def _reset(self) -> None:
+        if self.folder.is_dir():
+            for child in self.folder.iterdir():
+                if child.is_file():
+                    child.unlink()
+
+    # -- keeping in step with the store -----------------------------------------------------------------
+
+    def _position(self) -> dict[str, Any]:
+        try:
+            value = json.loads((self.folder / "position.json").read_text())
+            return value if isinstance(value, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save_position(self, value: dict[str, Any]) -> None:
+        tmp = self.folder / f"position.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, self.folder / "position.json")
+
+    def pending(self, store: Store) -> bool:
+        """Whether the store has writes this index has not taken yet."""
+        meta = self._position()
+        return meta.get("instance") != instance_id(store) or store.change_seq() > int(meta.get("after", [0, 0])[0])
+
+    def sync(self, store: Store) -> int:
+        """Index every paper written since the last sync; return how many were (re)indexed."""
+        with self._lock:
+            meta = self._position()
+            instance = instance_id(store)
+            if meta.get("instance") != instance:  # a different database: start over
+                meta = {"schema": SCHEMA_VERSION, "instance": instance, "after": [0, 0]}
+                fresh = True
+            else:
+                fresh = False
+            after = (int(meta["after"][0]), int(meta["after"][1]))
+            docs = store.changed_papers(after, SYNC_PAGE)
+            if not docs and not fresh:
+                return 0
+            try:
+                writer = self.index.writer(heap_size=96_000_000, num_threads=1)
+            except ValueError:  # LockBusy: another process is indexing these same rows right now
+                self.index.reload()
+                return 0
+            done = 0
+            if fresh:
+                writer.delete_all_documents()
+            while docs:
+                for doc in docs:
+                    if not fresh:
+                        writer.delete_documents_by_term("key", doc.key)
+                    writer.add_document(self._document(doc))
+                done += len(docs)
+                after = (docs[-1].seq, docs[-1].key)
+                docs = store.changed_papers(after, SYNC_PAGE)
+                if done % COMMIT_EVERY < SYNC_PAGE or not docs:  # a killed sync resumes from here
+                    writer.commit()
+                    self._save_position({"schema": SCHEMA_VERSION, "instance": instance, "after": list(after)})
+            writer.wait_merging_threads()
+            self.index.reload()
+            return done
+
+    def _document(self, doc: IndexDoc) -> Any:
+        cats = [c.lower() for c in doc.categories]
+        archives = {c.split(".", 1)[0] for c in cats if "." in c}
+        fields: dict[str, Any] = {
+            "key": doc.key,
+            "title": doc.title,
+            "authors": doc.authors,
+            "abstract": doc.abstract,
+            "text": f"{doc.title}\n{doc.abstract}",
+            "cat": [*cats, *sorted(archives - set(cats))],
+        }
+        if doc.feed_date is not None:
+            fields["day"] = doc.feed_date.toordinal()
+        return tantivy.Document(**fields)
+
+    # -- queries ----------------------------------------------------------------------------------------
+
+    def _terms(self, analyzer: Any, text: str) -> list[str]:
+        return list(dict.fromkeys(analyzer.analyze(text)))
+
+    def _match(self, text: str) -> Any | None:
+        """Papers containing ``text`` (a word or a phrase) in title, authors or abstract, or None."""
+        clauses = []
+        for name, analyzer in (("title", self._paper), ("abstract", self._paper), ("authors", self._names)):
+            clause = self._field_match(name, analyzer.analyze(text))
+            if clause is not None:
+                clauses.append((tantivy.Occur.Should, clause))
+        return tantivy.Query.boolean_query(clauses) if clauses else None
+
+    def _field_match(self, name: str, tokens: Sequence[str]) -> Any | None:
+        if not tokens:
+            return None
+        if len(tokens) == 1:
+            return tantivy.Query.term_query(self.schema, name, tokens[0])
+        return tantivy.Query.phrase_query(self.schema, name, list(tokens))
+
+    def ranking(self, q: ParsedQuery) -> Any | None:
+        """The BM25 part: free words (and phrases, which also score) over the weighted fields."""
+        words = " ".join([*q.words, *q.phrases, *q.title])
+        clauses = []
+        for term in self._terms(self._paper_query, words)[:256]:
+            clauses.append(tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, "title", term), TITLE_BOOST))
+            clauses.append(tantivy.Query.term_query(self.schema, "text", term))
+        for term in self._terms(self._names, " ".join(q.words))[:256]:
+            clauses.append(
+                tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, "authors", term), AUTHORS_BOOST)
+            )
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses]) if clauses else None
+
+    def constraints(self, q: ParsedQuery) -> list[Any]:
+        """Must / must-not clauses: phrases, exclusions, authors, title words, categories, dates."""
+        must, must_not = tantivy.Occur.Must, tantivy.Occur.MustNot
+        out: list[Any] = []
+        for phrase in q.phrases:
+            out.extend([(must, m)] if (m := self._match(phrase)) is not None else [])
+        for text in q.excluded:
+            out.extend([(must_not, m)] if (m := self._match(text)) is not None else [])
+        for name in q.authors:
+            out.extend([(must, m)] if (m := self._field_match("authors", self._names.analyze(name))) else [])
+        for word in q.title:
+            out.extend([(must, m)] if (m := self._field_match("title", self._paper.analyze(word))) else [])
+        for cat in q.categories:
+            out.append((must, tantivy.Query.term_query(self.schema, "cat", cat.lower())))
+        low, high = q.since, q.until
+        if low or high:
+            bounds = (low.toordinal() if low else None, high.toordinal() if high else None)
+            out.append((must, tantivy.Query.range_query(self.schema, "day", tantivy.FieldType.Integer, *bounds)))
+        return out
+
+    def search(
+        self,
+        q: ParsedQuery,
+        limit: int,
+        *,
+        within: Sequence[int] | None = None,
+    ) -> tuple[list[Hit], int]:
+        """The ``limit`` best papers for ``q`` and how many match in all. ``within`` restricts to those keys.
+        A query with no ranking words returns its matches newest first (all scored 0)."""
+        ranking = self.ranking(q)
+        clauses = self.constraints(q)
+        if within is not None:
+            keys = tantivy.Query.term_set_query(self.schema, "key", list(within))
+            clauses.append((tantivy.Occur.Must, keys))
+        if ranking is None and not clauses:
+            return [], 0
+        if ranking is not None:
+            clauses.append((tantivy.Occur.Must, ranking))
+        elif not any(occur == tantivy.Occur.Must for occur, _ in clauses):
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        query = tantivy.Query.boolean_query(clauses)
+        searcher = self.index.searcher()
+        if ranking is None:
+            result = searcher.search(query, limit, count=True, order_by_field="day", order=tantivy.Order.Desc)
+        else:
+            result = searcher.search(query, limit, count=True)
+        addresses = [address for _, address in result.hits]
+        keys_found = searcher.fast_field_values("key", addresses) if addresses else []
+        scores = [float(score) if ranking is not None else 0.0 for score, _ in result.hits]
+        return list(zip((int(k) for k in keys_found), scores, strict=True)), int(result.count or 0)
+
+    def _filter(self, q: ParsedQuery, within: Sequence[int] | None = None) -> Any:
+        clauses = self.constraints(q)
+        if within is not None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(self.schema, "key", list(within))))
+        if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
+            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+        return tantivy.Query.boolean_query(clauses)
+
+    def matching_keys(self, q: ParsedQuery, limit: int, within: Sequence[int] | None = None) -> list[int]:
+        """Keys of papers meeting ``q``'s constraints (its ranking words aside), newest first, at most ``limit``;
+        only among ``within`` when given."""
+        searcher = self.index.searcher()
+        result = searcher.search(
+            self._filter(q, within), limit, count=False, order_by_field="day", order=tantivy.Order.Desc
+        )
+        addresses = [address for _, address in result.hits]
+        return [int(k) for k in searcher.fast_field_values("key", addresses)] if addresses else []
+
+    def count_matching(self, q: ParsedQuery) -> int:
+        """How many papers meet ``q``'s constraints."""
+        return int(self.index.searcher().search(self._filter(q), 1, count=True).count or 0)
+
+    def size(self) -> int:
+        return int(self.index.searcher().num_docs)
+
+    def snippets(self, q: ParsedQuery, keys: Sequence[int]) -> dict[int, tuple[Snippet, Snippet]]:
+        """(title, abstract) snippets with the query's words marked, for each of ``keys`` in the index."""
+        if not keys:
+            return {}
+        searcher = self.index.searcher()
+        found = searcher.search(tantivy.Query.term_set_query(self.schema, "key", list(keys)), len(keys), count=False)
+        terms = self._terms(self._paper_query, q.text)[:256]
+        marker = (
+            tantivy.Query.boolean_query(
+                [
+                    (tantivy.Occur.Should, tantivy.Query.term_query(self.schema, field, t))
+                    for t in terms
+                    for field in ("title", "abstract")
+                ]
+            )
+            if terms
+            else None
+        )
+        out: dict[int, tuple[Snippet, Snippet]] = {}
+        title_gen = abstract_gen = None
+        if marker is not None:
+            title_gen = tantivy.SnippetGenerator.create(searcher, marker, self.schema, "title")
+            title_gen.set_max_num_chars(1000)
+            abstract_gen = tantivy.SnippetGenerator.create(searcher, marker, self.schema, "abstract")
+            abstract_gen.set_max_num_chars(SNIPPET_CHARS)
+        for _, address in found.hits:
+            doc = searcher.doc(address)
+            key = int(doc.get_first("key"))
+            title, abstract = doc.get_first("title") or "", doc.get_first("abstract") or ""
+            out[key] = (_snippet(title_gen, doc, title, 1000), _snippet(abstract_gen, doc, abstract, SNIPPET_CHARS))
+        return out
+
+
+def _snippet(generator: Any, doc: Any, text: str, size: int) -> Snippet:
+    if generator is not None:
+        snippet = generator.snippet_from_doc(doc)
+        fragment = snippet.fragment()
+        if snippet.highlighted():
+            raw = fragment.encode()
+            marks = tuple(
+                (len(raw[: r.start].decode(errors="ignore")), len(raw[: r.end].decode(errors="ignore")))
+                for r in snippet.highlighted()
+            )
+            return Snippet(fragment, marks)
+    return Snippet(_lead(text, size))
+
+
+def _lead(text: str, size: int) -> str:
+    """The start of ``text``, cut at a word boundary, with an ellipsis when cut."""
+    if len(text) <= size:
+        return text
+    cut = text.rfind(" ", 0, size)
+    return text[: cut if cut > size // 2 else size].rstrip() + " …"

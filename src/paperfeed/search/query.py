@@ -1,0 +1,119 @@
+"""The search box's syntax, parsed into a :class:`ParsedQuery`. Every string parses: there is no syntax error.
+
+=====================  ==========================================================
+``word``               ranks papers containing it (BM25; title above authors above abstract)
+``"exact phrase"``     only papers with these words in this order (an unclosed quote runs to the end)
+``-word``, ``-"a b"``  leaves out papers with the word or phrase
+``author:Name``        only papers with this author (``author:"Yann LeCun"`` for a full name)
+``title:word``         only papers with the word in the title
+``cat:cs.LG``          only papers in this category; ``cat:cs`` for the whole archive
+``since:2025-03``      on or after this day (YYYY, YYYY-MM or YYYY-MM-DD); ``until:`` likewise
+``date:A..B``          between two such dates (either side may be left empty); ``year:2025``
+=====================  ==========================================================
+
+An unknown ``name:value`` is searched as the two words. Terms reach the engine only as analysed tokens, never
+as engine syntax, so ``*``, ``NEAR(``, SQL or stray quotes are just text.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from paperfeed.errors import BadRequest
+
+MAX_QUERY_CHARS = 10_000
+_TOKEN = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
+_FIELDS = {"author": "author", "au": "author", "title": "title", "ti": "title", "cat": "cat", "category": "cat"}
+_DATE_FIELDS = {"since", "until", "date", "year"}
+
+
+@dataclass
+class ParsedQuery:
+    """A query taken apart: what ranks, what must match, what must not, and the date window."""
+
+    words: list[str] = field(default_factory=list)  # free text, ranked by BM25
+    phrases: list[str] = field(default_factory=list)  # must occur, in order
+    excluded: list[str] = field(default_factory=list)  # words or phrases that must not occur
+    authors: list[str] = field(default_factory=list)
+    title: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    since: date | None = None
+    until: date | None = None
+
+    @property
+    def text(self) -> str:
+        """The query's meaning as plain text: what semantic search embeds."""
+        return " ".join([*self.phrases, *self.title, *self.words]).strip()
+
+    @property
+    def has_constraints(self) -> bool:
+        """Whether anything beyond ranking words narrows the result set."""
+        return bool(
+            self.phrases or self.excluded or self.authors or self.title or self.categories or self.since or self.until
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.words or self.has_constraints)
+
+
+def parse_query(q: str) -> ParsedQuery:
+    """Parse the search box's text. Raises BadRequest only for an over-long query or an unreadable date."""
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadRequest(f"q must be at most {MAX_QUERY_CHARS:,} characters (got {len(q):,})")
+    parsed = ParsedQuery()
+    for match in _TOKEN.finditer(q):
+        negate, name, quoted, bare = match.group(1), match.group(2), match.group(3), match.group(4)
+        value = (quoted if quoted is not None else bare or "").strip()
+        key = name.lower() if name else None
+        if key in _DATE_FIELDS and not negate:
+            _apply_date(parsed, key, value)
+        elif key in _FIELDS and value:
+            target = {"author": parsed.authors, "title": parsed.title, "cat": parsed.categories}[_FIELDS[key]]
+            (parsed.excluded if negate else target).append(value.lower() if _FIELDS[key] == "cat" else value)
+        else:
+            text = f"{name} {value}" if name else value
+            if not text.strip():
+                continue
+            if negate:
+                parsed.excluded.append(text)
+            elif quoted is not None:
+                parsed.phrases.append(text)
+            else:
+                parsed.words.append(text)
+    if parsed.since and parsed.until and parsed.since > parsed.until:
+        raise BadRequest(f"the date range is empty: since {parsed.since} is after until {parsed.until}")
+    return parsed
+
+
+def _apply_date(parsed: ParsedQuery, key: str, value: str) -> None:
+    """Narrow the date window (several date filters intersect)."""
+    low, high = (value.split("..", 1) if ".." in value else (value, value)) if key in ("date", "year") else ("", "")
+    if key == "since":
+        low = value
+    elif key == "until":
+        high = value
+    if low:
+        day = parse_date_bound(low, f"{key}:", end=False)
+        parsed.since = max(parsed.since, day) if parsed.since else day
+    if high:
+        day = parse_date_bound(high, f"{key}:", end=True)
+        parsed.until = min(parsed.until, day) if parsed.until else day
+
+
+def parse_date_bound(value: str, name: str, *, end: bool) -> date:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` as a day: the first day of the span, or its last when ``end``."""
+    match = re.fullmatch(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?", value.strip())
+    try:
+        if match is None:
+            raise ValueError
+        year = int(match.group(1))
+        month = int(match.group(2)) if match.group(2) else (12 if end else 1)
+        last = calendar.monthrange(year, month)[1]
+        day = int(match.group(3)) if match.group(3) else (last if end else 1)
+        return date(year, month, day)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date like 2025, 2025-03 or 2025-03-14 (got {value!r})") from None

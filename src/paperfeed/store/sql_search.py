@@ -1,0 +1,152 @@
+"""SQL for the search indexes: the papers' change feed and stored embeddings (see :class:`SearchData`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import sqlalchemy as sa
+
+from paperfeed.models import Paper
+from paperfeed.store.base import EmbeddingJob, EmbeddingRow, IndexDoc, SearchData, StoredVector
+from paperfeed.store.schema import paper_embeddings, papers
+
+# SQLite caps bound parameters per statement (32766 in current builds); stay well below.
+_IN_CHUNK = 900
+
+
+def next_seq(conn: sa.Connection, column: sa.Column[Any]) -> int:
+    """The commit sequence number for the current write transaction on ``column``'s table.
+
+    Writers hold the write lock for the whole transaction, so no other writer can take the same number, and a
+    reader sees a transaction's rows all at once: following (seq, key) never skips a row.
+    """
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(values), _IN_CHUNK):
+        yield values[i : i + _IN_CHUNK]
+
+
+def _after(seq: sa.ColumnElement[Any], key: sa.ColumnElement[Any], after: tuple[int, int]) -> sa.ColumnElement[bool]:
+    """Rows past position ``after`` in (seq, key) order."""
+    return sa.tuple_(seq, key) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
+
+
+def _stale(model: str) -> sa.ColumnElement[bool]:
+    e = paper_embeddings.c
+    return sa.or_(e.paper_id.is_(None), e.model != model, e.paper_seq < papers.c.seq)
+
+
+class SearchDataMixin(SearchData):
+    """SearchData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read``, ``_write`` and ``_load``."""
+
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        raise NotImplementedError
+
+    def _load(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Paper]:
+        raise NotImplementedError
+
+    def change_seq(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(papers.c.seq), 0))).scalar() or 0)
+
+    def changed_papers(self, after: tuple[int, int], limit: int) -> list[IndexDoc]:
+        p = papers.c
+        query = (
+            sa.select(p.id, p.arxiv_id, p.title, p.authors_text, p.abstract, p.categories, p.feed_date, p.seq)
+            .where(_after(p.seq, p.id, after))
+            .order_by(p.seq, p.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [
+                IndexDoc(r.id, r.arxiv_id, r.title, r.authors_text, r.abstract, tuple(r.categories.split()),
+                         r.feed_date, r.seq)
+                for r in conn.execute(query)
+            ]  # fmt: skip
+
+    def paper_keys(self, arxiv_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(arxiv_ids)):
+                query = sa.select(papers.c.arxiv_id, papers.c.id).where(papers.c.arxiv_id.in_(chunk))
+                found.update({r.arxiv_id: r.id for r in conn.execute(query)})
+        return found
+
+    def papers_by_key(self, keys: Sequence[int]) -> dict[int, Paper]:
+        found: dict[int, Paper] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(keys)):
+                ids = dict(conn.execute(sa.select(papers.c.arxiv_id, papers.c.id).where(papers.c.id.in_(chunk))).all())
+                found.update({ids[p.arxiv_id]: p for p in self._load(conn, papers.c.id.in_(chunk))})
+        return found
+
+    def embedding_backlog(self, model: str) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(papers.outerjoin(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id))
+            .where(_stale(model))
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def embedding_jobs(self, model: str, after_key: int, limit: int) -> list[EmbeddingJob]:
+        e = paper_embeddings.c
+        stored_hash = sa.case((e.model == model, e.text_hash), else_=None)
+        query = (
+            sa.select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.seq, stored_hash.label("stored_hash"))
+            .select_from(papers.outerjoin(paper_embeddings, e.paper_id == papers.c.id))
+            .where(_stale(model), papers.c.id > after_key)
+            .order_by(papers.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [EmbeddingJob(r.id, r.title, r.abstract, r.seq, r.stored_hash) for r in conn.execute(query)]
+
+    def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow]) -> None:
+        if not rows:
+            return
+        e = paper_embeddings.c
+        with self._write() as conn:
+            seq = next_seq(conn, e.seq)
+            unchanged = [{"k": r.key, "ps": r.paper_seq} for r in rows if r.vector is None]
+            if unchanged:
+                stmt = (
+                    paper_embeddings.update()
+                    .where(e.paper_id == sa.bindparam("k"), e.model == model)
+                    .values(paper_seq=sa.bindparam("ps"))
+                )
+                conn.execute(stmt, unchanged)
+            fresh = [
+                {"paper_id": r.key, "model": model, "text_hash": r.text_hash, "paper_seq": r.paper_seq, "seq": seq,
+                 "vector": r.vector}
+                for r in rows
+                if r.vector is not None
+            ]  # fmt: skip
+            if fresh:
+                conn.execute(paper_embeddings.delete().where(e.paper_id.in_([r["paper_id"] for r in fresh])))
+                conn.execute(paper_embeddings.insert(), fresh)
+
+    def embeddings_since(self, model: str, after: tuple[int, int], limit: int) -> list[StoredVector]:
+        e = paper_embeddings.c
+        query = (
+            sa.select(e.paper_id, e.seq, e.vector)
+            .where(
+                e.model == model, sa.tuple_(e.seq, e.paper_id) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
+            )
+            .order_by(e.seq, e.paper_id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [StoredVector(r.paper_id, r.seq, r.vector) for r in conn.execute(query)]
+
+    def count_embeddings(self, model: str) -> int:
+        query = sa.select(sa.func.count()).select_from(paper_embeddings).where(paper_embeddings.c.model == model)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar() or 0)
