@@ -145,3 +145,68 @@ def test_reading_a_database_that_was_never_initialised(run) -> None:  # type: ig
     result = run("papers")
     assert result.exit_code == 1
     assert "not initialised: run `paperfeed init`" in result.stderr
+
+
+@pytest.fixture
+def topics_file(tmp_path: Path) -> Path:
+    from search_corpus import TOPICS
+
+    records = [
+        daily(n, title=title, abstract=abstract, authors=authors, categories=[category])
+        for n, (title, abstract, authors, category) in enumerate(TOPICS)
+    ]
+    return write_jsonl(tmp_path / "topics.jsonl", records)
+
+
+def test_search_embed_and_similar(run, topics_file: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    imported = run("import", str(topics_file))
+    assert "Keyword index: 10 papers indexed." in imported.output  # the index follows the import
+    before = run("search", "surface codes")
+    assert before.exit_code == 0
+    assert "Quantum Error Correction with Surface Codes" in before.output
+    assert "Keyword results only" in before.output
+    assert "paperfeed embed" in before.output
+    semantic = run("search", "qubits", "--mode", "semantic")
+    assert semantic.exit_code == 1
+    assert "run `paperfeed embed`" in semantic.output
+
+    embedded = run("embed")
+    assert "Embedded 10 papers" in embedded.output
+    assert "Embedded 0 papers" in run("embed").output  # incremental: nothing left to do
+
+    found = orjson.loads(run("search", "error rates of quantum computers", "--mode", "semantic", "--json").output)
+    assert found["used"] == "semantic"
+    assert found["results"][0]["id"] == "2503.00006"
+    assert found["results"][0]["found_by"] == ["semantic"]
+    hybrid = orjson.loads(run("search", "surface codes", "--json", "--limit", "3").output)
+    assert hybrid["used"] == "hybrid"
+    first = hybrid["results"][0]
+    assert first["id"] == "2503.00006"
+    assert [first["snippet"][a:b] for a, b in first["snippet_marks"]] == ["surface", "codes"]
+    assert orjson.loads(run("search", "cat:cs.CV", "--json").output)["used"] == "filter"
+
+    similar = orjson.loads(run("similar", "2503.00002", "--json").output)
+    assert similar["results"][0]["id"] == "2503.00003"
+    assert "2503.00002" not in [r["id"] for r in similar["results"]]
+    text = orjson.loads(run("similar", "--text", "robots learn to pick up objects", "--json").output)
+    assert text["results"][0]["id"] == "2503.00004"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "x", "--limit", "500"], "limit must be between 1 and 100"),
+        (["search", "x", "--since", "last week"], "since must be a date"),
+        (["search", "since:2025-99"], "since: must be a date"),
+        (["search", ""], "q is empty"),
+        (["similar"], "give either ARXIV_ID or --text"),
+        (["similar", "2503.99999"], "paper 2503.99999 is not in this instance"),
+    ],
+)
+def test_search_errors_are_clear(run, topics_file: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    run("import", str(topics_file))
+    result = run(*args)
+    assert result.exit_code in (1, 2)
+    assert message in result.output

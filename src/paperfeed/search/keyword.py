@@ -78,6 +78,7 @@ class KeywordIndex:
         self._lock = threading.Lock()
         self.schema = _schema()
         self.index = self._open()
+        self._synced_seq = -1  # store seq known to be indexed (-1: not checked yet)
         self._paper = _analyzer(stem=True, stop=False)  # index side: phrases keep their stop words
         self._paper_query = _analyzer(stem=True, stop=True)  # ranking words drop them
         self._names = _analyzer(stem=False, stop=False)
@@ -115,9 +116,13 @@ class KeywordIndex:
         os.replace(tmp, self.folder / "position.json")
 
     def pending(self, store: Store) -> bool:
-        """Whether the store has writes this index has not taken yet."""
-        meta = self._position()
-        return meta.get("instance") != instance_id(store) or store.change_seq() > int(meta.get("after", [0, 0])[0])
+        """Whether the store has writes this index has not taken yet (one indexed SQL query when current)."""
+        if store.change_seq() <= self._synced_seq:
+            return False
+        meta = self._position()  # another process may have indexed them
+        if meta.get("instance") == instance_id(store):
+            self._synced_seq = int(meta.get("after", [0, 0])[0])
+        return store.change_seq() > self._synced_seq or meta.get("instance") != instance_id(store)
 
     def sync(self, store: Store) -> int:
         """Index every paper written since the last sync; return how many were (re)indexed."""
@@ -132,6 +137,7 @@ class KeywordIndex:
             after = (int(meta["after"][0]), int(meta["after"][1]))
             docs = store.changed_papers(after, SYNC_PAGE)
             if not docs and not fresh:
+                self._synced_seq = after[0]
                 return 0
             try:
                 writer = self.index.writer(heap_size=96_000_000, num_threads=1)
@@ -154,6 +160,7 @@ class KeywordIndex:
                     self._save_position({"schema": SCHEMA_VERSION, "instance": instance, "after": list(after)})
             writer.wait_merging_threads()
             self.index.reload()
+            self._synced_seq = after[0]
             return done
 
     def _document(self, doc: IndexDoc) -> Any:

@@ -25,7 +25,8 @@ from datetime import date
 from paperfeed.errors import BadRequest
 
 MAX_QUERY_CHARS = 10_000
-_TOKEN = re.compile(r'(-?)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
+# "-" excludes only before a letter, a quote or a field: "-2" or "-3%" is text (E2f-1, -2, -3), not a negation
+_TOKEN = re.compile(r'(-(?=[^\W\d]|")|)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
 _FIELDS = {"author": "author", "au": "author", "title": "title", "ti": "title", "cat": "cat", "category": "cat"}
 _DATE_FIELDS = {"since", "until", "date", "year"}
 
@@ -42,11 +43,12 @@ class ParsedQuery:
     categories: list[str] = field(default_factory=list)
     since: date | None = None
     until: date | None = None
+    parts: list[str] = field(default_factory=list)  # words, phrases and title words in the order typed
 
     @property
     def text(self) -> str:
-        """The query's meaning as plain text: what semantic search embeds."""
-        return " ".join([*self.phrases, *self.title, *self.words]).strip()
+        """The query's meaning as plain text, in the order typed: what semantic search embeds."""
+        return " ".join(self.parts).strip()
 
     @property
     def has_constraints(self) -> bool:
@@ -74,16 +76,17 @@ def parse_query(q: str) -> ParsedQuery:
         elif key in _FIELDS and value:
             target = {"author": parsed.authors, "title": parsed.title, "cat": parsed.categories}[_FIELDS[key]]
             (parsed.excluded if negate else target).append(value.lower() if _FIELDS[key] == "cat" else value)
+            if _FIELDS[key] == "title" and not negate:
+                parsed.parts.append(value)
         else:
             text = f"{name} {value}" if name else value
             if not text.strip():
                 continue
             if negate:
                 parsed.excluded.append(text)
-            elif quoted is not None:
-                parsed.phrases.append(text)
             else:
-                parsed.words.append(text)
+                (parsed.phrases if quoted is not None else parsed.words).append(text)
+                parsed.parts.append(text)
     if parsed.since and parsed.until and parsed.since > parsed.until:
         raise BadRequest(f"the date range is empty: since {parsed.since} is after until {parsed.until}")
     return parsed

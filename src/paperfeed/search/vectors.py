@@ -130,6 +130,11 @@ class VectorIndex:
 
     # -- queries ----------------------------------------------------------------------------------------
 
+    def sample_scores(self, query: Vectors, size: int = 2_048) -> list[float]:
+        """Cosines of ``query`` with an even sample of the stored vectors: how similar a typical paper is."""
+        step = max(1, len(self.matrix) // size)
+        return [float(v) for v in self.matrix[::step][:size] @ query]
+
     def vector(self, key: int) -> Vectors | None:
         row = self._row.get(key)
         return None if row is None else self.matrix[row]
