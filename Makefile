@@ -31,6 +31,8 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/search_quality.py
+	$(BIN)/python bench/search_latency.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

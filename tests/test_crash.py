@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from paperfeed.search.keyword import KeywordIndex
+from paperfeed.search.query import parse_query
 from paperfeed.store import open_store
 from test_import import daily, write_jsonl
 
@@ -27,7 +29,12 @@ def test_kill_minus_nine_then_rerun(tmp_path: Path) -> None:
     papers = 20_000
     path = write_jsonl(tmp_path / "big.jsonl", [daily(n, abstract="word " * 80) for n in range(papers)])
     db = tmp_path / "crash.db"
-    env = {**os.environ, "PAPERFEED_DATABASE_URL": f"sqlite:///{db}", "PAPERFEED_BATCH_SIZE": "200"}
+    env = {
+        **os.environ,
+        "PAPERFEED_DATABASE_URL": f"sqlite:///{db}",
+        "PAPERFEED_BATCH_SIZE": "200",
+        "PAPERFEED_INDEX_DIR": str(tmp_path / "index"),
+    }
     command = [sys.executable, "-m", "paperfeed", "import", str(path)]
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -47,4 +54,7 @@ def test_kill_minus_nine_then_rerun(tmp_path: Path) -> None:
     assert stats.papers == papers
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(DISTINCT arxiv_id) FROM papers").fetchone()[0] == papers
+    keyword = KeywordIndex(tmp_path / "index" / "keyword")
+    assert not keyword.pending(store)  # the rerun indexed every paper, the killed run's too
+    assert keyword.search(parse_query("word"), 10)[1] == papers
     store.close()

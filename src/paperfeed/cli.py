@@ -379,6 +379,7 @@ def stats(ctx: Context, as_json: bool) -> None:
         "by_source": s.by_source,
         "first_feed_date": s.first_feed_date,
         "last_feed_date": s.last_feed_date,
+        "embeddings": s.embeddings,
         "schema_version": s.schema_version,
         "database": s.database,
         "size_bytes": s.size_bytes,
