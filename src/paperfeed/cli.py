@@ -494,6 +494,26 @@ def embed(ctx: Context, limit: int | None, as_json: bool) -> None:
     )
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Server processes.")
+@pass_context
+@handle_errors
+def serve(ctx: Context, host: str, port: int, workers: int) -> None:
+    """Serve the web pages and the JSON API (uvicorn) until stopped with Ctrl-C."""
+    import os
+
+    import uvicorn
+
+    ctx.ready_store()
+    os.environ["PAPERFEED_DATABASE_URL"] = ctx.settings.database_url  # the workers build the app from settings
+    err.print(f"paperfeed serving on http://{host}:{port}/ (API: http://{host}:{port}/api/docs)")
+    uvicorn.run(
+        "paperfeed.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
+
+
 def main() -> None:
     cli(prog_name="paperfeed")
 

@@ -130,10 +130,11 @@ class VectorIndex:
 
     # -- queries ----------------------------------------------------------------------------------------
 
-    def sample_scores(self, query: Vectors, size: int = 2_048) -> list[float]:
+    def sample_scores(self, query: Vectors, size: int = 2_048) -> Vectors:
         """Cosines of ``query`` with an even sample of the stored vectors: how similar a typical paper is."""
         step = max(1, len(self.matrix) // size)
-        return [float(v) for v in self.matrix[::step][:size] @ query]
+        scores: Vectors = self.matrix[::step][:size] @ query
+        return scores
 
     def vector(self, key: int) -> Vectors | None:
         row = self._row.get(key)

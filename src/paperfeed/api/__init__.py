@@ -1,0 +1,1 @@
+"""The JSON API: Hugging Face Papers compatible routes and native ones, with one error shape."""

@@ -1,0 +1,121 @@
+"""JSON routes. Handlers parse, call feed.py, and shape; errors are raised and turned into one shape by the
+app's handlers (paperfeed.web.app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from paperfeed import feed
+from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
+from paperfeed.errors import BadRequest
+from paperfeed.search.engine import SearchEngine
+from paperfeed.store import Store
+
+HF_SORTS = {"publishedAt": "newest", "trending": "upvotes"}
+MAX_HF_QUERY = 250
+
+
+def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], or BadRequest naming it."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer between {low} and {high}") from None
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return number
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _engine(request: Request) -> SearchEngine:
+    engine: SearchEngine = request.app.state.engine
+    return engine
+
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/daily_papers", summary="Daily papers (Hugging Face Papers API compatible)")
+def daily_papers(
+    request: Request, p: str | None = None, limit: str | None = None, date: str | None = None,
+    week: str | None = None, month: str | None = None, sort: str = "trending",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """A page (``p`` from 0) of a day's, week's or month's papers; ``sort`` publishedAt or trending."""
+    if sort not in HF_SORTS:
+        raise BadRequest("sort must be publishedAt or trending")
+    size = int_param(limit, "limit", 50, 1, 100)
+    page = int_param(p, "p", 0, 0, 100_000)
+    result = feed.feed(
+        _store(request), day=date, week=week, month=month, sort=HF_SORTS[sort], page=page + 1, limit=size
+    )
+    return [hf_daily_item(paper) for paper in result.papers]
+
+
+@router.get("/papers/search", summary="Search papers (Hugging Face Papers API compatible)")
+def papers_search(request: Request, q: str = "", limit: str | None = None) -> list[dict[str, Any]]:
+    """Hybrid search; q at most 250 characters, limit 1-120."""
+    if len(q) > MAX_HF_QUERY:
+        raise BadRequest(f"q must be at most {MAX_HF_QUERY} characters")
+    size = int_param(limit, "limit", 20, 1, 120)
+    found = feed.search(_engine(request), q, limit=min(size, 100))
+    return [{**hf_paper(hit.paper), "highlightedTitle": hit.paper.title} for hit in found.hits]
+
+
+@router.get("/papers/{arxiv_id}/similar", summary="Papers similar in meaning (native)")
+def paper_similar(
+    request: Request, arxiv_id: str, limit: str | None = None, since: str | None = None,
+    until: str | None = None, category: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    size = int_param(limit, "limit", 10, 1, 100)
+    results = feed.similar(_engine(request), arxiv_id, since=since, until=until, category=category, limit=size)
+    return feed.search_results_dict(results)
+
+
+@router.get("/papers/{arxiv_id}", summary="One paper (Hugging Face Papers API compatible)")
+def paper(request: Request, arxiv_id: str) -> dict[str, Any]:
+    return hf_paper(feed.paper(_store(request), arxiv_id))
+
+
+@router.get("/search", summary="Search with modes, filters and sorting (native)")
+def search(
+    request: Request, q: str = "", mode: str = "hybrid", since: str | None = None, until: str | None = None,
+    category: str | None = None, sort: str = "relevance", limit: str | None = None, page: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    results = feed.search(
+        _engine(request), q, mode=mode, since=since, until=until, category=category or None, sort=sort,
+        limit=int_param(limit, "limit", 20, 1, 100), page=int_param(page, "page", 1, 1, 1000),
+    )  # fmt: skip
+    return feed.search_results_dict(results)
+
+
+@router.get("/feed", summary="The feed for a day, week or month (native; the twin of the feed pages)")
+def feed_page(
+    request: Request, date: str | None = None, week: str | None = None, month: str | None = None,
+    category: str | None = None, sort: str = "upvotes", page: str | None = None, limit: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    result = feed.feed(
+        _store(request), day=date, week=week, month=month, category=category or None, sort=sort,
+        page=int_param(page, "page", 1, 1, 100_000), limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
+    )  # fmt: skip
+    return {
+        "period": result.period.kind,
+        "label": result.period.label,
+        "start": result.period.start.isoformat(),
+        "end": result.period.end.isoformat(),
+        "total": result.total,
+        "page": result.page,
+        "pages": result.pages,
+        "previous": result.previous,
+        "next": result.next,
+        "papers": [
+            {**hf_paper(p), "categories": list(p.categories), "feedDate": iso_z(p.feed_date)} for p in result.papers
+        ],
+    }

@@ -1,0 +1,106 @@
+"""HTML pages. Each handler parses, calls the same feed.py function as its API twin, and renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from paperfeed import feed
+from paperfeed.errors import Conflict
+from paperfeed.search.engine import MODES, SORTS, SearchEngine
+from paperfeed.search.keyword import Snippet
+from paperfeed.store import Store
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+router = APIRouter()
+
+
+def marked(snippet: Snippet) -> Markup:
+    """The snippet as HTML: text escaped, matched ranges in <mark>."""
+    parts, at = [], 0
+    for start, end in snippet.marks:
+        parts += [escape(snippet.text[at:start]), Markup("<mark>"), escape(snippet.text[start:end]), Markup("</mark>")]
+        at = end
+    parts.append(escape(snippet.text[at:]))
+    return Markup("").join(parts)
+
+
+templates.env.filters["marked"] = marked
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _engine(request: Request) -> SearchEngine:
+    engine: SearchEngine = request.app.state.engine
+    return engine
+
+
+def _int(value: str | None, name: str, default: int) -> int:
+    from paperfeed.errors import BadRequest
+
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+
+
+def render(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context)
+
+
+@router.get("/", response_class=HTMLResponse)
+def latest(request: Request, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+    return _feed(request, sort=sort, page=page)
+
+
+@router.get("/papers/date/{day}", response_class=HTMLResponse)
+def by_day(request: Request, day: str, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+    return _feed(request, day=day, sort=sort, page=page)
+
+
+@router.get("/papers/week/{week}", response_class=HTMLResponse)
+def by_week(request: Request, week: str, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+    return _feed(request, week=week, sort=sort, page=page)
+
+
+@router.get("/papers/month/{month}", response_class=HTMLResponse)
+def by_month(request: Request, month: str, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+    return _feed(request, month=month, sort=sort, page=page)
+
+
+def _feed(request: Request, *, sort: str, page: str | None, **period: str) -> HTMLResponse:
+    result = feed.feed(_store(request), sort=sort, page=_int(page, "page", 1), limit=30, **period)
+    return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS)
+
+
+@router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
+def paper(request: Request, arxiv_id: str) -> HTMLResponse:
+    found = feed.paper(_store(request), arxiv_id)
+    try:
+        similar = feed.similar(_engine(request), found.arxiv_id, limit=5).hits
+    except Conflict:  # no embeddings yet: the page works without the similar list
+        similar = []
+    return render(request, "paper.html", paper=found, similar=similar)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(
+    request: Request, q: str = "", mode: str = "hybrid", since: str | None = None, until: str | None = None,
+    category: str | None = None, sort: str = "relevance", page: str | None = None,
+) -> HTMLResponse:  # fmt: skip
+    results = None
+    if q.strip() or since or until or category:
+        results = feed.search(
+            _engine(request), q, mode=mode, since=since or None, until=until or None, category=category or None,
+            sort=sort, limit=20, page=_int(page, "page", 1),
+        )  # fmt: skip
+    form = {"q": q, "mode": mode, "since": since or "", "until": until or "", "category": category or "", "sort": sort}
+    return render(request, "search.html", results=results, form=form, modes=MODES, sorts=SORTS)
