@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from paperfeed.errors import BadRequest, NotFound
 from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
 from paperfeed.models import Paper
+from paperfeed.recommend import trending
 from paperfeed.search.engine import SearchEngine, SearchResults, Window
 from paperfeed.search.query import parse_date_bound
 from paperfeed.store import SortOrder, Store, StoreStats
 
 MAX_LIMIT = 200
-SORTS: tuple[SortOrder, ...] = ("upvotes", "newest", "oldest")
+SORTS: tuple[str, ...] = ("trending", "upvotes", "newest", "oldest")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -124,17 +125,24 @@ def feed(
     sort: str = "upvotes",
     page: int = 1,
     limit: int = 50,
+    now: datetime | None = None,
 ) -> FeedPage:
-    """One page of the feed for a day, week or month (default: the latest day), ranked by ``sort``."""
+    """One page of the feed for a day, week or month (default: the latest day), ranked by ``sort``
+    (trending as of ``now``, default the current time: see paperfeed.recommend.trending)."""
     check_paging(page, limit)
     if sort not in SORTS:
         raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
     period = resolve_period(store, day=day, week=week, month=month)
-    order: SortOrder = sort
-    papers = store.list_papers(
-        period.start, period.end, category=category, sort=order, limit=limit, offset=(page - 1) * limit
-    )
-    total = store.count_papers(period.start, period.end, category=category)
+    offset = (page - 1) * limit
+    if sort == "trending":
+        stats = store.vote_stats(period.start, period.end, category=category)
+        keys = trending.rank(stats, now or datetime.now(UTC))[offset : offset + limit]
+        found = store.papers_by_key(keys)
+        papers, total = [found[k] for k in keys if k in found], len(stats)
+    else:
+        order: SortOrder = sort  # type: ignore[assignment]
+        papers = store.list_papers(period.start, period.end, category=category, sort=order, limit=limit, offset=offset)
+        total = store.count_papers(period.start, period.end, category=category)
     if period.kind == "day":
         before, after = store.neighbour_feed_dates(period.start)
         previous = before.isoformat() if before else None

@@ -13,7 +13,7 @@ from paperfeed.errors import BadRequest
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
 
-HF_SORTS = {"publishedAt": "newest", "trending": "upvotes"}
+HF_SORTS = {"publishedAt": "newest", "trending": "trending"}
 MAX_HF_QUERY = 250
 
 
@@ -99,7 +99,7 @@ def search(
 @router.get("/feed", summary="The feed for a day, week or month (native; the twin of the feed pages)")
 def feed_page(
     request: Request, date: str | None = None, week: str | None = None, month: str | None = None,
-    category: str | None = None, sort: str = "upvotes", page: str | None = None, limit: str | None = None,
+    category: str | None = None, sort: str = "trending", page: str | None = None, limit: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     result = feed.feed(
         _store(request), day=date, week=week, month=month, category=category or None, sort=sort,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from paperfeed.models import Paper
@@ -86,6 +86,17 @@ class StoredVector:
     key: int
     seq: int
     vector: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VoteStats:
+    """What ranking by community votes needs of one paper."""
+
+    key: int
+    upvotes: int
+    comments: int
+    submitted_at: datetime | None
+    feed_date: date | None
 
 
 class SearchData(abc.ABC):
@@ -181,6 +192,10 @@ class Store(SearchData):
         offset: int = 0,
     ) -> list[Paper]:
         """Papers whose feed date lies in [start, end], sorted, one page."""
+
+    @abc.abstractmethod
+    def vote_stats(self, start: date, end: date, *, category: str | None = None) -> list[VoteStats]:
+        """Votes, comments and dates of every paper whose feed date lies in [start, end]."""
 
     @abc.abstractmethod
     def count_papers(self, start: date, end: date, *, category: str | None = None) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 from paperfeed.store import migrations
-from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult
+from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult, VoteStats
 from paperfeed.store.schema import ingest_state, paper_categories, paper_embeddings, paper_versions, papers
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
 
@@ -354,6 +354,17 @@ class SqlStore(SearchDataMixin, Store):
         )
         with self._read() as conn:
             return [_paper_from_row(row) for row in conn.execute(query)]
+
+    def vote_stats(self, start: date, end: date, *, category: str | None = None) -> list[VoteStats]:
+        p = papers.c
+        query = sa.select(p.id, p.upvotes, p.num_comments, p.submitted_at, p.feed_date).where(
+            self._window(start, end, category)
+        )
+        with self._read() as conn:
+            return [
+                VoteStats(r.id, r.upvotes, r.num_comments, _aware(r.submitted_at), r.feed_date)
+                for r in conn.execute(query)
+            ]
 
     def count_papers(self, start: date, end: date, *, category: str | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(papers).where(self._window(start, end, category))

@@ -57,27 +57,31 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def latest(request: Request, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+def latest(request: Request, sort: str = "trending", page: str | None = None) -> HTMLResponse:
     return _feed(request, sort=sort, page=page)
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
-def by_day(request: Request, day: str, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None) -> HTMLResponse:
     return _feed(request, day=day, sort=sort, page=page)
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
-def by_week(request: Request, week: str, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None) -> HTMLResponse:
     return _feed(request, week=week, sort=sort, page=page)
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
-def by_month(request: Request, month: str, sort: str = "upvotes", page: str | None = None) -> HTMLResponse:
+def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None) -> HTMLResponse:
     return _feed(request, month=month, sort=sort, page=page)
 
 
-def _feed(request: Request, *, sort: str, page: str | None, **period: str) -> HTMLResponse:
-    result = feed.feed(_store(request), sort=sort, page=_int(page, "page", 1), limit=30, **period)
+def _feed(
+    request: Request, *, sort: str, page: str | None, day: str | None = None, week: str | None = None,
+    month: str | None = None,
+) -> HTMLResponse:  # fmt: skip
+    page_number = _int(page, "page", 1)
+    result = feed.feed(_store(request), day=day, week=week, month=month, sort=sort, page=page_number, limit=30)
     return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS)
 
 

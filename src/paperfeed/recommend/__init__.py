@@ -1,0 +1,1 @@
+"""Ranking papers for readers: trending (community votes with time decay); per-reader models come later."""
