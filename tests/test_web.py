@@ -151,3 +151,42 @@ def test_settings_and_app_are_built_only_by_the_factory(tmp_path: Path) -> None:
     response = TestClient(app).get("/")
     assert response.status_code == 404  # no papers yet: a clear page, not a 500
     assert "paperfeed update" in response.text
+
+
+@pytest.mark.parametrize("url", ["/feeds/daily.rss", "/feeds/weekly.atom", "/feeds/weekly.rss?category=cs.CL",
+                                 "/feeds/search.atom?q=diffusion&mode=keyword"])  # fmt: skip
+def test_feeds_parse_back(client: TestClient, url: str) -> None:
+    import feedparser
+
+    response = client.get(url)
+    assert response.status_code == 200
+    parsed = feedparser.parse(response.content)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version in ("rss20", "atom10")
+    assert parsed.entries
+    for entry in parsed.entries:
+        assert entry.link.startswith("http://testserver/papers/")
+    if "category=cs.CL" in url:  # 2025-W02: papers 5 to 10; 5 and 8 are cs.CL
+        assert {e.link.rsplit("/", 1)[1] for e in parsed.entries} == {"2501.00005", "2501.00008"}
+    if "search" in url:
+        assert [e.link.rsplit("/", 1)[1] for e in parsed.entries] == ["2501.00003", "2501.00002"]
+
+
+def test_hostile_titles_stay_text_in_feeds(client: TestClient) -> None:
+    import feedparser
+
+    parsed = feedparser.parse(client.get("/feeds/weekly.rss").content)
+    hostile = [e for e in parsed.entries if e.link.endswith("2501.00010")]
+    assert hostile
+    assert hostile[0].title.startswith("<script>alert('title')</script>")  # text, escaped in the XML
+
+
+def test_bibtex(client: TestClient) -> None:
+    response = client.get("/papers/2501.00002/bibtex")
+    assert response.status_code == 200
+    text = response.text
+    assert text.startswith("@misc{lecun2025diffusion,")
+    assert "  title = {{Diffusion Models for High-Resolution Image Synthesis}}," in text
+    assert "  eprint = {2501.00002}," in text
+    assert text.count("{") == text.count("}")
+    assert client.get("/papers/2501.99999/bibtex").status_code == 404

@@ -17,6 +17,7 @@ from paperfeed.errors import BadRequest, Conflict, Forbidden, NotFound, Paperfee
 from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import open_store
+from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store, app.state.engine, app.state.settings = store, engine, settings
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(api_router)
+    app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
