@@ -111,6 +111,8 @@ def test_paging(engine: SearchEngine) -> None:
 
 ODD = [
     "x" * 10_000,
+    " ".join(f"term{i}" for i in range(2000))[:10_000],  # thousands of distinct words
+    ("protein folding " * 700)[:10_000],
     '"unbalanced quote',
     'phrase" with "three quotes"',
     "*",
