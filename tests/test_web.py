@@ -55,6 +55,13 @@ def test_week_page_navigation(client: TestClient) -> None:
     assert len(page_ids(html)) == 5  # 2025-01-01 .. 2025-01-05
 
 
+def test_date_picker_works_without_javascript(client: TestClient) -> None:
+    response = client.get("/papers/date", params={"day": "2025-01-03"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/papers/date/2025-01-03"
+    assert client.get("/papers/date", params={"day": "soon"}).status_code == 400
+
+
 def test_search_page_and_api_twin(client: TestClient) -> None:
     html = client.get("/search", params={"q": "surface codes", "mode": "keyword"})
     assert html.status_code == 200

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
@@ -59,6 +59,13 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 def latest(request: Request, sort: str = "trending", page: str | None = None) -> HTMLResponse:
     return _feed(request, sort=sort, page=page)
+
+
+@router.get("/papers/date")
+def pick_day(day: str = "") -> RedirectResponse:
+    """The date picker's target (works without JavaScript): on to that day's page."""
+    feed.parse_day(day, "day")
+    return RedirectResponse(f"/papers/date/{day}", status_code=303)
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
