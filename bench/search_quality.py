@@ -94,12 +94,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data/scifact")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/paperfeed-bench")
     parser.add_argument("--tune", action="store_true", help="also print the grids the defaults come from")
+    parser.add_argument("--query-precision", choices=("auto", "bf16", "fp32"), default="auto")
     args = parser.parse_args()
     queries, qrels = load_queries(args.data)
     store = prepare(args.data, args.cache)
-    engine = SearchEngine(store, args.cache / "scifact-index", Embedder())
+    engine = SearchEngine(store, args.cache / "scifact-index", Embedder(query_precision=args.query_precision))
     engine.refresh()
-    print(f"SciFact train: {len(queries)} queries, {len(qrels)} with judgements, {store.stats().papers:,} abstracts")
+    precision = engine.embedder._resolve(engine.embedder.query_requested)
+    print(f"SciFact train: {len(queries)} queries, {len(qrels)} with judgements, {store.stats().papers:,} abstracts; "
+          f"queries embedded in {precision}")  # fmt: skip
     print(f"{'mode':<10} {'nDCG@10':>8} {'R@100':>7} {'goal':>6}  {'s/query':>8}")
     for mode in ("keyword", "semantic", "hybrid"):
         started = time.perf_counter()

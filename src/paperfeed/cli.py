@@ -50,7 +50,7 @@ class Context:
         """The search engine over the store (indexes under the configured index folder)."""
         if self._engine is None:
             s = self.settings
-            embedder = Embedder(s.embed_precision)
+            embedder = Embedder(s.embed_precision, query_precision=s.query_precision)
             self._engine = SearchEngine(self.store, s.search_dir, embedder, exact_below=s.exact_search_below)
         return self._engine
 

@@ -1,17 +1,18 @@
 """Search as readers use it: keyword, semantic and hybrid modes, filters, sorting, similar papers.
 
-Hybrid (the default) fuses the two retrievers with a normalised linear blend: each retriever's top
-candidates are pooled, every pooled paper gets both its BM25 score and its cosine (computed exactly, not
-imputed), each score is standardised against its retriever's own candidate list (z-score), and the blend is
-``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cosine``. The weight was tuned on SciFact's train split
-(bench/search_quality.py); docs/decisions.md has the figures. BM25 is standardised against the query's top
-1,000 keyword scores and cosine against a fixed sample of the corpus: on SciFact train that beat standardising
-each against its own top 100 (0.740 against 0.737), and min-max or reciprocal-rank fusion (0.737, 0.736).
+Hybrid (the default) fuses the two retrievers with a normalised linear blend. Each retriever's top 100 are
+pooled; every pooled paper gets its exact BM25 score (from the query's top 1,000, computed while the query
+is embedded, or asked for when the query has more matches) and its exact cosine. BM25 is standardised
+against those 1,000 scores and cosine against a fixed sample of the corpus (z-scores), and the blend is
+``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cos``. Tuned on SciFact's train split
+(bench/search_quality.py): this beat standardising each against its own top 100 (0.740 against 0.737),
+min-max (0.737) and reciprocal-rank fusion (0.736); docs/decisions.md has more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -91,6 +92,7 @@ class SearchEngine:
         self.store, self.embedder = store, embedder
         self.keyword = KeywordIndex(folder / "keyword")
         self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")
 
     def refresh(self) -> tuple[int, int]:
         """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""
@@ -121,15 +123,21 @@ class SearchEngine:
             raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
         self._fresh()
         r = Ranking(parsed, used="filter")
+        lexical = None
+        if parsed.text and mode == "hybrid":  # BM25 runs on the other core while the query is embedded
+            lexical = self._pool.submit(self.keyword.search, parsed, max(depth, FUSION_DEPTH, BM25_STATS_DEPTH))
         vector = self._query_vector(parsed.text, mode, r.notices) if parsed.text and mode != "keyword" else None
         if not parsed.text:
             r.hits = self._filtered(parsed, depth)
         elif vector is None:
             (r.hits, r.total), r.used = self.keyword.search(parsed, depth), "keyword"
+            if lexical is not None:
+                lexical.cancel()
         elif mode == "semantic":
             r.used, r.hits = "semantic", self._semantic(vector, parsed, depth)
         else:
-            r.used, (r.hits, r.found_by) = "hybrid", self._hybrid(vector, parsed, max(depth, FUSION_DEPTH))
+            scored = lexical.result()[0] if lexical is not None else self.keyword.search(parsed, BM25_STATS_DEPTH)[0]
+            r.used, (r.hits, r.found_by) = "hybrid", self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored)
         unembedded = self.keyword.size() - len(self.vectors)
         if r.used in ("semantic", "hybrid") and unembedded > 0:
             r.notices.append(
@@ -205,16 +213,21 @@ class SearchEngine:
             hits = self.vectors.search(vector, k, within=self.keyword.matching_keys(parsed, allowed))
         return hits
 
-    def _hybrid(self, vector: Vectors, parsed: ParsedQuery, depth: int) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:
-        scored, _ = self.keyword.search(parsed, max(depth, BM25_STATS_DEPTH))
+    def _hybrid(
+        self, vector: Vectors, parsed: ParsedQuery, depth: int, scored: list[Hit]
+    ) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:
+        """Fuse ``scored`` (the query's BM25 ranking, up to BM25_STATS_DEPTH deep) with semantic retrieval."""
         lexical = scored[:depth]
+        ranked = dict(scored)
         semantic = self._semantic(vector, parsed, depth)
         bm25, cosine = dict(lexical), dict(semantic)
         lexical_keys, semantic_keys = set(bm25), set(cosine)
         pooled = list(dict.fromkeys([*bm25, *cosine]))
-        missing = [key for key in pooled if key not in bm25]
-        if missing:
-            bm25.update(self.keyword.search(parsed, len(missing), within=missing)[0])
+        bm25.update({key: ranked[key] for key in pooled if key not in bm25 and key in ranked})
+        outside = [key for key in pooled if key not in bm25]
+        if outside and len(scored) >= BM25_STATS_DEPTH:  # more matches than ranked: score these exactly
+            bm25.update(self.keyword.search(parsed, len(outside), within=outside)[0])
+        # else the ranking holds every match, and a paper outside it matches no query word: BM25 0 (the default)
         cosine.update(self.vectors.scores(vector, [key for key in pooled if key not in cosine]))
         # BM25 against the query's own score distribution; cosine against the corpus's (a fixed sample)
         z_bm25, z_cos = _zscorer([s for _, s in scored]), _zscorer(self.vectors.sample_scores(vector))

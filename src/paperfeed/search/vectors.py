@@ -24,7 +24,8 @@ from paperfeed.search.instance import instance_id
 from paperfeed.store import Store
 
 SYNC_PAGE = 20_000
-HNSW = {"connectivity": 16, "expansion_add": 128, "expansion_search": 96}
+HNSW = {"connectivity": 16, "expansion_add": 128}  # how the graph is built (a change rebuilds it)
+EF_SEARCH = 256  # candidates a query visits: recall@20 0.958 at 96, 0.974 at 160, 0.985 at 256 (120k papers)
 Hit = tuple[int, float]
 
 
@@ -41,6 +42,7 @@ class VectorIndex:
         self._ann: Any = None
         self._ann_after = (0, 0)  # store position the graph reflects
         self._instance = ""
+        self._sample: Vectors | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -61,6 +63,7 @@ class VectorIndex:
                 after = (batch[-1].seq, batch[-1].key)
             if changed:
                 self._absorb(changed)
+                self._sample = None
             self._after = after
             if len(self.keys) >= self.exact_below and len(self.keys) > 0:
                 self._instance = instance_id(store)
@@ -96,7 +99,7 @@ class VectorIndex:
                 dtype="f16",
                 connectivity=HNSW["connectivity"],
                 expansion_add=HNSW["expansion_add"],
-                expansion_search=HNSW["expansion_search"],
+                expansion_search=EF_SEARCH,
             )
             self._ann.add(self.keys, self.matrix, threads=0)
         elif changed:
@@ -115,6 +118,8 @@ class VectorIndex:
             if (meta.get("model"), meta.get("hnsw"), meta.get("instance")) != (self.model, HNSW, self._instance):
                 return None, (0, 0)
             ann = index_class.restore(str(self.folder / "vectors.usearch"))
+            if ann is not None:
+                ann.expansion_search = EF_SEARCH
             return (ann, (int(meta["after"][0]), int(meta["after"][1]))) if ann is not None else (None, (0, 0))
         except (OSError, ValueError, KeyError, RuntimeError):
             return None, (0, 0)
@@ -132,8 +137,10 @@ class VectorIndex:
 
     def sample_scores(self, query: Vectors, size: int = 2_048) -> Vectors:
         """Cosines of ``query`` with an even sample of the stored vectors: how similar a typical paper is."""
-        step = max(1, len(self.matrix) // size)
-        scores: Vectors = self.matrix[::step][:size] @ query
+        if self._sample is None or len(self._sample) != min(size, len(self.matrix)):
+            step = max(1, len(self.matrix) // size)
+            self._sample = np.ascontiguousarray(self.matrix[::step][:size])  # contiguous: 10x faster to multiply
+        scores: Vectors = self._sample @ query
         return scores
 
     def vector(self, key: int) -> Vectors | None:
@@ -155,7 +162,7 @@ class VectorIndex:
         if within is not None:
             return _top(self.scores(query, within), k)
         if self._ann is not None and not exact:
-            found = self._ann.search(query.astype(np.float32), min(k, len(self.keys)))
+            found = self._ann.search(query.astype(np.float32), min(k, len(self.keys)), threads=1)
             return [(int(key), 1.0 - float(d)) for key, d in zip(found.keys, found.distances, strict=True)]
         values = self.matrix @ query
         take = min(k, len(values))

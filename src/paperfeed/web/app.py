@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready app over the configured store and search indexes (nothing is built before this is called)."""
     settings = settings or load_settings()
     store = open_store(settings.database_url)
-    embedder = Embedder(settings.embed_precision)
+    embedder = Embedder(settings.embed_precision, query_precision=settings.query_precision)
     engine = SearchEngine(store, settings.search_dir, embedder, exact_below=settings.exact_search_below)
     app = FastAPI(title="paperfeed", version="0.1.0", docs_url="/api/docs", redoc_url=None)
     app.state.store, app.state.engine, app.state.settings = store, engine, settings
