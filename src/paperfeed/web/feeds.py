@@ -10,21 +10,10 @@ from fastapi.responses import Response
 from paperfeed import export, feed
 from paperfeed.errors import NotFound
 from paperfeed.models import Paper
-from paperfeed.search.engine import SearchEngine
-from paperfeed.store import Store
+from paperfeed.web.deps import engine_of, store_of
 
 router = APIRouter()
 TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _engine(request: Request) -> SearchEngine:
-    engine: SearchEngine = request.app.state.engine
-    return engine
 
 
 def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Response:
@@ -35,7 +24,7 @@ def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Resp
     if fmt == "rss":
         body = export.rss(title, link, f"{title}, from paperfeed", papers, base)
     else:
-        latest = max((p.feed_date for p in papers if p.feed_date), default=None) or _store(request).latest_feed_date()
+        latest = max((p.feed_date for p in papers if p.feed_date), default=None) or store_of(request).latest_feed_date()
         body = export.atom(title, link, link, papers, base, latest or date(1970, 1, 1))
     return Response(body, media_type=TYPES[fmt])
 
@@ -43,7 +32,7 @@ def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Resp
 @router.get("/feeds/search.{fmt}")
 def search_feed(request: Request, fmt: str, q: str = "", mode: str = "hybrid", category: str | None = None) -> Response:
     """A saved search as a feed: its 50 best matches, newest first."""
-    results = feed.search(_engine(request), q, mode=mode, category=category or None, sort="newest", limit=50)
+    results = feed.search(engine_of(request), q, mode=mode, category=category or None, sort="newest", limit=50)
     return _render(request, fmt, f"paperfeed search: {q}", [hit.paper for hit in results.hits])
 
 
@@ -52,13 +41,13 @@ def period_feed(request: Request, period: str, fmt: str, category: str | None = 
     """``daily`` (the latest day) or ``weekly`` (that day's ISO week), optionally one category, trending first."""
     if period not in ("daily", "weekly"):
         raise NotFound("feeds are daily or weekly (or search?q=...)")
-    latest = feed.resolve_period(_store(request))
+    latest = feed.resolve_period(store_of(request))
     week = None
     if period == "weekly":
         year, number, _ = latest.start.isocalendar()
         week = f"{year}-W{number:02d}"
     day = latest.label if week is None else None
-    page = feed.feed(_store(request), day=day, week=week, category=category or None, sort="trending", limit=100)
+    page = feed.feed(store_of(request), day=day, week=week, category=category or None, sort="trending", limit=100)
     title = f"paperfeed {period} {page.period.label}" + (f" · {category}" if category else "")
     return _render(request, fmt, title, page.papers)
 
@@ -66,6 +55,6 @@ def period_feed(request: Request, period: str, fmt: str, category: str | None = 
 @router.get("/papers/{arxiv_id}/bibtex")
 def paper_bibtex(request: Request, arxiv_id: str) -> Response:
     """The paper's BibTeX entry, as a download."""
-    found = feed.paper(_store(request), arxiv_id)
+    found = feed.paper(store_of(request), arxiv_id)
     headers = {"Content-Disposition": f'inline; filename="{found.arxiv_id}.bib"'}
     return Response(export.bibtex([found]), media_type="text/plain; charset=utf-8", headers=headers)

@@ -11,10 +11,10 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from paperfeed import feed
-from paperfeed.errors import Conflict
-from paperfeed.search.engine import MODES, SORTS, SearchEngine
+from paperfeed.errors import BadRequest, Conflict
+from paperfeed.search.engine import MODES, SORTS
 from paperfeed.search.keyword import Snippet
-from paperfeed.store import Store
+from paperfeed.web.deps import engine_of, store_of
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter()
@@ -33,19 +33,7 @@ def marked(snippet: Snippet) -> Markup:
 templates.env.filters["marked"] = marked
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _engine(request: Request) -> SearchEngine:
-    engine: SearchEngine = request.app.state.engine
-    return engine
-
-
 def _int(value: str | None, name: str, default: int) -> int:
-    from paperfeed.errors import BadRequest
-
     try:
         return int(value) if value not in (None, "") else default
     except ValueError:
@@ -88,15 +76,15 @@ def _feed(
     month: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
     page_number = _int(page, "page", 1)
-    result = feed.feed(_store(request), day=day, week=week, month=month, sort=sort, page=page_number, limit=30)
+    result = feed.feed(store_of(request), day=day, week=week, month=month, sort=sort, page=page_number, limit=30)
     return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS)
 
 
 @router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
 def paper(request: Request, arxiv_id: str) -> HTMLResponse:
-    found = feed.paper(_store(request), arxiv_id)
+    found = feed.paper(store_of(request), arxiv_id)
     try:
-        similar = feed.similar(_engine(request), found.arxiv_id, limit=5).hits
+        similar = feed.similar(engine_of(request), found.arxiv_id, limit=5).hits
     except Conflict:  # no embeddings yet: the page works without the similar list
         similar = []
     return render(request, "paper.html", paper=found, similar=similar)
@@ -110,7 +98,7 @@ def search(
     results = None
     if q.strip() or since or until or category:
         results = feed.search(
-            _engine(request), q, mode=mode, since=since or None, until=until or None, category=category or None,
+            engine_of(request), q, mode=mode, since=since or None, until=until or None, category=category or None,
             sort=sort, limit=20, page=_int(page, "page", 1),
         )  # fmt: skip
     form = {"q": q, "mode": mode, "since": since or "", "until": until or "", "category": category or "", "sort": sort}
