@@ -13,11 +13,13 @@ from paperfeed.search.embed_job import embed_papers
 from paperfeed.web.app import create_app
 from search_corpus import corpus, paper
 
+SECRET = "test-secret-key-" + "x" * 32
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     folder = tmp_path_factory.mktemp("web")
-    settings = load_settings(database_url=f"sqlite:///{folder / 'web.db'}", data_dir=folder)
+    settings = load_settings(database_url=f"sqlite:///{folder / 'web.db'}", data_dir=folder, secret_key=SECRET)
     app = create_app(settings)
     store = app.state.store
     store.migrate()
@@ -153,7 +155,7 @@ def test_settings_and_app_are_built_only_by_the_factory(tmp_path: Path) -> None:
     import paperfeed.web.app as module
 
     assert not hasattr(module, "app")  # nothing created at import time
-    app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", data_dir=tmp_path))
+    app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", data_dir=tmp_path, secret_key=SECRET))
     app.state.store.migrate()
     response = TestClient(app).get("/")
     assert response.status_code == 404  # no papers yet: a clear page, not a 500

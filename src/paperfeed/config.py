@@ -60,6 +60,19 @@ class Settings(BaseSettings):
         20_000, ge=0, description="Vector search is exact below this many papers, approximate (HNSW) above."
     )
 
+    secret_key: str = Field(
+        "",
+        description="Signs CSRF tokens; required by `paperfeed serve` (32+ random characters, never a default).",
+        repr=False,
+    )
+    base_url: str = Field("", description="Public address of this instance (for links in feeds and mails).")
+    page_cache_seconds: float = Field(
+        10.0, ge=0, description="How long anonymous feed pages are served from memory (0 turns the cache off)."
+    )
+    login_attempts_per_minute: int = Field(10, ge=1, description="Log-in attempts per client address a minute.")
+    writes_per_minute: int = Field(30, ge=1, description="Votes, comments and submissions per user a minute.")
+    signups_per_hour: int = Field(20, ge=1, description="New accounts per client address an hour.")
+
     @field_validator("categories", mode="before")
     @classmethod
     def _split_categories(cls, value: Any) -> Any:

@@ -35,6 +35,24 @@ class Forbidden(PaperfeedError):
     code = "forbidden"
 
 
+class Unauthorized(Forbidden):
+    """The caller must log in (or send an API token) first."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class TooManyRequests(PaperfeedError):
+    """The caller went over a rate limit; ``retry_after`` says in how many seconds to try again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Conflict(PaperfeedError):
     """The request clashes with what is already stored (a duplicate, a stale version)."""
 

@@ -6,6 +6,7 @@ parameter, or NotFound.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -122,6 +123,7 @@ def feed(
     week: str | None = None,
     month: str | None = None,
     category: str | None = None,
+    submitter: str | None = None,
     sort: str = "upvotes",
     page: int = 1,
     limit: int = 50,
@@ -135,14 +137,15 @@ def feed(
     period = resolve_period(store, day=day, week=week, month=month)
     offset = (page - 1) * limit
     if sort == "trending":
-        stats = store.vote_stats(period.start, period.end, category=category)
+        stats = store.vote_stats(period.start, period.end, category=category, submitter=submitter)
         keys = trending.rank(stats, now or datetime.now(UTC))[offset : offset + limit]
         found = store.papers_by_key(keys)
         papers, total = [found[k] for k in keys if k in found], len(stats)
     else:
         order: SortOrder = sort  # type: ignore[assignment]
-        papers = store.list_papers(period.start, period.end, category=category, sort=order, limit=limit, offset=offset)
-        total = store.count_papers(period.start, period.end, category=category)
+        window = {"category": category, "submitter": submitter}
+        papers = store.list_papers(period.start, period.end, **window, sort=order, limit=limit, offset=offset)
+        total = store.count_papers(period.start, period.end, **window)
     if period.kind == "day":
         before, after = store.neighbour_feed_dates(period.start)
         previous = before.isoformat() if before else None
@@ -162,6 +165,20 @@ def paper(store: Store, arxiv_id: str) -> Paper:
     if found is None:
         raise NotFound(f"paper {ident.id} is not in this instance")
     return found
+
+
+def papers_page(store: Store, cursor: str | None, limit: int) -> tuple[list[Paper], str | None]:
+    """A page of every paper, newest added first, and the cursor of the next page (None at the end)."""
+    before = None
+    if cursor:
+        try:
+            before = int(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("cursor is not one this server gave out") from None
+    keys = store.newest_keys(before, limit)
+    found = store.papers_by_key(keys)
+    after = base64.urlsafe_b64encode(str(keys[-1]).encode()).decode().rstrip("=") if len(keys) == limit else None
+    return [found[k] for k in keys if k in found], after
 
 
 def stats(store: Store) -> StoreStats:

@@ -105,12 +105,13 @@ class Paper:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A reader account (filled in by the web issue)."""
+    """A reader account. ``name`` is unique ignoring case."""
 
     id: int
     name: str
     email: str | None = None
     is_admin: bool = False
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +125,38 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class Comment:
-    """A comment in a paper's discussion thread."""
+    """A comment in a paper's discussion thread; ``body`` is the Markdown as written."""
 
     id: int
     arxiv_id: str
     user_id: int
+    user_name: str
     body: str
     created_at: datetime
     hidden: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """A named list of papers kept by one user, shown to others only when public."""
+
+    id: int
+    owner: str
+    name: str
+    slug: str
+    public: bool
+    created_at: datetime
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A token a script sends as ``Authorization: Bearer ...`` (only its hash is stored)."""
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

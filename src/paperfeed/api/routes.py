@@ -4,8 +4,9 @@ app's handlers (paperfeed.web.app)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from paperfeed import feed
 from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
@@ -46,7 +47,7 @@ router = APIRouter(prefix="/api")
 @router.get("/daily_papers", summary="Daily papers (Hugging Face Papers API compatible)")
 def daily_papers(
     request: Request, p: str | None = None, limit: str | None = None, date: str | None = None,
-    week: str | None = None, month: str | None = None, sort: str = "trending",
+    week: str | None = None, month: str | None = None, submitter: str | None = None, sort: str = "trending",
 ) -> list[dict[str, Any]]:  # fmt: skip
     """A page (``p`` from 0) of a day's, week's or month's papers; ``sort`` publishedAt or trending."""
     if sort not in HF_SORTS:
@@ -54,8 +55,9 @@ def daily_papers(
     size = int_param(limit, "limit", 50, 1, 100)
     page = int_param(p, "p", 0, 0, 100_000)
     result = feed.feed(
-        _store(request), day=date, week=week, month=month, sort=HF_SORTS[sort], page=page + 1, limit=size
-    )
+        _store(request), day=date, week=week, month=month, submitter=submitter or None, sort=HF_SORTS[sort],
+        page=page + 1, limit=size,
+    )  # fmt: skip
     return [hf_daily_item(paper) for paper in result.papers]
 
 
@@ -67,6 +69,19 @@ def papers_search(request: Request, q: str = "", limit: str | None = None) -> li
     size = int_param(limit, "limit", 20, 1, 120)
     found = feed.search(_engine(request), q, limit=min(size, 100))
     return [{**hf_paper(hit.paper), "highlightedTitle": hit.paper.title} for hit in found.hits]
+
+
+@router.get("/papers", summary="Every paper, newest added first, by cursor (Hugging Face Papers API compatible)")
+def papers_list(
+    request: Request, response: Response, cursor: str | None = None, limit: str | None = None
+) -> list[dict[str, Any]]:
+    """A page of papers; the ``Link`` header (rel="next") holds the URL of the next page."""
+    page, after = feed.papers_page(_store(request), cursor, int_param(limit, "limit", 50, 1, 100))
+    if after:
+        response.headers["Link"] = (
+            f'<{request.url.path}?{urlencode({"cursor": after, "limit": len(page)})}>; rel="next"'
+        )
+    return [hf_paper(p) for p in page]
 
 
 @router.get("/papers/{arxiv_id}/similar", summary="Papers similar in meaning (native)")

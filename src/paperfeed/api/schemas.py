@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from paperfeed.models import Paper
+from paperfeed.models import Collection, Comment, Paper
 
 
 def iso_z(value: datetime | date | None) -> str | None:
@@ -61,3 +61,28 @@ def hf_daily_item(p: Paper) -> dict[str, Any]:
 def error_body(status: int, message: str) -> dict[str, Any]:
     """The one error shape of every API response that is not a success."""
     return {"error": {"status": status, "message": message}}
+
+
+def comment_dict(c: Comment, html: str) -> dict[str, Any]:
+    """A comment: the Markdown as written and the sanitised HTML made from it."""
+    return {
+        "id": c.id,
+        "paperId": c.arxiv_id,
+        "author": {"name": c.user_name},
+        "body": c.body,
+        "html": html,
+        "createdAt": iso_z(c.created_at),
+        "hidden": c.hidden,
+    }
+
+
+def collection_dict(c: Collection) -> dict[str, Any]:
+    return {
+        "owner": c.owner,
+        "name": c.name,
+        "slug": c.slug,
+        "public": c.public,
+        "size": c.size,
+        "createdAt": iso_z(c.created_at),
+        "url": f"/u/{c.owner}/collections/{c.slug}",
+    }

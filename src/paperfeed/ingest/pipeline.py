@@ -349,3 +349,12 @@ def harvest_oai(
     report.complete = True
     report.seconds = time.monotonic() - started
     return report
+
+
+def fetch_one(client: PoliteClient, api_url: str, arxiv_id: str) -> Paper | None:
+    """One paper's metadata from the arXiv API by id (``id_list``), or None when arXiv has no such paper."""
+    page = arxiv_api.parse_atom(client.get(api_url, {"id_list": arxiv_id, "max_results": 1}))
+    for item in page.items:
+        if isinstance(item, Parsed) and item.paper.arxiv_id == arxiv_id:
+            return item.paper
+    return None

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from paperfeed.models import Paper
+from paperfeed.store.community import CommunityData
 
 SortOrder = Literal["upvotes", "newest", "oldest"]
 
@@ -144,8 +145,11 @@ class SearchData(abc.ABC):
         """How many papers have an embedding from ``model``."""
 
 
-class Store(SearchData):
-    """Persistence for papers and ingestion state. All writes are atomic per call."""
+class Store(SearchData, CommunityData):
+    """Persistence for papers, ingestion state and the community. All writes are atomic per call.
+
+    A paper's ``upvotes`` and ``num_comments`` as read are the source's counts plus this instance's own votes
+    and visible comments."""
 
     @abc.abstractmethod
     def migrate(self) -> list[int]:
@@ -187,18 +191,25 @@ class Store(SearchData):
         end: date,
         *,
         category: str | None = None,
+        submitter: str | None = None,
         sort: SortOrder = "upvotes",
         limit: int = 50,
         offset: int = 0,
     ) -> list[Paper]:
-        """Papers whose feed date lies in [start, end], sorted, one page."""
+        """Papers whose feed date lies in [start, end] (submitted by ``submitter`` when given), sorted, one page."""
 
     @abc.abstractmethod
-    def vote_stats(self, start: date, end: date, *, category: str | None = None) -> list[VoteStats]:
+    def vote_stats(
+        self, start: date, end: date, *, category: str | None = None, submitter: str | None = None
+    ) -> list[VoteStats]:
         """Votes, comments and dates of every paper whose feed date lies in [start, end]."""
 
     @abc.abstractmethod
-    def count_papers(self, start: date, end: date, *, category: str | None = None) -> int:
+    def newest_keys(self, before: int | None, limit: int) -> list[int]:
+        """Keys of up to ``limit`` papers, newest added first, all below ``before`` when given (a cursor)."""
+
+    @abc.abstractmethod
+    def count_papers(self, start: date, end: date, *, category: str | None = None, submitter: str | None = None) -> int:
         """How many papers list_papers would page through."""
 
     @abc.abstractmethod

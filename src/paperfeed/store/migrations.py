@@ -117,9 +117,79 @@ _V2_SQLITE = (
     "CREATE INDEX ix_paper_embeddings_seq ON paper_embeddings (seq)",
 )
 
+# v3: the community: accounts, sessions, API tokens, votes, comments, collections, and removed papers.
+# Local votes and comments are counted in their own columns: ``upvotes`` / ``num_comments`` belong to the
+# sources (Hugging Face's counts) and are rewritten by imports, which must never wipe a reader's vote.
+_V3_SQLITE = (
+    "ALTER TABLE papers ADD COLUMN local_upvotes INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE papers ADD COLUMN local_comments INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX ix_papers_submitted_by ON papers (submitted_by)",
+    """CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        email TEXT,
+        password_hash TEXT NOT NULL,
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        created_at DATETIME NOT NULL
+    )""",
+    """CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        created_at DATETIME NOT NULL,
+        expires_at DATETIME NOT NULL
+    )""",
+    "CREATE INDEX ix_sessions_user ON sessions (user_id)",
+    """CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_hash TEXT NOT NULL UNIQUE,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        created_at DATETIME NOT NULL,
+        last_used_at DATETIME
+    )""",
+    """CREATE TABLE votes (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        created_at DATETIME NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
+    "CREATE INDEX ix_votes_paper ON votes (paper_id)",
+    """CREATE TABLE comments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        body TEXT NOT NULL,
+        created_at DATETIME NOT NULL,
+        hidden INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX ix_comments_paper ON comments (paper_id, id)",
+    """CREATE TABLE collections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        slug TEXT NOT NULL,
+        public INTEGER NOT NULL DEFAULT 0,
+        created_at DATETIME NOT NULL,
+        UNIQUE (user_id, slug)
+    )""",
+    """CREATE TABLE collection_papers (
+        collection_id INTEGER NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        added_at DATETIME NOT NULL,
+        PRIMARY KEY (collection_id, paper_id)
+    )""",
+    """CREATE TABLE removed_papers (
+        arxiv_id TEXT PRIMARY KEY,
+        removed_by TEXT NOT NULL,
+        reason TEXT,
+        removed_at DATETIME NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),
     Migration(2, "change sequence for search indexes, embeddings; FTS5 dropped", _V2_SQLITE),
+    Migration(3, "accounts, sessions, tokens, votes, comments, collections, removed papers", _V3_SQLITE),
 )
 
 _BOOKKEEPING_SQLITE = """CREATE TABLE IF NOT EXISTS schema_migrations (

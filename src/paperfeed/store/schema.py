@@ -40,6 +40,9 @@ papers = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     # commit sequence number of the last write to this row: search indexes catch up on rows with a higher seq
     sa.Column("seq", sa.Integer, nullable=False, server_default="0"),
+    # this instance's own votes and comments, beside the source's counts above (see migration v3)
+    sa.Column("local_upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("local_comments", sa.Integer, nullable=False, server_default="0"),
 )
 
 paper_embeddings = sa.Table(
@@ -83,4 +86,82 @@ schema_migrations = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("name", sa.String, nullable=False),
     sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String, nullable=False, unique=True),  # unique ignoring case
+    sa.Column("email", sa.String),
+    sa.Column("password_hash", sa.String, nullable=False),  # argon2id, encoded with its parameters
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.String, primary_key=True),  # sha256 of the cookie: a leaked table logs no one in
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String, nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),
+)
+
+votes = sa.Table(
+    "votes",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+comments = sa.Table(
+    "comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("body", sa.String, nullable=False),  # Markdown as written; sanitised HTML is made when shown
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default="0"),
+)
+
+collections = sa.Table(
+    "collections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("slug", sa.String, nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+collection_papers = sa.Table(
+    "collection_papers",
+    metadata,
+    sa.Column("collection_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+)
+
+removed_papers = sa.Table(
+    "removed_papers",
+    metadata,
+    sa.Column("arxiv_id", sa.String, primary_key=True),  # imports skip these ids
+    sa.Column("removed_by", sa.String, nullable=False),
+    sa.Column("reason", sa.String),
+    sa.Column("removed_at", sa.DateTime, nullable=False),
 )

@@ -18,7 +18,14 @@ from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 from paperfeed.store import migrations
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult, VoteStats
-from paperfeed.store.schema import ingest_state, paper_categories, paper_embeddings, paper_versions, papers
+from paperfeed.store.schema import (
+    ingest_state,
+    paper_categories,
+    paper_embeddings,
+    paper_versions,
+    papers,
+)
+from paperfeed.store.sql_community import CommunityMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
 
 _SQLITE_PRAGMAS = (
@@ -80,7 +87,9 @@ def _row_and_hash(p: Paper) -> tuple[dict[str, Any], str]:
     return row, digest.hexdigest()
 
 
-def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = ()) -> Paper:
+def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = (), *, local: bool = True) -> Paper:
+    """The paper of a row; with ``local``, its counts include this instance's votes and comments."""
+    votes, talk = (row.local_upvotes, row.local_comments) if local else (0, 0)
     return Paper(
         arxiv_id=row.arxiv_id,
         version=row.version,
@@ -97,8 +106,8 @@ def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = ()) -> Paper:
         feed_date=row.feed_date,
         source=row.source,
         versions=tuple(versions),
-        upvotes=row.upvotes,
-        num_comments=row.num_comments,
+        upvotes=row.upvotes + votes,
+        num_comments=row.num_comments + talk,
         submitted_by=row.submitted_by,
         submitted_at=_aware(row.submitted_at),
         extra_links=orjson.loads(row.extra_links) if row.extra_links else {},
@@ -120,7 +129,7 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(SearchDataMixin, Store):
+class SqlStore(CommunityMixin, SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: str) -> None:
@@ -184,6 +193,8 @@ class SqlStore(SearchDataMixin, Store):
         incoming: dict[str, tuple[Paper, dict[str, Any], str]] = batch.payload
         now = datetime.now(UTC).replace(tzinfo=None)
         with self._write() as conn:
+            removed = self._removed_among(conn, list(incoming))  # an admin took these out: keep them out
+            incoming = {pid: item for pid, item in incoming.items() if pid not in removed}
             stored = self._stored_heads(conn, list(incoming))
             seq = next_seq(conn, papers.c.seq)
             new = [pid for pid in incoming if pid not in stored]
@@ -210,14 +221,14 @@ class SqlStore(SearchDataMixin, Store):
         self, conn: sa.Connection, rows: list[tuple[Paper, dict[str, Any], str]], now: datetime, seq: int
     ) -> None:
         for _, row, digest in rows:
-            row.update(content_hash=digest, created_at=now, updated_at=now, seq=seq)
+            row.update(content_hash=digest, created_at=now, updated_at=now, seq=seq, local_upvotes=0, local_comments=0)
         self._bulk_insert(conn, papers, [row for _, row, _ in rows])
         self._write_children(conn, [p for p, _, _ in rows])
 
     def _update_changed(self, conn: sa.Connection, rows: dict[str, Paper], now: datetime, seq: int) -> None:
         """Merge each incoming record into its stored row. The stored hash becomes the incoming record's,
         so the same record arriving again is recognised as unchanged."""
-        stored = {p.arxiv_id: p for p in self._load(conn, papers.c.arxiv_id.in_(list(rows)))}
+        stored = {p.arxiv_id: p for p in self._load(conn, papers.c.arxiv_id.in_(list(rows)), local=False)}
         merged = [(merge_papers(stored[pid], p), _row_and_hash(p)[1]) for pid, p in rows.items()]
         values: dict[str, Any] = {c: sa.bindparam(c) for c in _paper_row(merged[0][0]) if c != "arxiv_id"}
         statement = (
@@ -304,7 +315,7 @@ class SqlStore(SearchDataMixin, Store):
             value = conn.execute(sa.select(ingest_state.c.value).where(ingest_state.c.key == key)).scalar()
         return orjson.loads(value) if value is not None else None
 
-    def _load(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Paper]:
+    def _load(self, conn: sa.Connection, where: sa.ColumnElement[bool], *, local: bool = True) -> list[Paper]:
         rows = conn.execute(sa.select(*_LIST_COLUMNS).where(where)).all()
         ids = [row.arxiv_id for row in rows]
         history: dict[str, list[PaperVersion]] = {}
@@ -316,15 +327,19 @@ class SqlStore(SearchDataMixin, Store):
             )
             for v in conn.execute(query):
                 history.setdefault(v.arxiv_id, []).append(PaperVersion(v.version, _aware(v.created_at)))
-        return [_paper_from_row(row, history.get(row.arxiv_id, ())) for row in rows]
+        return [_paper_from_row(row, history.get(row.arxiv_id, ()), local=local) for row in rows]
 
     def get_paper(self, arxiv_id: str) -> Paper | None:
         with self._read() as conn:
             found = self._load(conn, papers.c.arxiv_id == arxiv_id)
         return found[0] if found else None
 
-    def _window(self, start: date, end: date, category: str | None) -> sa.ColumnElement[bool]:
+    def _window(
+        self, start: date, end: date, category: str | None, submitter: str | None = None
+    ) -> sa.ColumnElement[bool]:
         where = sa.and_(papers.c.feed_date >= start, papers.c.feed_date <= end)
+        if submitter:
+            where = sa.and_(where, papers.c.submitted_by == submitter)
         if category:
             in_category = sa.select(paper_categories.c.arxiv_id).where(paper_categories.c.category == category)
             where = sa.and_(where, papers.c.arxiv_id.in_(in_category))
@@ -336,18 +351,23 @@ class SqlStore(SearchDataMixin, Store):
         end: date,
         *,
         category: str | None = None,
+        submitter: str | None = None,
         sort: SortOrder = "upvotes",
         limit: int = 50,
         offset: int = 0,
     ) -> list[Paper]:
         orders = {
-            "upvotes": (papers.c.upvotes.desc(), papers.c.feed_date.desc(), papers.c.arxiv_id.desc()),
+            "upvotes": (
+                (papers.c.upvotes + papers.c.local_upvotes).desc(),
+                papers.c.feed_date.desc(),
+                papers.c.arxiv_id.desc(),
+            ),
             "newest": (papers.c.feed_date.desc(), papers.c.arxiv_id.desc()),
             "oldest": (papers.c.feed_date.asc(), papers.c.arxiv_id.asc()),
         }
         query = (
             sa.select(*_LIST_COLUMNS)
-            .where(self._window(start, end, category))
+            .where(self._window(start, end, category, submitter))
             .order_by(*orders[sort])
             .limit(limit)
             .offset(offset)
@@ -355,19 +375,28 @@ class SqlStore(SearchDataMixin, Store):
         with self._read() as conn:
             return [_paper_from_row(row) for row in conn.execute(query)]
 
-    def vote_stats(self, start: date, end: date, *, category: str | None = None) -> list[VoteStats]:
+    def vote_stats(
+        self, start: date, end: date, *, category: str | None = None, submitter: str | None = None
+    ) -> list[VoteStats]:
         p = papers.c
-        query = sa.select(p.id, p.upvotes, p.num_comments, p.submitted_at, p.feed_date).where(
-            self._window(start, end, category)
-        )
+        query = sa.select(
+            p.id, (p.upvotes + p.local_upvotes).label("upvotes"), (p.num_comments + p.local_comments).label("talk"),
+            p.submitted_at, p.feed_date,
+        ).where(self._window(start, end, category, submitter))  # fmt: skip
         with self._read() as conn:
             return [
-                VoteStats(r.id, r.upvotes, r.num_comments, _aware(r.submitted_at), r.feed_date)
-                for r in conn.execute(query)
+                VoteStats(r.id, r.upvotes, r.talk, _aware(r.submitted_at), r.feed_date) for r in conn.execute(query)
             ]
 
-    def count_papers(self, start: date, end: date, *, category: str | None = None) -> int:
-        query = sa.select(sa.func.count()).select_from(papers).where(self._window(start, end, category))
+    def newest_keys(self, before: int | None, limit: int) -> list[int]:
+        query = sa.select(papers.c.id).order_by(papers.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(papers.c.id < before)
+        with self._read() as conn:
+            return [int(row[0]) for row in conn.execute(query)]
+
+    def count_papers(self, start: date, end: date, *, category: str | None = None, submitter: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(papers).where(self._window(start, end, category, submitter))
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 

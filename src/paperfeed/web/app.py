@@ -10,19 +10,45 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from paperfeed.accounts import check_secret_key
+from paperfeed.api.community_routes import router as api_community_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
-from paperfeed.errors import BadRequest, Conflict, Forbidden, NotFound, PaperfeedError, StoreError
+from paperfeed.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    IngestError,
+    NotFound,
+    PaperfeedError,
+    StoreError,
+    TooManyRequests,
+    Unauthorized,
+)
+from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.ingest.pipeline import fetch_one
+from paperfeed.limits import RateLimiter
+from paperfeed.models import Paper
+from paperfeed.pagecache import PageCache
 from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import open_store
+from paperfeed.web.account_pages import router as account_router
+from paperfeed.web.actions import router as actions_router
 from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
 
-STATUS = {BadRequest: 400, Forbidden: 403, NotFound: 404, Conflict: 409, StoreError: 503}
-TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 409: "Not ready", 503: "Unavailable"}
+# Unauthorized is a Forbidden: it comes first so it keeps its own status.
+STATUS = {
+    BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooManyRequests: 429,
+    IngestError: 502, StoreError: 503,
+}  # fmt: skip
+TITLES = {
+    400: "Bad request", 401: "Log in first", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+    429: "Too many requests", 502: "arXiv did not answer", 503: "Unavailable",
+}  # fmt: skip
 
 
 def status_of(exc: PaperfeedError) -> int:
@@ -32,20 +58,39 @@ def status_of(exc: PaperfeedError) -> int:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready app over the configured store and search indexes (nothing is built before this is called)."""
     settings = settings or load_settings()
+    check_secret_key(settings.secret_key)
     store = open_store(settings.database_url)
     embedder = Embedder(settings.embed_precision, query_precision=settings.query_precision)
     engine = SearchEngine(store, settings.search_dir, embedder, exact_below=settings.exact_search_below)
     app = FastAPI(title="paperfeed", version="0.1.0", docs_url="/api/docs", redoc_url=None)
     app.state.store, app.state.engine, app.state.settings = store, engine, settings
+    app.state.page_cache = PageCache(settings.page_cache_seconds)
+    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute, 60, "log-in attempts")
+    app.state.signup_limiter = RateLimiter(settings.signups_per_hour, 3600, "sign-ups from this address")
+    app.state.write_limiter = RateLimiter(settings.writes_per_minute, 60, "votes, comments and submissions")
+    app.state.fetch_paper = lambda arxiv_id: _fetch_paper(settings, arxiv_id)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.include_router(api_community_router)
     app.include_router(api_router)
     app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
+    app.include_router(actions_router)
+    app.include_router(account_router)
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.router.add_event_handler("shutdown", store.close)
     return app
+
+
+def _fetch_paper(settings: Settings, arxiv_id: str) -> Paper | None:
+    """One paper from the arXiv API, for a submission (a single polite request, a short retry budget)."""
+    client = PoliteClient(
+        user_agent=settings.user_agent, min_interval=0, timeout=settings.http_timeout, max_retries=1,
+        max_retry_wait=10,
+    )  # fmt: skip
+    with client:
+        return fetch_one(client, settings.arxiv_api_url, arxiv_id)
 
 
 def _error(request: Request, status: int, message: str) -> Response:
@@ -58,7 +103,13 @@ def _error(request: Request, status: int, message: str) -> Response:
 
 def _paperfeed_error(request: Request, exc: PaperfeedError) -> Response:
     status = status_of(exc)
-    return _error(request, status, exc.message if status < 500 else "something went wrong on our side")
+    shown = exc.message if status < 500 or isinstance(exc, IngestError) else "something went wrong on our side"
+    response = _error(request, status, shown)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    if status == 401 and request.url.path.startswith("/api"):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="paperfeed"'
+    return response
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -1,11 +1,25 @@
-"""What page handlers get from the app: the store and the search engine built by create_app."""
+"""What page handlers get from the app (built by create_app), and who is asking: the reader's session, and the
+CSRF check every state-changing form goes through."""
 
 from __future__ import annotations
 
-from fastapi import Request
+import secrets
+from typing import Any
 
+from fastapi import Request
+from starlette.datastructures import FormData
+
+from paperfeed import accounts
+from paperfeed.config import Settings
+from paperfeed.errors import Forbidden, Unauthorized
+from paperfeed.models import Paper, User
+from paperfeed.pagecache import PageCache
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
+
+SESSION_COOKIE = accounts.SESSION_COOKIE
+CSRF_COOKIE = accounts.CSRF_COOKIE
+CSRF_FIELD = "csrf_token"
 
 
 def store_of(request: Request) -> Store:
@@ -16,3 +30,64 @@ def store_of(request: Request) -> Store:
 def engine_of(request: Request) -> SearchEngine:
     engine: SearchEngine = request.app.state.engine
     return engine
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def cache_of(request: Request) -> PageCache:
+    cache: PageCache = request.app.state.page_cache
+    return cache
+
+
+def fetcher_of(request: Request) -> Any:
+    return request.app.state.fetch_paper
+
+
+def viewer(request: Request) -> User | None:
+    """The logged-in reader, or None (looked up once per request)."""
+    if not hasattr(request.state, "viewer"):
+        request.state.viewer = accounts.session_user(store_of(request), request.cookies.get(SESSION_COOKIE))
+    found: User | None = request.state.viewer
+    return found
+
+
+def require_user(request: Request) -> User:
+    user = viewer(request)
+    if user is None:
+        raise Unauthorized("log in first")
+    return user
+
+
+def csrf_binding(request: Request) -> str:
+    """The value of the reader's CSRF cookie, made (and set on the response by render) when missing."""
+    binding = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
+    if not binding:
+        binding = request.state.new_csrf = secrets.token_urlsafe(24)
+    return str(binding)
+
+
+def csrf_token(request: Request) -> str:
+    return accounts.csrf_token(settings_of(request).secret_key, csrf_binding(request))
+
+
+async def checked_form(request: Request) -> FormData:
+    """The POSTed form, once its CSRF token matches the reader's cookie; Forbidden otherwise."""
+    form = await request.form()
+    token = form.get(CSRF_FIELD)
+    binding = request.cookies.get(CSRF_COOKIE)
+    if not accounts.csrf_valid(settings_of(request).secret_key, binding, token if isinstance(token, str) else None):
+        raise Forbidden("the form's CSRF token is missing or stale: reload the page and try again")
+    return form
+
+
+def field(form: FormData, name: str, default: str = "") -> str:
+    value = form.get(name, default)
+    return value if isinstance(value, str) else default
+
+
+def voted_ids(request: Request, papers: list[Paper]) -> set[str]:
+    user = viewer(request)
+    return store_of(request).voted(user.id, [p.arxiv_id for p in papers]) if user else set()

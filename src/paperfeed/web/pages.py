@@ -6,15 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from paperfeed import feed
+from paperfeed import community, feed
 from paperfeed.errors import BadRequest, Conflict
 from paperfeed.search.engine import MODES, SORTS
 from paperfeed.search.keyword import Snippet
-from paperfeed.web.deps import engine_of, store_of
+from paperfeed.web.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    cache_of,
+    csrf_token,
+    engine_of,
+    store_of,
+    viewer,
+    voted_ids,
+)
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter()
@@ -40,12 +49,34 @@ def _int(value: str | None, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be an integer") from None
 
 
-def render(request: Request, name: str, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context)
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A template with the reader and a CSRF token maker; sets the CSRF cookie when the page made one."""
+    context = {"viewer": viewer(request), "csrf": lambda: csrf_token(request), **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    new = getattr(request.state, "new_csrf", None)
+    if new:
+        secure = request.url.scheme == "https"
+        response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="lax", secure=secure, path="/")
+    return response
+
+
+def cached(request: Request, make: Any) -> Response:
+    """Anonymous readers get the page from the cache when it is fresh; everyone else gets it made anew."""
+    if SESSION_COOKIE in request.cookies:
+        response: Response = make()
+        return response
+    key = request.url.path + "?" + request.url.query
+    body = cache_of(request).get(key)
+    if body is None:
+        response = make()
+        if response.status_code == 200:
+            cache_of(request).put(key, bytes(response.body))
+        return response
+    return HTMLResponse(body)
 
 
 @router.get("/", response_class=HTMLResponse)
-def latest(request: Request, sort: str = "trending", page: str | None = None) -> HTMLResponse:
+def latest(request: Request, sort: str = "trending", page: str | None = None) -> Response:
     return _feed(request, sort=sort, page=page)
 
 
@@ -57,27 +88,31 @@ def pick_day(day: str = "") -> RedirectResponse:
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
-def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None) -> HTMLResponse:
+def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None) -> Response:
     return _feed(request, day=day, sort=sort, page=page)
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
-def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None) -> HTMLResponse:
+def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None) -> Response:
     return _feed(request, week=week, sort=sort, page=page)
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
-def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None) -> HTMLResponse:
+def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None) -> Response:
     return _feed(request, month=month, sort=sort, page=page)
 
 
 def _feed(
     request: Request, *, sort: str, page: str | None, day: str | None = None, week: str | None = None,
     month: str | None = None,
-) -> HTMLResponse:  # fmt: skip
-    page_number = _int(page, "page", 1)
-    result = feed.feed(store_of(request), day=day, week=week, month=month, sort=sort, page=page_number, limit=30)
-    return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS)
+) -> Response:  # fmt: skip
+    def make() -> HTMLResponse:
+        page_number = _int(page, "page", 1)
+        result = feed.feed(store_of(request), day=day, week=week, month=month, sort=sort, page=page_number, limit=30)
+        voted = voted_ids(request, result.papers)
+        return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted)
+
+    return cached(request, make)
 
 
 @router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
@@ -87,7 +122,13 @@ def paper(request: Request, arxiv_id: str) -> HTMLResponse:
         similar = feed.similar(engine_of(request), found.arxiv_id, limit=5).hits
     except Conflict:  # no embeddings yet: the page works without the similar list
         similar = []
-    return render(request, "paper.html", paper=found, similar=similar)
+    user = viewer(request)
+    thread = community.comments(store_of(request), found.arxiv_id, user)
+    lists = store_of(request).list_collections(user.name, include_private=True) if user else []
+    return render(
+        request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
+        collections=lists, markdown=community.render_markdown,
+    )  # fmt: skip
 
 
 @router.get("/search", response_class=HTMLResponse)

@@ -1,0 +1,127 @@
+"""Native JSON routes for what the Hugging Face Papers API lacks: upvotes, comments, submissions, user pages,
+collections, moderation. Writes need a token (``Authorization: Bearer``) or a browser session with its CSRF
+token; each handler parses, calls paperfeed.community, and shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from paperfeed import community, export
+from paperfeed.api.auth import api_writer, caller
+from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
+from paperfeed.store import Store
+
+router = APIRouter(prefix="/api")
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+class CommentIn(BaseModel):
+    body: str = Field(max_length=community.MAX_COMMENT, description="Markdown; rendered through a sanitiser.")
+
+
+class CommentChange(BaseModel):
+    hidden: bool
+
+
+class SubmitIn(BaseModel):
+    id: str = Field(max_length=300, description="arXiv id or URL")
+
+
+class CollectionIn(BaseModel):
+    name: str = Field(max_length=community.MAX_COLLECTION_NAME)
+    public: bool = False
+
+
+@router.get("/whoami", summary="The user a token or session belongs to (native)")
+def whoami(request: Request) -> dict[str, Any]:
+    user = caller(request)
+    return {"name": user.name, "isAdmin": user.is_admin} if user else {"name": None, "isAdmin": False}
+
+
+@router.post("/papers/{arxiv_id}/upvote", summary="Upvote a paper (native; idempotent)")
+def upvote(request: Request, arxiv_id: str) -> dict[str, Any]:
+    result = community.vote(_store(request), api_writer(request), arxiv_id, True)
+    return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
+
+
+@router.delete("/papers/{arxiv_id}/upvote", summary="Take an upvote back (native; idempotent)")
+def unvote(request: Request, arxiv_id: str) -> dict[str, Any]:
+    result = community.vote(_store(request), api_writer(request), arxiv_id, False)
+    return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
+
+
+@router.get("/papers/{arxiv_id}/comments", summary="A paper's comment thread (native)")
+def list_comments(request: Request, arxiv_id: str) -> list[dict[str, Any]]:
+    thread = community.comments(_store(request), arxiv_id, caller(request))
+    return [comment_dict(c, community.render_markdown(c.body)) for c in thread]
+
+
+@router.post("/papers/{arxiv_id}/comments", status_code=201, summary="Comment on a paper (native)")
+def add_comment(request: Request, arxiv_id: str, given: CommentIn) -> dict[str, Any]:
+    made = community.comment(_store(request), api_writer(request), arxiv_id, given.body)
+    return comment_dict(made, community.render_markdown(made.body))
+
+
+@router.put("/comments/{comment_id}", summary="Hide or show a comment (admins; native)")
+def change_comment(request: Request, comment_id: int, given: CommentChange) -> dict[str, Any]:
+    changed = community.hide_comment(_store(request), api_writer(request), comment_id, given.hidden)
+    return comment_dict(changed, community.render_markdown(changed.body))
+
+
+@router.delete("/papers/{arxiv_id}", status_code=204, summary="Remove a paper (admins; native)")
+def remove_paper(request: Request, arxiv_id: str, reason: str = "") -> Response:
+    community.remove_paper(_store(request), api_writer(request), arxiv_id, reason)
+    return Response(status_code=204)
+
+
+@router.post("/submit", status_code=201, summary="Submit a paper to the daily list (native)")
+def submit(request: Request, given: SubmitIn) -> dict[str, Any]:
+    paper = community.submit(_store(request), request.app.state.fetch_paper, api_writer(request), given.id)
+    return hf_paper(paper)
+
+
+@router.get("/users/{name}", summary="A reader's upvoted and submitted papers and collections (native)")
+def user(request: Request, name: str) -> dict[str, Any]:
+    page = community.user_page(_store(request), name, caller(request))
+    return {
+        "name": page.user.name,
+        "upvoted": [hf_paper(p) for p in page.upvoted],
+        "submitted": [hf_paper(p) for p in page.submitted],
+        "collections": [collection_dict(c) for c in page.collections],
+    }
+
+
+@router.post("/collections", status_code=201, summary="Create a collection (native)")
+def create_collection(request: Request, given: CollectionIn) -> dict[str, Any]:
+    return collection_dict(community.create_collection(_store(request), api_writer(request), given.name, given.public))
+
+
+@router.get("/users/{name}/collections/{slug}", summary="A collection and its papers (native)")
+def collection(request: Request, name: str, slug: str) -> dict[str, Any]:
+    found, papers = community.collection(_store(request), name, slug, caller(request))
+    return {**collection_dict(found), "papers": [hf_paper(p) for p in papers], "bibtex": export.bibtex(papers)}
+
+
+@router.put("/users/{name}/collections/{slug}/papers/{arxiv_id}", summary="Add a paper to a collection (native)")
+def collect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str, Any]:
+    found = community.set_in_collection(_store(request), api_writer(request), name, slug, arxiv_id, True)
+    return collection_dict(_store(request).get_collection(found.owner, found.slug) or found)
+
+
+@router.delete("/users/{name}/collections/{slug}/papers/{arxiv_id}", summary="Take a paper out (native)")
+def uncollect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str, Any]:
+    found = community.set_in_collection(_store(request), api_writer(request), name, slug, arxiv_id, False)
+    return collection_dict(_store(request).get_collection(found.owner, found.slug) or found)
+
+
+@router.delete("/users/{name}/collections/{slug}", status_code=204, summary="Delete a collection (native)")
+def delete_collection(request: Request, name: str, slug: str) -> Response:
+    community.delete_collection(_store(request), api_writer(request), name, slug)
+    return Response(status_code=204)

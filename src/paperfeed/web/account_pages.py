@@ -1,0 +1,152 @@
+"""Accounts and what belongs to a reader: sign up, log in, log out, API tokens, user pages, collections."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from paperfeed import accounts, community, export
+from paperfeed.accounts import Session
+from paperfeed.errors import PaperfeedError
+from paperfeed.web.actions import back, writer
+from paperfeed.web.deps import SESSION_COOKIE, checked_form, field, require_user, store_of, viewer
+from paperfeed.web.pages import render
+
+router = APIRouter()
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: a path on this site only (no //host or scheme: no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def logged_in(request: Request, session: Session, to: str) -> Response:
+    response = back(safe_next(to))
+    response.set_cookie(
+        SESSION_COOKIE, session.token, expires=session.expires_at, httponly=True, samesite="lax",
+        secure=request.url.scheme == "https", path="/",
+    )  # fmt: skip
+    return response
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_form(request: Request, next: str = "/") -> Response:
+    return render(request, "account_form.html", action="signup", form={"name": "", "email": "", "next": next})
+
+
+@router.post("/signup", response_class=HTMLResponse)
+async def signup(request: Request) -> Response:
+    form = await checked_form(request)
+    entered = {"name": field(form, "name"), "email": field(form, "email"), "next": field(form, "next", "/")}
+    try:
+        request.app.state.signup_limiter.hit(client_of(request))
+        user = accounts.sign_up(store_of(request), entered["name"], field(form, "password"), entered["email"])
+    except PaperfeedError as exc:
+        return render(request, "account_form.html", status=exc.status, action="signup", form=entered, error=exc.message)
+    return logged_in(request, accounts.start_session(store_of(request), user), entered["next"])
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> Response:
+    return render(request, "account_form.html", action="login", form={"name": "", "next": next})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    entered = {"name": field(form, "name"), "next": field(form, "next", "/")}
+    try:
+        request.app.state.login_limiter.hit(client_of(request))
+        user = accounts.authenticate(store_of(request), entered["name"], field(form, "password"))
+    except PaperfeedError as exc:
+        return render(request, "account_form.html", status=exc.status, action="login", form=entered, error=exc.message)
+    return logged_in(request, accounts.start_session(store_of(request), user), entered["next"])
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await checked_form(request)
+    accounts.end_session(store_of(request), request.cookies.get(SESSION_COOKIE))
+    response = back("/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request) -> Response:
+    if viewer(request) is None:
+        return back("/login?next=/account")
+    user = require_user(request)
+    return render(request, "account.html", tokens=store_of(request).list_tokens(user.id), new_token=None)
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+async def new_token(request: Request) -> Response:
+    form = await checked_form(request)
+    user = writer(request)
+    secret, _ = accounts.create_token(store_of(request), user, field(form, "name"))
+    return render(request, "account.html", tokens=store_of(request).list_tokens(user.id), new_token=secret)
+
+
+@router.post("/account/tokens/{token_id}/delete")
+async def delete_token(request: Request, token_id: int) -> Response:
+    await checked_form(request)
+    store_of(request).delete_token(writer(request).id, token_id)
+    return back("/account")
+
+
+@router.get("/u/{name}", response_class=HTMLResponse)
+def user_page(request: Request, name: str) -> Response:
+    page = community.user_page(store_of(request), name, viewer(request))
+    return render(request, "user.html", page=page)
+
+
+@router.post("/collections")
+async def create_collection(request: Request) -> Response:
+    form = await checked_form(request)
+    user = writer(request)
+    made = community.create_collection(store_of(request), user, field(form, "name"), field(form, "public") == "1")
+    paper = field(form, "paper")
+    if paper:  # made from a paper's page: the paper goes in at once
+        community.set_in_collection(store_of(request), user, made.owner, made.slug, paper, True)
+    return back(f"/u/{made.owner}/collections/{made.slug}")
+
+
+@router.get("/u/{name}/collections/{slug}", response_class=HTMLResponse)
+def collection(request: Request, name: str, slug: str) -> Response:
+    found, papers = community.collection(store_of(request), name, slug, viewer(request))
+    return render(request, "collection.html", collection=found, papers=papers)
+
+
+@router.get("/u/{name}/collections/{slug}/bibtex")
+def collection_bibtex(request: Request, name: str, slug: str) -> Response:
+    found, papers = community.collection(store_of(request), name, slug, viewer(request))
+    headers = {"Content-Disposition": f'inline; filename="{found.slug}.bib"'}
+    return PlainTextResponse(export.bibtex(papers), media_type="application/x-bibtex; charset=utf-8", headers=headers)
+
+
+@router.post("/u/{name}/collections/{slug}/papers")
+async def collect(request: Request, name: str, slug: str) -> Response:
+    form = await checked_form(request)
+    present = field(form, "present", "1") != "0"
+    found = community.set_in_collection(store_of(request), writer(request), name, slug, field(form, "paper"), present)
+    return back(f"/u/{found.owner}/collections/{found.slug}")
+
+
+@router.post("/u/{name}/collections/{slug}/delete")
+async def delete_collection(request: Request, name: str, slug: str) -> Response:
+    await checked_form(request)
+    user = writer(request)
+    community.delete_collection(store_of(request), user, name, slug)
+    return back(f"/u/{user.name}")
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request, email: str = "") -> Response:
+    return render(request, "subscribe.html", form={"email": email[:254]})

@@ -1,0 +1,77 @@
+"""Form posts that change papers: upvote, comment, submit, and the admin's hide and remove. Every one is a POST
+with a checked CSRF token, needs a logged-in reader, counts against the write rate limit, and answers with a
+redirect (post/redirect/get) so a reload never repeats it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from paperfeed import community
+from paperfeed.errors import PaperfeedError
+from paperfeed.models import User
+from paperfeed.web.deps import cache_of, checked_form, fetcher_of, field, require_user, store_of, viewer
+from paperfeed.web.pages import render
+
+router = APIRouter()
+
+
+def writer(request: Request) -> User:
+    """The logged-in reader, within their write rate limit."""
+    user = require_user(request)
+    request.app.state.write_limiter.hit(f"user:{user.id}")
+    cache_of(request).invalidate()
+    return user
+
+
+def back(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+@router.post("/papers/{arxiv_id}/upvote")
+async def upvote(request: Request, arxiv_id: str) -> Response:
+    form = await checked_form(request)
+    result = community.vote(store_of(request), writer(request), arxiv_id, field(form, "up", "1") != "0")
+    return back(f"/papers/{result.arxiv_id}#votes")
+
+
+@router.post("/papers/{arxiv_id}/comments")
+async def add_comment(request: Request, arxiv_id: str) -> Response:
+    form = await checked_form(request)
+    made = community.comment(store_of(request), writer(request), arxiv_id, field(form, "body"))
+    return back(f"/papers/{made.arxiv_id}#comment-{made.id}")
+
+
+@router.post("/comments/{comment_id}/hide")
+async def hide_comment(request: Request, comment_id: int) -> Response:
+    form = await checked_form(request)
+    hidden = field(form, "hidden", "1") != "0"
+    changed = community.hide_comment(store_of(request), writer(request), comment_id, hidden)
+    return back(f"/papers/{changed.arxiv_id}#comment-{changed.id}")
+
+
+@router.post("/papers/{arxiv_id}/remove")
+async def remove_paper(request: Request, arxiv_id: str) -> Response:
+    form = await checked_form(request)
+    community.remove_paper(store_of(request), writer(request), arxiv_id, field(form, "reason"))
+    return back("/")
+
+
+@router.get("/submit", response_class=HTMLResponse)
+def submit_form(request: Request) -> Response:
+    if viewer(request) is None:
+        return back("/login?next=/submit")
+    return render(request, "submit.html", form={"id": ""})
+
+
+@router.post("/submit", response_class=HTMLResponse)
+async def submit(request: Request) -> Response:
+    form = await checked_form(request)
+    raw = field(form, "id")
+    try:
+        paper = community.submit(store_of(request), fetcher_of(request), writer(request), raw)
+    except PaperfeedError as exc:  # a duplicate or unknown id: say so on the form, keeping what was typed
+        if exc.status >= 500 and exc.status != 502:
+            raise
+        return render(request, "submit.html", status=exc.status, form={"id": raw}, error=exc.message)
+    return back(f"/papers/{paper.arxiv_id}?submitted=1")
