@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,20 +13,33 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Fresh machine -> a working feed: install, create the SQLite database, fetch recent papers from arXiv
-## (or, offline, import the seed file), then print the latest day's feed.
+## Fresh machine -> a working site: install, create the SQLite database, fetch recent papers from arXiv
+## (or, offline, import the seed file), start embedding them in the background (resumable; semantic search
+## fills in as it goes, log in var/embed.log), and serve on http://127.0.0.1:8000/.
+## The secret key comes from PAPERFEED_SECRET_KEY, else a random one kept in var/secret_key.
 run: install
 	$(BIN)/paperfeed init
 	$(BIN)/paperfeed update
-	$(BIN)/paperfeed papers
+	@mkdir -p var && test -s var/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > var/secret_key
+	@chmod 600 var/secret_key
+	($(BIN)/paperfeed embed > var/embed.log 2>&1 &)
+	PAPERFEED_SECRET_KEY="$${PAPERFEED_SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/paperfeed serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-## Every check CI runs: ruff, mypy, then the whole pytest suite.
-test: lint
+## Debian's Chromium for the browser tests (Playwright drives it; no browser download). Skipped where it
+## cannot be installed: those tests then skip with a reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1))) || \
+		echo "chromium is not installed: the browser tests will be skipped"
+
+## Every check CI runs: ruff, mypy, then the whole pytest suite (with the browser tests).
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: install

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paperfeed import feed
+from paperfeed.accounts import check_secret_key
 from paperfeed.cli_render import authors_line, emit_json, err, out, print_report, progress_bar, show_results
 from paperfeed.config import Settings, load_settings
 from paperfeed.errors import BadRequest, IngestError, PaperfeedError
@@ -501,17 +502,35 @@ def embed(ctx: Context, limit: int | None, as_json: bool) -> None:
 @pass_context
 @handle_errors
 def serve(ctx: Context, host: str, port: int, workers: int) -> None:
-    """Serve the web pages and the JSON API (uvicorn) until stopped with Ctrl-C."""
+    """Serve the web pages and the JSON API (uvicorn) until stopped with Ctrl-C.
+
+    Needs PAPERFEED_SECRET_KEY (32+ random characters): it signs the forms' CSRF tokens, and a default
+    would let anyone forge them.
+    """
     import os
 
     import uvicorn
 
+    check_secret_key(ctx.settings.secret_key)
     ctx.ready_store()
     os.environ["PAPERFEED_DATABASE_URL"] = ctx.settings.database_url  # the workers build the app from settings
+    os.environ["PAPERFEED_SECRET_KEY"] = ctx.settings.secret_key
     err.print(f"paperfeed serving on http://{host}:{port}/ (API: http://{host}:{port}/api/docs)")
     uvicorn.run(
-        "paperfeed.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
-    )
+        "paperfeed.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning",
+        access_log=False, proxy_headers=True,
+    )  # fmt: skip
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--revoke", is_flag=True, help="Take admin rights away instead.")
+@pass_context
+@handle_errors
+def admin(ctx: Context, name: str, revoke: bool) -> None:
+    """Make the account NAME an admin (who can hide comments and remove papers), or --revoke it."""
+    user = ctx.ready_store().set_admin(name, not revoke)
+    err.print(f"{user.name} is {'an admin' if user.is_admin else 'no longer an admin'}.")
 
 
 def main() -> None:

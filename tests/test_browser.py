@@ -1,0 +1,112 @@
+"""End to end in real headless Chromium (Debian's package, driven by Playwright with executablePath; no browser
+download): sign up, search, open a paper, upvote it, comment, see it move in trending, find the subscribe form.
+The server is uvicorn on 127.0.0.1 over a real SQLite store."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from paperfeed.config import load_settings
+from paperfeed.web.app import create_app
+from search_corpus import corpus, paper
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)")
+
+LAUNCH_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+LATEST = date(2025, 3, 3)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("browser")
+    settings = load_settings(
+        database_url=f"sqlite:///{folder / 'site.db'}", data_dir=folder, secret_key="browser-test-" + "z" * 40
+    )
+    app = create_app(settings)
+    app.state.store.migrate()
+    today = [
+        paper(60, arxiv_id="2503.00001", title="Sparse $\\alpha$-Entmax Attention", feed_date=LATEST, upvotes=3),
+        paper(61, arxiv_id="2503.00002", title="Robust Graph Matching", feed_date=LATEST, upvotes=1),
+        paper(62, arxiv_id="2503.00003", title="Quiet Paper About Surface Codes", feed_date=LATEST),
+    ]
+    app.state.store.upsert_papers([*corpus(), *today])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_reader_journey_in_chromium(site: str, tmp_path: Path) -> None:
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(site + "/")
+        before = page.locator("li.paper").evaluate_all("els => els.map(e => e.dataset.id)")
+        assert before[-1] == "2503.00003"
+        assert page.locator("footer input[name=email]").is_visible()  # the digest subscribe form
+
+        page.click("text=Sign up")
+        page.fill("input[name=name]", "curie")
+        page.fill("input[name=password]", "polonium and radium")
+        page.click("button:has-text('Create account')")
+        page.wait_for_url(site + "/")
+        assert page.locator("a.me").inner_text() == "curie"
+
+        page.fill("header input[name=q]", "surface codes")
+        page.press("header input[name=q]", "Enter")
+        page.wait_for_url("**/search?q=surface+codes*")
+        assert page.locator("mark").first.inner_text().lower() in ("surface", "codes")
+        page.click("a[href='/papers/2503.00003']")
+        page.wait_for_url("**/papers/2503.00003")
+
+        page.click("button.upvote")
+        page.wait_for_selector("button.upvote[aria-pressed=true]")
+        assert page.locator("button.upvote .count").inner_text() == "1"
+
+        page.fill("textarea[name=body]", "Great **result**; see <script>alert(1)</script>")
+        page.click("button:has-text('Comment')")
+        comment = page.locator(".comment .body").last
+        comment.wait_for()
+        assert comment.locator("strong").inner_text() == "result"
+        assert comment.locator("script").count() == 0
+        shot = tmp_path / "paper-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        print(f"screenshot: {shot}")
+
+        page.goto(site + "/")
+        after = page.locator("li.paper").evaluate_all("els => els.map(e => e.dataset.id)")
+        assert after.index("2503.00003") < before.index("2503.00003")  # it moved up in trending
+
+        page.goto(site + "/papers/2503.00001")
+        page.wait_for_selector("h1 .katex")  # the vendored KaTeX rendered the title's math
+        assert "Entmax" in page.locator("h1").inner_text()
+        browser.close()
