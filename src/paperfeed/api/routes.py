@@ -3,14 +3,19 @@ app's handlers (paperfeed.web.app)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from paperfeed import feed
+from paperfeed.accounts import SESSION_COOKIE
 from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
 from paperfeed.errors import BadRequest
+from paperfeed.pagecache import PageCache
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
 
@@ -45,20 +50,37 @@ router = APIRouter(prefix="/api")
 
 
 @router.get("/daily_papers", summary="Daily papers (Hugging Face Papers API compatible)")
-def daily_papers(
+async def daily_papers(
     request: Request, p: str | None = None, limit: str | None = None, date: str | None = None,
     week: str | None = None, month: str | None = None, submitter: str | None = None, sort: str = "trending",
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> Response:  # fmt: skip
     """A page (``p`` from 0) of a day's, week's or month's papers; ``sort`` publishedAt or trending."""
-    if sort not in HF_SORTS:
-        raise BadRequest("sort must be publishedAt or trending")
-    size = int_param(limit, "limit", 50, 1, 100)
-    page = int_param(p, "p", 0, 0, 100_000)
-    result = feed.feed(
-        _store(request), day=date, week=week, month=month, submitter=submitter or None, sort=HF_SORTS[sort],
-        page=page + 1, limit=size,
-    )  # fmt: skip
-    return [hf_daily_item(paper) for paper in result.papers]
+
+    def make() -> bytes:
+        if sort not in HF_SORTS:
+            raise BadRequest("sort must be publishedAt or trending")
+        size = int_param(limit, "limit", 50, 1, 100)
+        page = int_param(p, "p", 0, 0, 100_000)
+        result = feed.feed(
+            _store(request), day=date, week=week, month=month, submitter=submitter or None, sort=HF_SORTS[sort],
+            page=page + 1, limit=size,
+        )  # fmt: skip
+        return orjson.dumps([hf_daily_item(paper) for paper in result.papers])
+
+    return Response(await cached_json(request, make), media_type="application/json")
+
+
+async def cached_json(request: Request, make: Callable[[], bytes]) -> bytes:
+    """Anonymous callers share answers for a few seconds (see paperfeed.pagecache); others get fresh ones."""
+    cache: PageCache = request.app.state.page_cache
+    if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+        return await run_in_threadpool(make)
+
+    async def make_body() -> bytes | None:
+        return await run_in_threadpool(make)
+
+    body = await cache.through("api " + request.url.path + "?" + request.url.query, make_body)
+    return body if body is not None else await run_in_threadpool(make)
 
 
 @router.get("/papers/search", summary="Search papers (Hugging Face Papers API compatible)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -79,8 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.router.add_event_handler("shutdown", store.close)
     return app
+
+
+def _healthz() -> PlainTextResponse:
+    """For load balancers and monitors: the process answers (it touches nothing else)."""
+    return PlainTextResponse("ok")
 
 
 def _fetch_paper(settings: Settings, arxiv_id: str) -> Paper | None:

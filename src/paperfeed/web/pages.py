@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 
 from paperfeed import community, feed
 from paperfeed.errors import BadRequest, Conflict
@@ -60,24 +62,26 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     return response
 
 
-def cached(request: Request, make: Any) -> Response:
-    """Anonymous readers get the page from the cache when it is fresh; everyone else gets it made anew."""
+async def cached(request: Request, make: Callable[[], HTMLResponse]) -> Response:
+    """Anonymous readers get the page from the cache when it is fresh (answered on the event loop, no thread
+    hop); everyone else, and a miss, gets it made anew in the thread pool."""
     if SESSION_COOKIE in request.cookies:
-        response: Response = make()
-        return response
-    key = request.url.path + "?" + request.url.query
-    body = cache_of(request).get(key)
-    if body is None:
-        response = make()
-        if response.status_code == 200:
-            cache_of(request).put(key, bytes(response.body))
-        return response
-    return HTMLResponse(body)
+        return await run_in_threadpool(make)
+    made: list[HTMLResponse] = []
+
+    async def make_body() -> bytes | None:
+        made.append(await run_in_threadpool(make))
+        return bytes(made[0].body) if made[0].status_code == 200 else None
+
+    body = await cache_of(request).through(request.url.path + "?" + request.url.query, make_body)
+    if made:
+        return made[0]
+    return HTMLResponse(body) if body is not None else await run_in_threadpool(make)
 
 
 @router.get("/", response_class=HTMLResponse)
-def latest(request: Request, sort: str = "trending", page: str | None = None) -> Response:
-    return _feed(request, sort=sort, page=page)
+async def latest(request: Request, sort: str = "trending", page: str | None = None) -> Response:
+    return await _feed(request, sort=sort, page=page)
 
 
 @router.get("/papers/date")
@@ -88,21 +92,21 @@ def pick_day(day: str = "") -> RedirectResponse:
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
-def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None) -> Response:
-    return _feed(request, day=day, sort=sort, page=page)
+async def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None) -> Response:
+    return await _feed(request, day=day, sort=sort, page=page)
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
-def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None) -> Response:
-    return _feed(request, week=week, sort=sort, page=page)
+async def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None) -> Response:
+    return await _feed(request, week=week, sort=sort, page=page)
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
-def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None) -> Response:
-    return _feed(request, month=month, sort=sort, page=page)
+async def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None) -> Response:
+    return await _feed(request, month=month, sort=sort, page=page)
 
 
-def _feed(
+async def _feed(
     request: Request, *, sort: str, page: str | None, day: str | None = None, week: str | None = None,
     month: str | None = None,
 ) -> Response:  # fmt: skip
@@ -112,7 +116,7 @@ def _feed(
         voted = voted_ids(request, result.papers)
         return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted)
 
-    return cached(request, make)
+    return await cached(request, make)
 
 
 @router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
