@@ -119,6 +119,7 @@ def main() -> None:
         for warm in ["/", f"/papers/{ids[0]}", "/api/daily_papers", "/search?q=warm+up"]:
             for _ in range(4):  # every worker loads its indexes and model before the clock starts
                 urllib.request.urlopen(base + warm, timeout=60).read()
+        run_wrk(base + "/healthz", 5, args.connections, None)  # let both workers and wrk settle; not counted
         targets = [
             ("/healthz (ceiling)", "/healthz", None),
             ("/ (latest day, cached)", "/", None),
