@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _healthz() -> PlainTextResponse:
+async def _healthz() -> PlainTextResponse:
     """For load balancers and monitors: the process answers (it touches nothing else)."""
     return PlainTextResponse("ok")
 
