@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from conftest import Reply, Seen, Server
 from feeds import atom_entry, atom_page
 from paperfeed.config import load_settings
+from paperfeed.errors import BadRequest
 from paperfeed.web import account_pages, actions, pages
 from paperfeed.web import feeds as web_feeds
 from paperfeed.web.app import create_app
@@ -268,3 +269,29 @@ def test_oversized_form_fields_get_a_clear_error(app_and_folder: tuple[object, P
     sign_up(client, "bigwriter")
     response = post_form(client, "/papers/2501.00001", "/papers/2501.00001/comments", body="x" * 20_000)
     assert response.status_code == 400 and "at most 10000 characters" in response.text  # type: ignore[attr-defined]
+
+
+def test_oversized_bodies_are_refused_before_reading(app_and_folder: tuple[object, Path]) -> None:
+    client = new_client(app_and_folder)
+    huge = "x" * 1_100_000
+    api = client.post("/api/papers/2501.00001/comments", content=huge, headers={"Content-Type": "application/json"})
+    assert api.status_code == 413
+    assert api.json()["error"]["status"] == 413
+    page = client.post("/papers/2501.00001/comments", data={"body": huge})
+    assert page.status_code == 413
+
+
+def test_cookies_are_secure_over_https(app_and_folder: tuple[object, Path]) -> None:
+    client = TestClient(app_and_folder[0], base_url="https://paperfeed.example")  # type: ignore[arg-type]
+    token = csrf_of(client.get("/signup").text)
+    response = client.post("/signup", data={"csrf_token": token, "name": "tlsuser", "password": "over https only"},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_the_app_refuses_to_start_without_a_real_secret_key(tmp_path: Path) -> None:
+    for weak in ("", "changeme", "too-short"):
+        settings = load_settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", data_dir=tmp_path, secret_key=weak)
+        with pytest.raises(BadRequest, match="PAPERFEED_SECRET_KEY"):
+            create_app(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import orjson
@@ -210,3 +211,24 @@ def test_search_errors_are_clear(run, topics_file: Path, args: list[str], messag
     result = run(*args)
     assert result.exit_code in (1, 2)
     assert message in result.output
+
+
+def test_serve_refuses_a_missing_secret_key_and_admin_grants_rights(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("PAPERFEED_SECRET_KEY", raising=False)
+    refused = run("serve")
+    assert refused.exit_code != 0
+    assert "PAPERFEED_SECRET_KEY must be set" in refused.output
+    monkeypatch.setenv("PAPERFEED_SECRET_KEY", "changeme")
+    assert "PAPERFEED_SECRET_KEY must be set" in run("serve").output
+    assert run("init").exit_code == 0
+    assert "no user called 'ghost'" in run("admin", "ghost").output
+    from paperfeed import accounts
+    from paperfeed.store import open_store
+
+    store = open_store(os.environ["PAPERFEED_DATABASE_URL"])
+    accounts.sign_up(store, "alice", "a long password")
+    granted = run("admin", "alice")
+    assert granted.exit_code == 0
+    assert "alice is an admin" in granted.output
+    assert store.get_user("alice").is_admin  # type: ignore[union-attr]
+    assert "no longer an admin" in run("admin", "alice", "--revoke").output

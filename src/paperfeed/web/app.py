@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.accounts import check_secret_key
 from paperfeed.api.community_routes import router as api_community_router
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.router.add_event_handler("shutdown", store.close)
     return app
@@ -87,6 +90,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _healthz() -> PlainTextResponse:
     """For load balancers and monitors: the process answers (it touches nothing else)."""
     return PlainTextResponse("ok")
+
+
+MAX_BODY_BYTES = 1_000_000  # the largest form or JSON body paperfeed accepts (a comment is at most 10,000 chars)
+
+
+class BodyLimit:
+    """Refuses a request whose declared body is over MAX_BODY_BYTES with 413, before anything reads it, and
+    cuts off a chunked body that grows past it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            return await self._refuse(scope, send)
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise BadRequest(f"the request body is over {MAX_BODY_BYTES} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = f"the request body must be at most {MAX_BODY_BYTES} bytes"
+        body = orjson.dumps(error_body(413, message)) if scope["path"].startswith("/api") else message.encode()
+        kind = b"application/json" if scope["path"].startswith("/api") else b"text/plain; charset=utf-8"
+        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", kind)]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _fetch_paper(settings: Settings, arxiv_id: str) -> Paper | None:
