@@ -479,10 +479,15 @@ def embed(ctx: Context, limit: int | None, as_json: bool) -> None:
     with Progress(*columns, console=err) as bar:
         task = bar.add_task("embed", total=None, rate=0.0, done=0, backlog=0)
 
+        logged = [0]
+
         def update(report: EmbedReport) -> None:
             done = report.embedded + report.unchanged
             total = min(report.backlog, limit or report.backlog)
             bar.update(task, completed=done, total=total, rate=report.rate, done=done, backlog=total)
+            if not err.is_terminal and done - logged[0] >= 5000:  # a log file gets a line now and then
+                logged[0] = done
+                err.print(f"embed: {done:,}/{total:,} papers, {report.rate:,.0f}/s", highlight=False)
 
         report = embed_papers(store, embedder, limit=limit, progress=update)
     if as_json:
