@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -17,88 +14,17 @@ from rich.text import Text
 
 from paperfeed import feed
 from paperfeed.accounts import check_secret_key
+from paperfeed.cli_context import Context, F, handle_errors, pass_context
+from paperfeed.cli_digest import digest
 from paperfeed.cli_render import authors_line, emit_json, err, out, print_report, progress_bar, show_results
-from paperfeed.config import Settings, load_settings
-from paperfeed.errors import BadRequest, IngestError, PaperfeedError
+from paperfeed.config import load_settings
+from paperfeed.errors import BadRequest, IngestError
 from paperfeed.ingest import arxiv_api
-from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.files import FORMATS
 from paperfeed.ingest.pipeline import ArxivFetch, fetch_arxiv, harvest_oai, import_file
-from paperfeed.search.embed import MODEL_ID, Embedder
+from paperfeed.search.embed import MODEL_ID
 from paperfeed.search.embed_job import EmbedReport, embed_papers
-from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS, SearchEngine
-from paperfeed.store import Store, open_store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Context:
-    """What every command gets: the settings, and the store built from them on first use."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._store: Store | None = None
-        self._engine: SearchEngine | None = None
-
-    @property
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings.database_url)
-        return self._store
-
-    @property
-    def engine(self) -> SearchEngine:
-        """The search engine over the store (indexes under the configured index folder)."""
-        if self._engine is None:
-            s = self.settings
-            embedder = Embedder(s.embed_precision, query_precision=s.query_precision)
-            self._engine = SearchEngine(self.store, s.search_dir, embedder, exact_below=s.exact_search_below)
-        return self._engine
-
-    def index(self) -> None:
-        """Bring the keyword index up to date (after an import), saying how many papers it took in."""
-        added = feed.index_papers(self.engine)
-        if added:
-            err.print(f"Keyword index: {added:,} papers indexed.")
-
-    def ready_store(self) -> Store:
-        """The store, initialised (migrations applied) so that writes can start."""
-        self.store.migrate()
-        return self.store
-
-    def client(self, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
-        s = self.settings
-        return PoliteClient(
-            user_agent=s.user_agent,
-            min_interval=s.request_interval,
-            timeout=timeout or s.http_timeout,
-            max_retries=s.max_retries if max_retries is None else max_retries,
-            max_retry_wait=s.max_retry_wait,
-        )
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-
-def handle_errors(command: F) -> F:
-    """Translate paperfeed's typed errors into one CLI message and exit code (2 bad input, 1 otherwise)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except BadRequest as exc:
-            err.print(Text(f"Error: {exc.message}", style="red"))
-            sys.exit(2)
-        except PaperfeedError as exc:
-            err.print(Text(f"Error: {exc.message}", style="red"))
-            sys.exit(1)
-        except KeyboardInterrupt:
-            err.print("Interrupted. Run the same command again to resume where the last batch ended.")
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
+from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -123,9 +49,6 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
     context = Context(settings)
     ctx.obj = context
     ctx.call_on_close(context.close)
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @cli.command()
@@ -536,6 +459,9 @@ def admin(ctx: Context, name: str, revoke: bool) -> None:
     """Make the account NAME an admin (who can hide comments and remove papers), or --revoke it."""
     user = ctx.ready_store().set_admin(name, not revoke)
     err.print(f"{user.name} is {'an admin' if user.is_admin else 'no longer an admin'}.")
+
+
+cli.add_command(digest)
 
 
 def main() -> None:

@@ -65,7 +65,19 @@ class Settings(BaseSettings):
         description="Signs CSRF tokens; required by `paperfeed serve` (32+ random characters, never a default).",
         repr=False,
     )
-    base_url: str = Field("", description="Public address of this instance (for links in feeds and mails).")
+    base_url: str = Field(
+        "http://127.0.0.1:8000", description="Public address of this instance: links in mails point here."
+    )
+    mail_from: str = Field("paperfeed <digest@localhost>", description="From: of digest and confirmation mails.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server that delivers the mails.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 for STARTTLS, 465 for implicit TLS).")
+    smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="none, starttls or tls.")
+    smtp_username: str | None = Field(None, description="SMTP login, when the server asks for one.")
+    smtp_password: str | None = Field(None, description="SMTP password.", repr=False)
+    smtp_timeout: float = Field(30.0, gt=0, description="Seconds before an SMTP exchange times out.")
+    mails_per_minute: int = Field(600, ge=1, description="Most mails handed to the SMTP server in a minute.")
+    digest_schedule: bool = Field(True, description="`paperfeed serve` sends the digests itself at digest_hour.")
+    digest_hour: int = Field(7, ge=0, le=23, description="UTC hour at which the day's digests go out.")
     page_cache_seconds: float = Field(
         10.0, ge=0, description="How long anonymous feed pages are served from memory (0 turns the cache off)."
     )

@@ -161,12 +161,20 @@ class ApiToken:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """An e-mail digest subscription."""
+    """An e-mail digest subscription: who, how often, and what goes in."""
 
     id: int
     email: str
-    frequency: str
+    frequency: str  # daily | weekly
+    weekday: int = 0  # weekly: 0 Monday .. 6 Sunday
+    categories: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    max_papers: int = 10
+    min_upvotes: int = 0
     confirmed: bool = False
+    active: bool = True  # not unsubscribed and not paused
+    user_id: int | None = None
+    permanent_failures: int = 0
 
 
 def _iso(value: date | datetime | None) -> str | None:

@@ -186,10 +186,50 @@ _V3_SQLITE = (
     )""",
 )
 
+# v4: e-mail digests. The outbox holds every (subscription, edition) mail, rendered once with its Message-ID,
+# so a crash or an outage resends exactly the same bytes; UNIQUE (subscription_id, edition) makes composing an
+# edition twice harmless.
+_V4_SQLITE = (
+    """CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        user_id INTEGER REFERENCES users (id) ON DELETE SET NULL,
+        frequency TEXT NOT NULL,
+        weekday INTEGER NOT NULL DEFAULT 0,
+        categories TEXT NOT NULL DEFAULT '',
+        keywords TEXT NOT NULL DEFAULT '',
+        max_papers INTEGER NOT NULL DEFAULT 10,
+        min_upvotes INTEGER NOT NULL DEFAULT 0,
+        confirmed_at DATETIME,
+        unsubscribed_at DATETIME,
+        paused_at DATETIME,
+        permanent_failures INTEGER NOT NULL DEFAULT 0,
+        created_at DATETIME NOT NULL
+    )""",
+    """CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        edition TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        message BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DATETIME NOT NULL,
+        claimed_at DATETIME,
+        last_error TEXT,
+        created_at DATETIME NOT NULL,
+        sent_at DATETIME,
+        UNIQUE (subscription_id, edition)
+    )""",
+    "CREATE INDEX ix_outbox_due ON outbox (status, next_attempt_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),
     Migration(2, "change sequence for search indexes, embeddings; FTS5 dropped", _V2_SQLITE),
     Migration(3, "accounts, sessions, tokens, votes, comments, collections, removed papers", _V3_SQLITE),
+    Migration(4, "digest subscriptions and the outbox", _V4_SQLITE),
 )
 
 _BOOKKEEPING_SQLITE = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -165,3 +165,40 @@ removed_papers = sa.Table(
     sa.Column("reason", sa.String),
     sa.Column("removed_at", sa.DateTime, nullable=False),
 )
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String, nullable=False, unique=True),  # unique ignoring case
+    sa.Column("user_id", sa.Integer),
+    sa.Column("frequency", sa.String, nullable=False),  # daily | weekly
+    sa.Column("weekday", sa.Integer, nullable=False, server_default="0"),  # weekly: 0 Monday .. 6 Sunday
+    sa.Column("categories", sa.String, nullable=False, server_default=""),  # space-separated
+    sa.Column("keywords", sa.String, nullable=False, server_default=""),  # space-separated, any may match
+    sa.Column("max_papers", sa.Integer, nullable=False, server_default="10"),
+    sa.Column("min_upvotes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("confirmed_at", sa.DateTime),
+    sa.Column("unsubscribed_at", sa.DateTime),
+    sa.Column("paused_at", sa.DateTime),
+    sa.Column("permanent_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subscription_id", sa.Integer, nullable=False),
+    sa.Column("edition", sa.String, nullable=False),  # "daily:2025-03-18", "weekly:2025-W12", "confirm:<n>"
+    sa.Column("recipient", sa.String, nullable=False),
+    sa.Column("message_id", sa.String, nullable=False),
+    sa.Column("message", sa.LargeBinary, nullable=False),  # the whole RFC 5322 message, as first rendered
+    sa.Column("status", sa.String, nullable=False, server_default="pending"),  # pending|sending|sent|failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("claimed_at", sa.DateTime),
+    sa.Column("last_error", sa.String),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+)

@@ -145,8 +145,3 @@ async def delete_collection(request: Request, name: str, slug: str) -> Response:
     user = writer(request)
     community.delete_collection(store_of(request), user, name, slug)
     return back(f"/u/{user.name}")
-
-
-@router.get("/subscribe", response_class=HTMLResponse)
-def subscribe_form(request: Request, email: str = "") -> Response:
-    return render(request, "subscribe.html", form={"email": email[:254]})

@@ -17,6 +17,8 @@ from paperfeed.api.community_routes import router as api_community_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
+from paperfeed.digest.config import mail_settings, smtp_settings
+from paperfeed.digest.schedule import DigestScheduler
 from paperfeed.errors import (
     BadRequest,
     Conflict,
@@ -41,6 +43,7 @@ from paperfeed.web.actions import router as actions_router
 from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
+from paperfeed.web.subscribe_pages import router as subscribe_router
 
 # Unauthorized is a Forbidden: it comes first so it keeps its own status.
 STATUS = {
@@ -71,12 +74,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.signup_limiter = RateLimiter(settings.signups_per_hour, 3600, "sign-ups from this address")
     app.state.write_limiter = RateLimiter(settings.writes_per_minute, 60, "votes, comments and submissions")
     app.state.fetch_paper = lambda arxiv_id: _fetch_paper(settings, arxiv_id)
+    app.state.mail_settings = mail_settings(settings)
+    if settings.digest_schedule:
+        scheduler = DigestScheduler(
+            store, app.state.mail_settings, smtp_settings(settings), hour=settings.digest_hour,
+            per_minute=settings.mails_per_minute,
+        )  # fmt: skip
+        app.state.digest_scheduler = scheduler
+        app.router.add_event_handler("startup", scheduler.start)
+        app.router.add_event_handler("shutdown", scheduler.stop)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(api_community_router)
     app.include_router(api_router)
     app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
     app.include_router(actions_router)
     app.include_router(account_router)
+    app.include_router(subscribe_router)
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

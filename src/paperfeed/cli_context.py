@@ -1,0 +1,95 @@
+"""What every `paperfeed` command shares: the Context (settings, and the store and search engine built from them
+on first use), the error translation, and the decorator that hands the Context to a command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.text import Text
+
+from paperfeed import feed
+from paperfeed.cli_render import err
+from paperfeed.config import Settings
+from paperfeed.errors import BadRequest, PaperfeedError
+from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.search.embed import Embedder
+from paperfeed.search.engine import SearchEngine
+from paperfeed.store import Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What every command gets: the settings, and the store built from them on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+        self._engine: SearchEngine | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.database_url)
+        return self._store
+
+    @property
+    def engine(self) -> SearchEngine:
+        """The search engine over the store (indexes under the configured index folder)."""
+        if self._engine is None:
+            s = self.settings
+            embedder = Embedder(s.embed_precision, query_precision=s.query_precision)
+            self._engine = SearchEngine(self.store, s.search_dir, embedder, exact_below=s.exact_search_below)
+        return self._engine
+
+    def index(self) -> None:
+        """Bring the keyword index up to date (after an import), saying how many papers it took in."""
+        added = feed.index_papers(self.engine)
+        if added:
+            err.print(f"Keyword index: {added:,} papers indexed.")
+
+    def ready_store(self) -> Store:
+        """The store, initialised (migrations applied) so that writes can start."""
+        self.store.migrate()
+        return self.store
+
+    def client(self, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
+        s = self.settings
+        return PoliteClient(
+            user_agent=s.user_agent,
+            min_interval=s.request_interval,
+            timeout=timeout or s.http_timeout,
+            max_retries=s.max_retries if max_retries is None else max_retries,
+            max_retry_wait=s.max_retry_wait,
+        )
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def handle_errors(command: F) -> F:
+    """Translate paperfeed's typed errors into one CLI message and exit code (2 bad input, 1 otherwise)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BadRequest as exc:
+            err.print(Text(f"Error: {exc.message}", style="red"))
+            sys.exit(2)
+        except PaperfeedError as exc:
+            err.print(Text(f"Error: {exc.message}", style="red"))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err.print("Interrupted. Run the same command again to resume where the last batch ended.")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_context = click.make_pass_decorator(Context)

@@ -1,0 +1,1 @@
+"""E-mail digests: subscriptions with double opt-in, composing editions, and delivery through an outbox."""

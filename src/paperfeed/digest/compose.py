@@ -1,0 +1,163 @@
+"""Composing mails: which papers go into a subscriber's edition, and the multipart message itself.
+
+Every header is set through :class:`email.message.EmailMessage` with the SMTP policy, which refuses a CR or LF
+in any header value, so no user-supplied field (an address, a keyword) can add a header.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from paperfeed import feed
+from paperfeed.digest import links
+from paperfeed.models import Paper, Subscription
+from paperfeed.store import Store
+from paperfeed.store.digests import OutgoingMail
+
+CANDIDATES = 200  # the edition's top papers by trending score, filtered per subscriber
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One issue of the digest: ``key`` names it in the outbox ("daily:2025-03-18", "weekly:2025-W11")."""
+
+    key: str
+    frequency: str
+    title: str
+    day: str | None = None
+    week: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailSettings:
+    sender: str
+    base_url: str
+    secret_key: str
+
+
+def daily_edition(store: Store, day: date) -> Edition | None:
+    """The daily edition for ``day``, or None when no papers were announced that day."""
+    if store.count_papers(day, day) == 0:
+        return None
+    return Edition(f"daily:{day.isoformat()}", "daily", f"Papers of {day:%a %d %b %Y}", day=day.isoformat())
+
+
+def weekly_edition(day: date) -> Edition:
+    """The weekly edition sent on ``day``: the last complete ISO week before it."""
+    year, week, _ = (day - timedelta(days=day.isoweekday())).isocalendar()
+    label = f"{year}-W{week:02d}"
+    return Edition(f"weekly:{label}", "weekly", f"Papers of week {label}", week=label)
+
+
+def candidates(store: Store, edition: Edition, now: datetime) -> list[Paper]:
+    return feed.feed(store, day=edition.day, week=edition.week, sort="trending", limit=CANDIDATES, now=now).papers
+
+
+def _matches(paper: Paper, sub: Subscription) -> bool:
+    if paper.upvotes < sub.min_upvotes:
+        return False
+    if sub.categories and not any(c == want or c.startswith(want + ".") for c in paper.categories
+                                  for want in sub.categories):  # fmt: skip
+        return False
+    if sub.keywords:
+        text = f"{paper.title} {paper.abstract}".lower()
+        return any(re.search(rf"\b{re.escape(k.lower())}", text) for k in sub.keywords)
+    return True
+
+
+def select(papers: Sequence[Paper], sub: Subscription) -> list[Paper]:
+    """The subscriber's papers from the edition's candidates (already in trending order)."""
+    return [p for p in papers if _matches(p, sub)][: sub.max_papers]
+
+
+def lead(abstract: str, sentences: int = 2, limit: int = 320) -> str:
+    """The first one or two sentences of an abstract, at most ``limit`` characters."""
+    text = " ".join(abstract.split())
+    parts = _SENTENCE_END.split(text)
+    short = " ".join(parts[:sentences])
+    if len(short) > limit:
+        short = " ".join(parts[:1])
+    return short if len(short) <= limit else short[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+@functools.cache
+def _templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["lead"] = lead
+    return env
+
+
+def _message_id(settings: MailSettings) -> str:
+    domain = urlsplit(settings.base_url).hostname or "paperfeed.invalid"
+    return f"<{secrets.token_hex(12)}@{domain}>"
+
+
+def build(
+    settings: MailSettings, recipient: str, subject: str, template: str, message_id: str, now: datetime,
+    unsubscribe_url: str | None, **context: object,
+) -> bytes:  # fmt: skip
+    """A multipart/alternative message (plain text first, then HTML) as bytes with CRLF line ends."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = settings.sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
+    values = {"base_url": settings.base_url.rstrip("/"), "unsubscribe_url": unsubscribe_url, **context}
+    message.set_content(_templates().get_template(f"{template}.txt").render(values))
+    message.add_alternative(_templates().get_template(f"{template}.html").render(values), subtype="html")
+    return message.as_bytes()
+
+
+def urls(settings: MailSettings, sub: Subscription) -> dict[str, str]:
+    base = settings.base_url.rstrip("/")
+    token = links.sign(settings.secret_key, "manage", sub.id)
+    return {
+        "manage_url": f"{base}/subscribe/manage?token={token}",
+        "unsubscribe_url": f"{base}/unsubscribe?token={token}",
+    }
+
+
+def digest_mail(
+    settings: MailSettings, sub: Subscription, edition: Edition, papers: Sequence[Paper], now: datetime
+) -> OutgoingMail:
+    links_ = urls(settings, sub)
+    message_id = _message_id(settings)
+    subject = f"{edition.title}: {len(papers)} trending paper{'s' if len(papers) != 1 else ''}"
+    body = build(
+        settings, sub.email, subject, "digest", message_id, now, links_["unsubscribe_url"], edition=edition,
+        papers=papers, subscription=sub, manage_url=links_["manage_url"],
+    )  # fmt: skip
+    return OutgoingMail(sub.id, edition.key, sub.email, message_id, body)
+
+
+def confirmation_mail(settings: MailSettings, sub: Subscription, now: datetime) -> OutgoingMail:
+    token = links.sign(settings.secret_key, "confirm", sub.id)
+    confirm_url = f"{settings.base_url.rstrip('/')}/subscribe/confirm?token={token}"
+    message_id = _message_id(settings)
+    body = build(
+        settings, sub.email, "Confirm your paperfeed digest", "confirm", message_id, now, None,
+        confirm_url=confirm_url, subscription=sub,
+    )  # fmt: skip
+    return OutgoingMail(sub.id, f"confirm:{now.timestamp():.6f}", sub.email, message_id, body)

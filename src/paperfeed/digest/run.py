@@ -1,0 +1,73 @@
+"""An edition run: compose every due subscriber's mail into the outbox, then deliver what is due.
+
+Composing is idempotent per (subscription, edition): a run killed half-way, run again, composes only the mails
+not yet queued, and a mail once queued is sent as first rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from paperfeed.digest.compose import (
+    Edition,
+    MailSettings,
+    candidates,
+    daily_edition,
+    digest_mail,
+    select,
+    weekly_edition,
+)
+from paperfeed.models import Subscription
+from paperfeed.store import Store
+from paperfeed.store.digests import OutgoingMail
+
+ENQUEUE_BATCH = 500
+
+
+@dataclass
+class ComposeReport:
+    editions: list[str] = field(default_factory=list)
+    queued: int = 0
+    already_queued: int = 0
+    empty: int = 0  # subscribers whose filters left no paper: no mail
+
+
+def due_editions(store: Store, day: date) -> list[tuple[Edition, list[Subscription]]]:
+    """The editions to send on ``day`` with their subscribers: the daily one when papers were announced that
+    day, and the weekly one for subscribers whose weekday it is."""
+    found: list[tuple[Edition, list[Subscription]]] = []
+    daily = daily_edition(store, day)
+    if daily is not None:
+        found.append((daily, store.due_subscriptions("daily", None)))
+    weekly = store.due_subscriptions("weekly", day.weekday())
+    if weekly:
+        found.append((weekly_edition(day), weekly))
+    return found
+
+
+def compose(
+    store: Store, settings: MailSettings, day: date, *, now: datetime | None = None, dry_run: bool = False
+) -> ComposeReport:
+    """Queue the mails of ``day``'s editions (``dry_run``: only count them)."""
+    now = now or datetime.now(UTC)
+    report = ComposeReport()
+    for edition, subscribers in due_editions(store, day):
+        report.editions.append(edition.key)
+        done = store.queued_editions(edition.key, [s.id for s in subscribers])
+        report.already_queued += len(done)
+        papers = candidates(store, edition, now)
+        pending: list[OutgoingMail] = []
+        for sub in subscribers:
+            if sub.id in done:
+                continue
+            chosen = select(papers, sub)
+            if not chosen:
+                report.empty += 1
+                continue
+            pending.append(digest_mail(settings, sub, edition, chosen, now))
+            if len(pending) >= ENQUEUE_BATCH:
+                report.queued += len(pending) if dry_run else store.enqueue(pending, now)
+                pending = []
+        report.queued += len(pending) if dry_run else store.enqueue(pending, now)
+    return report

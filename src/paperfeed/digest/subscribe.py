@@ -1,0 +1,98 @@
+"""Subscribing and leaving, shared by the pages, the API and the CLI: double opt-in with a signed, expiring
+confirmation link; managing and unsubscribing through signed links, without logging in."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from email_validator import EmailNotValidError, validate_email
+
+from paperfeed.digest import links
+from paperfeed.digest.compose import MailSettings, confirmation_mail
+from paperfeed.errors import BadRequest
+from paperfeed.models import Subscription, User
+from paperfeed.store import Store
+from paperfeed.store.digests import Preferences
+
+FREQUENCIES = ("daily", "weekly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_PAPERS = 50
+_CATEGORY = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
+_KEYWORD = re.compile(r"^[\w+#.-]{1,40}$")
+
+
+def check_address(email: str) -> str:
+    """The address, normalised, or BadRequest naming what is wrong (no DNS lookups: offline-safe)."""
+    try:
+        return str(validate_email(email.strip()[:320], check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise BadRequest(f"email is not a valid address: {exc}") from None
+
+
+def _int(value: str | int | None, name: str, default: int, low: int, high: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be a whole number between {low} and {high}") from None
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return number
+
+
+def preferences(
+    frequency: str = "daily", weekday: str | int | None = None, categories: str = "", keywords: str = "",
+    max_papers: str | int | None = None, min_upvotes: str | int | None = None,
+) -> Preferences:  # fmt: skip
+    """Preferences from form or JSON values, each checked with a message that names it."""
+    if frequency not in FREQUENCIES:
+        raise BadRequest("frequency must be daily or weekly")
+    day = WEEKDAYS.index(weekday.lower()) if isinstance(weekday, str) and weekday.lower() in WEEKDAYS else weekday
+    cats = tuple(dict.fromkeys(categories.replace(",", " ").split()))
+    words = tuple(dict.fromkeys(keywords.replace(",", " ").split()))
+    if len(cats) > 20 or not all(_CATEGORY.match(c) for c in cats):
+        raise BadRequest("categories must be up to 20 arXiv categories such as cs.LG or math")
+    if len(words) > 20 or not all(_KEYWORD.match(w) for w in words):
+        raise BadRequest("keywords must be up to 20 words of letters, digits, + # . - _")
+    return Preferences(
+        frequency, _int(day, "weekday", 0, 0, 6), cats, words, _int(max_papers, "max_papers", 10, 1, MAX_PAPERS),
+        _int(min_upvotes, "min_upvotes", 0, 0, 1_000_000),
+    )  # fmt: skip
+
+
+def subscribe(
+    store: Store, settings: MailSettings, email: str, prefs: Preferences, user: User | None = None,
+    now: datetime | None = None,
+) -> Subscription:  # fmt: skip
+    """Save the subscription and, unless it is already confirmed, queue a confirmation mail. Subscribing again
+    (a lost confirmation mail, new preferences) is fine and says nothing about whether the address was known."""
+    now = now or datetime.now(UTC)
+    saved, unconfirmed = store.save_subscription(check_address(email), prefs, user.id if user else None, now)
+    if unconfirmed:
+        store.enqueue([confirmation_mail(settings, saved, now)], now)
+    return saved
+
+
+def confirm(store: Store, secret_key: str, token: str, now: datetime | None = None) -> Subscription:
+    return store.confirm_subscription(links.verify(secret_key, "confirm", token), now or datetime.now(UTC))
+
+
+def by_link(store: Store, secret_key: str, token: str) -> Subscription:
+    """The subscription a manage / unsubscribe link is for."""
+    found = store.get_subscription(links.verify(secret_key, "manage", token))
+    if found is None:
+        raise BadRequest("this subscription no longer exists")
+    return found
+
+
+def change(store: Store, secret_key: str, token: str, prefs: Preferences) -> Subscription:
+    return store.update_subscription(by_link(store, secret_key, token).id, prefs)
+
+
+def leave(store: Store, secret_key: str, token: str, now: datetime | None = None) -> Subscription:
+    """Unsubscribe (idempotent): no later edition goes out, and queued mails are dropped."""
+    found = by_link(store, secret_key, token)
+    store.unsubscribe(found.id, now or datetime.now(UTC))
+    return found

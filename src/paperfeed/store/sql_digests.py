@@ -1,0 +1,203 @@
+"""SQL for digests (see :class:`paperfeed.store.digests.DigestData`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from paperfeed.errors import NotFound
+from paperfeed.models import Subscription
+from paperfeed.store.digests import ClaimedMail, DigestData, OutgoingMail, Preferences
+from paperfeed.store.schema import outbox, subscriptions
+
+S = subscriptions.c
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _subscription(row: Any) -> Subscription:
+    return Subscription(
+        id=row.id, email=row.email, frequency=row.frequency, weekday=row.weekday,
+        categories=tuple(row.categories.split()), keywords=tuple(row.keywords.split()), max_papers=row.max_papers,
+        min_upvotes=row.min_upvotes, confirmed=row.confirmed_at is not None,
+        active=row.unsubscribed_at is None and row.paused_at is None, user_id=row.user_id,
+        permanent_failures=row.permanent_failures,
+    )  # fmt: skip
+
+
+def _values(prefs: Preferences) -> dict[str, Any]:
+    return {
+        "frequency": prefs.frequency, "weekday": prefs.weekday, "categories": " ".join(prefs.categories),
+        "keywords": " ".join(prefs.keywords), "max_papers": prefs.max_papers, "min_upvotes": prefs.min_upvotes,
+    }  # fmt: skip
+
+
+class DigestMixin(DigestData):
+    """DigestData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read`` and ``_write``."""
+
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        raise NotImplementedError
+
+    def save_subscription(
+        self, email: str, prefs: Preferences, user_id: int | None, now: datetime
+    ) -> tuple[Subscription, bool]:
+        with self._write() as conn:
+            row = conn.execute(sa.select(subscriptions).where(sa.func.lower(S.email) == email.lower())).first()
+            if row is None:
+                new_id = conn.execute(
+                    subscriptions.insert().values(
+                        email=email, user_id=user_id, created_at=_naive(now), **_values(prefs)
+                    )
+                ).inserted_primary_key
+                assert new_id is not None
+                sub_id = int(new_id[0])
+            else:
+                sub_id = row.id
+                again = {"confirmed_at": None, "unsubscribed_at": None} if row.unsubscribed_at is not None else {}
+                conn.execute(
+                    subscriptions.update()
+                    .where(S.id == sub_id)
+                    .values(**_values(prefs), user_id=user_id or row.user_id, **again)
+                )
+            saved = _subscription(conn.execute(sa.select(subscriptions).where(S.id == sub_id)).one())
+        return saved, not saved.confirmed
+
+    def get_subscription(self, subscription_id: int) -> Subscription | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(subscriptions).where(S.id == subscription_id)).first()
+        return _subscription(row) if row else None
+
+    def _change(self, subscription_id: int, **values: Any) -> Subscription:
+        with self._write() as conn:
+            conn.execute(subscriptions.update().where(S.id == subscription_id).values(**values))
+            row = conn.execute(sa.select(subscriptions).where(S.id == subscription_id)).first()
+        if row is None:
+            raise NotFound("this subscription no longer exists")
+        return _subscription(row)
+
+    def update_subscription(self, subscription_id: int, prefs: Preferences) -> Subscription:
+        return self._change(subscription_id, **_values(prefs))
+
+    def confirm_subscription(self, subscription_id: int, now: datetime) -> Subscription:
+        return self._change(
+            subscription_id, confirmed_at=sa.func.coalesce(S.confirmed_at, _naive(now)), paused_at=None,
+            unsubscribed_at=None, permanent_failures=0,
+        )  # fmt: skip
+
+    def unsubscribe(self, subscription_id: int, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                subscriptions.update()
+                .where(S.id == subscription_id, S.unsubscribed_at.is_(None))
+                .values(unsubscribed_at=_naive(now))
+            )
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.subscription_id == subscription_id, outbox.c.status == "pending")
+                .values(status="failed", last_error="unsubscribed")
+            )
+
+    def due_subscriptions(self, frequency: str, weekday: int | None) -> list[Subscription]:
+        query = sa.select(subscriptions).where(
+            S.frequency == frequency, S.confirmed_at.is_not(None), S.unsubscribed_at.is_(None), S.paused_at.is_(None)
+        )
+        if weekday is not None:
+            query = query.where(S.weekday == weekday)
+        with self._read() as conn:
+            return [_subscription(row) for row in conn.execute(query.order_by(S.id))]
+
+    def enqueue(self, mails: Sequence[OutgoingMail], now: datetime) -> int:
+        if not mails:
+            return 0
+        stamp = _naive(now)
+        rows = [
+            {"subscription_id": m.subscription_id, "edition": m.edition, "recipient": m.recipient,
+             "message_id": m.message_id, "message": m.message, "next_attempt_at": stamp, "created_at": stamp}
+            for m in mails
+        ]  # fmt: skip
+        with self._write() as conn:
+            before = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+            conn.execute(self._insert(outbox).on_conflict_do_nothing(), rows)
+            after = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
+        return int(after - before)
+
+    def _insert(self, table: sa.Table) -> Any:
+        raise NotImplementedError
+
+    def queued_editions(self, edition: str, subscription_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        ids = list(subscription_ids)
+        with self._read() as conn:
+            for i in range(0, len(ids), 900):
+                query = sa.select(outbox.c.subscription_id).where(
+                    outbox.c.edition == edition, outbox.c.subscription_id.in_(ids[i : i + 900])
+                )
+                found.update(int(row[0]) for row in conn.execute(query))
+        return found
+
+    def claim_due(self, now: datetime, limit: int, stale_before: datetime) -> list[ClaimedMail]:
+        o = outbox.c
+        due = sa.or_(
+            sa.and_(o.status == "pending", o.next_attempt_at <= _naive(now)),
+            sa.and_(o.status == "sending", o.claimed_at < _naive(stale_before)),
+        )
+        with self._write() as conn:  # the write lock makes select-then-claim atomic across senders
+            rows = conn.execute(
+                sa.select(o.id, o.subscription_id, o.recipient, o.message_id, o.message, o.attempts)
+                .where(due)
+                .order_by(o.next_attempt_at, o.id)
+                .limit(limit)
+            ).all()
+            if rows:
+                conn.execute(
+                    outbox.update()
+                    .where(o.id.in_([r.id for r in rows]))
+                    .values(status="sending", claimed_at=_naive(now), attempts=o.attempts + 1)
+                )
+        return [
+            ClaimedMail(r.id, r.subscription_id, r.recipient, r.message_id, r.message, r.attempts + 1) for r in rows
+        ]
+
+    def mark_sent(self, mail_id: int, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == mail_id)
+                .values(status="sent", sent_at=_naive(now), last_error=None)
+            )
+
+    def mark_retry(self, mail_id: int, error: str, next_attempt_at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == mail_id)
+                .values(status="pending", last_error=error[:500], next_attempt_at=_naive(next_attempt_at))
+            )
+
+    def mark_failed(self, mail_id: int, error: str, now: datetime, pause_after: int) -> bool:
+        with self._write() as conn:
+            sub_id = conn.execute(sa.select(outbox.c.subscription_id).where(outbox.c.id == mail_id)).scalar_one()
+            conn.execute(outbox.update().where(outbox.c.id == mail_id).values(status="failed", last_error=error[:500]))
+            conn.execute(
+                subscriptions.update().where(S.id == sub_id).values(permanent_failures=S.permanent_failures + 1)
+            )
+            paused = conn.execute(
+                subscriptions.update()
+                .where(S.id == sub_id, S.permanent_failures >= pause_after, S.paused_at.is_(None))
+                .values(paused_at=_naive(now))
+            ).rowcount
+        return bool(paused)
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)).all()
+        return {str(status): int(count) for status, count in rows}

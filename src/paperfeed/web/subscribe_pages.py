@@ -1,0 +1,88 @@
+"""Digest subscriptions on the web: subscribe (double opt-in), confirm, manage and unsubscribe through the signed
+links in the mails, and RFC 8058 one-click unsubscribe (a POST from the mail client, authorised by its link)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import FormData
+
+from paperfeed.digest import subscribe as subs
+from paperfeed.errors import PaperfeedError
+from paperfeed.web.deps import checked_form, field, settings_of, store_of, viewer
+from paperfeed.web.pages import render
+
+router = APIRouter()
+
+
+def _prefs(form: FormData) -> Any:
+    return subs.preferences(
+        field(form, "frequency", "daily"), field(form, "weekday", "0"), field(form, "categories"),
+        field(form, "keywords"), field(form, "max_papers", "10"), field(form, "min_upvotes", "0"),
+    )  # fmt: skip
+
+
+def _wake(request: Request) -> None:
+    scheduler = getattr(request.app.state, "digest_scheduler", None)
+    if scheduler is not None:
+        scheduler.wake()
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request, email: str = "") -> Response:
+    user = viewer(request)
+    form = {"email": email[:320] or (user.email if user and user.email else ""), "frequency": "daily"}
+    return render(request, "subscribe.html", form=form, weekdays=subs.WEEKDAYS)
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request) -> Response:
+    form = await checked_form(request)
+    entered = {k: field(form, k) for k in ("email", "frequency", "weekday", "categories", "keywords", "max_papers")}
+    try:
+        request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
+        mail = request.app.state.mail_settings
+        sub = subs.subscribe(store_of(request), mail, entered["email"], _prefs(form), viewer(request))
+    except PaperfeedError as exc:
+        return render(request, "subscribe.html", status=exc.status, form=entered, weekdays=subs.WEEKDAYS,
+                      error=exc.message)  # fmt: skip
+    _wake(request)
+    return render(request, "subscribe_done.html", subscription=sub, state="check")
+
+
+@router.get("/subscribe/confirm", response_class=HTMLResponse)
+def confirm(request: Request, token: str = "") -> Response:
+    sub = subs.confirm(store_of(request), settings_of(request).secret_key, token)
+    return render(request, "subscribe_done.html", subscription=sub, state="confirmed")
+
+
+@router.get("/subscribe/manage", response_class=HTMLResponse)
+def manage_form(request: Request, token: str = "") -> Response:
+    sub = subs.by_link(store_of(request), settings_of(request).secret_key, token)
+    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS)
+
+
+@router.post("/subscribe/manage", response_class=HTMLResponse)
+async def manage(request: Request) -> Response:
+    form = await checked_form(request)
+    token = field(form, "token")
+    sub = subs.change(store_of(request), settings_of(request).secret_key, token, _prefs(form))
+    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
+                  saved=True)  # fmt: skip
+
+
+@router.get("/unsubscribe", response_class=HTMLResponse)
+def unsubscribe_form(request: Request, token: str = "") -> Response:
+    sub = subs.by_link(store_of(request), settings_of(request).secret_key, token)
+    return render(request, "subscribe_done.html", subscription=sub, state="leave", token=token)
+
+
+@router.post("/unsubscribe")
+async def unsubscribe(request: Request, token: str = "") -> Response:
+    """One click, by the link's token (query or form): mail clients POST it without cookies (RFC 8058), so the
+    token is the authorisation and there is no CSRF token to check."""
+    form = await request.form()
+    sub = subs.leave(store_of(request), settings_of(request).secret_key, token or field(form, "token"))
+    return render(request, "subscribe_done.html", subscription=sub, state="left")
