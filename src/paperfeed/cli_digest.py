@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -49,7 +49,10 @@ def send(ctx: Context, day: str | None, dry_run: bool, as_json: bool) -> None:
     composed = compose(store, mail_settings(settings), _day(day), dry_run=dry_run)
     report = None
     if not dry_run:
-        report = deliver(store, SmtpSender(smtp_settings(settings)), per_minute=settings.mails_per_minute)
+        stale = timedelta(seconds=settings.mail_claim_seconds)
+        report = deliver(
+            store, SmtpSender(smtp_settings(settings)), per_minute=settings.mails_per_minute, stale_after=stale
+        )
     figures = {
         "editions": composed.editions, "queued": composed.queued, "already_queued": composed.already_queued,
         "empty": composed.empty, "sent": report.sent if report else 0, "retry_later": report.retried if report else 0,

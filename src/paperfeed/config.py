@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(None, description="SMTP password.", repr=False)
     smtp_timeout: float = Field(30.0, gt=0, description="Seconds before an SMTP exchange times out.")
     mails_per_minute: int = Field(600, ge=1, description="Most mails handed to the SMTP server in a minute.")
+    mail_claim_seconds: float = Field(
+        600.0, gt=0, description="A mail claimed by a sender that died is sent again after this many seconds."
+    )
     digest_schedule: bool = Field(True, description="`paperfeed serve` sends the digests itself at digest_hour.")
     digest_hour: int = Field(7, ge=0, le=23, description="UTC hour at which the day's digests go out.")
     page_cache_seconds: float = Field(

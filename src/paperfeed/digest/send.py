@@ -124,7 +124,8 @@ def deliver(
     *,
     per_minute: int = 600,
     max_attempts: int = 10,
-    batch: int = 200,
+    batch: int = 50,
+    stale_after: timedelta = STALE_CLAIM,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     on_sent: Callable[[int], None] | None = None,
@@ -134,7 +135,7 @@ def deliver(
     interval = 60.0 / per_minute if per_minute > 0 else 0.0
     last = 0.0
     try:
-        while claimed := store.claim_due(now(), batch, now() - STALE_CLAIM):
+        while claimed := store.claim_due(now(), batch, now() - stale_after):
             for mail in claimed:
                 wait = last + interval - time.monotonic()
                 if wait > 0:
