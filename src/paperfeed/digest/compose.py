@@ -66,23 +66,34 @@ def candidates(store: Store, edition: Edition, now: datetime) -> list[Paper]:
     return feed.feed(store, day=edition.day, week=edition.week, sort="trending", limit=CANDIDATES, now=now).papers
 
 
-def _matches(paper: Paper, sub: Subscription) -> bool:
+def _matches(paper: Paper, text: str, sub: Subscription, words: Sequence[re.Pattern[str]]) -> bool:
     if paper.upvotes < sub.min_upvotes:
         return False
     if sub.categories and not any(c == want or c.startswith(want + ".") for c in paper.categories
                                   for want in sub.categories):  # fmt: skip
         return False
-    if sub.keywords:
-        text = f"{paper.title} {paper.abstract}".lower()
-        return any(re.search(rf"\b{re.escape(k.lower())}", text) for k in sub.keywords)
-    return True
+    return not words or any(word.search(text) for word in words)
 
 
-def select(papers: Sequence[Paper], sub: Subscription) -> list[Paper]:
-    """The subscriber's papers from the edition's candidates (already in trending order)."""
-    return [p for p in papers if _matches(p, sub)][: sub.max_papers]
+def select(papers: Sequence[Paper], sub: Subscription, texts: Sequence[str] | None = None) -> list[Paper]:
+    """The subscriber's papers from the edition's candidates (already in trending order). ``texts`` are the
+    candidates' lower-cased titles and abstracts, made once per edition by :func:`search_texts`."""
+    texts = texts if texts is not None else search_texts(papers)
+    words = [re.compile(rf"\b{re.escape(k.lower())}") for k in sub.keywords]
+    chosen: list[Paper] = []
+    for paper, text in zip(papers, texts, strict=True):
+        if _matches(paper, text, sub, words):
+            chosen.append(paper)
+            if len(chosen) == sub.max_papers:
+                break
+    return chosen
 
 
+def search_texts(papers: Sequence[Paper]) -> list[str]:
+    return [f"{p.title} {p.abstract}".lower() for p in papers]
+
+
+@functools.lru_cache(maxsize=4096)  # the same papers go into thousands of mails of an edition
 def lead(abstract: str, sentences: int = 2, limit: int = 320) -> str:
     """The first one or two sentences of an abstract, at most ``limit`` characters."""
     text = " ".join(abstract.split())

@@ -15,6 +15,7 @@ from paperfeed.digest.compose import (
     candidates,
     daily_edition,
     digest_mail,
+    search_texts,
     select,
     weekly_edition,
 )
@@ -57,11 +58,12 @@ def compose(
         done = store.queued_editions(edition.key, [s.id for s in subscribers])
         report.already_queued += len(done)
         papers = candidates(store, edition, now)
+        texts = search_texts(papers)
         pending: list[OutgoingMail] = []
         for sub in subscribers:
             if sub.id in done:
                 continue
-            chosen = select(papers, sub)
+            chosen = select(papers, sub, texts)
             if not chosen:
                 report.empty += 1
                 continue
