@@ -46,6 +46,8 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search_quality.py
 	$(BIN)/python bench/search_latency.py
+	$(BIN)/python bench/web_load.py
+	$(BIN)/python bench/digest.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -342,3 +342,41 @@ def test_kill_9_in_the_middle_of_a_send_run(tmp_path: Path) -> None:
         assert sum(n - 1 for n in counts.values()) <= 1  # only the one mail in flight at the kill
     finally:
         server.stop()
+
+
+def test_api_twin_of_the_subscribe_form(client: TestClient, app_settings: Settings, sink: MailSink) -> None:
+    answer = client.post("/api/subscriptions", json={"email": "api@example.org", "frequency": "weekly", "weekday": 4})
+    assert answer.status_code == 202
+    assert answer.json() == {"email": "api@example.org", "frequency": "weekly", "confirmed": False}
+    bad = client.post("/api/subscriptions", json={"email": "api@example.org", "frequency": "hourly"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["message"] == "frequency must be daily or weekly"
+    send_all(client, app_settings)
+    assert len(sink.to("api@example.org")) == 1  # the confirmation only
+
+
+def test_the_per_minute_limit_spaces_the_mails(client: TestClient, app_settings: Settings, sink: MailSink) -> None:
+    store = store_of(client)
+    subscribed(store, 4)
+    run.compose(store, mail_settings(app_settings), DAY)
+    waits: list[float] = []
+    report = deliver(store, SmtpSender(smtp_settings(app_settings)), per_minute=60, sleep=waits.append)
+    assert report.sent == 4
+    assert len(waits) == 3  # one second apart: the first goes at once
+    assert all(0.9 < w <= 1.0 for w in waits)
+
+
+def test_the_servers_schedule_composes_once_a_day_and_delivers(
+    client: TestClient, app_settings: Settings, sink: MailSink
+) -> None:
+    from paperfeed.digest.schedule import DigestScheduler
+
+    store = store_of(client)
+    readers = subscribed(store, 3)
+    scheduler = DigestScheduler(store, mail_settings(app_settings), smtp_settings(app_settings), hour=7,
+                                per_minute=100_000)  # fmt: skip
+    scheduler.tick(datetime(2025, 1, 3, 6, 0, tzinfo=UTC))  # before the hour: nothing composed
+    assert sink.received == []
+    scheduler.tick(datetime(2025, 1, 3, 7, 5, tzinfo=UTC))
+    scheduler.tick(datetime(2025, 1, 3, 9, 0, tzinfo=UTC))  # later the same day: not again
+    assert Counter(r.recipient for r in sink.received) == dict.fromkeys(readers, 1)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from paperfeed import community, export
 from paperfeed.api.auth import api_writer, caller
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
+from paperfeed.digest import subscribe as subs
 from paperfeed.store import Store
 
 router = APIRouter(prefix="/api")
@@ -32,6 +33,16 @@ class CommentChange(BaseModel):
 
 class SubmitIn(BaseModel):
     id: str = Field(max_length=300, description="arXiv id or URL")
+
+
+class SubscriptionIn(BaseModel):
+    email: str = Field(max_length=320)
+    frequency: str = "daily"
+    weekday: int = 0
+    categories: str = ""
+    keywords: str = ""
+    max_papers: int = 10
+    min_upvotes: int = 0
 
 
 class CollectionIn(BaseModel):
@@ -125,3 +136,17 @@ def uncollect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str
 def delete_collection(request: Request, name: str, slug: str) -> Response:
     community.delete_collection(_store(request), api_writer(request), name, slug)
     return Response(status_code=204)
+
+
+@router.post("/subscriptions", status_code=202, summary="Subscribe an address to the digest (native; double opt-in)")
+def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
+    """Queues a confirmation mail; nothing else is sent until its link is opened. Rate limited per client."""
+    request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
+    prefs = subs.preferences(
+        given.frequency, given.weekday, given.categories, given.keywords, given.max_papers, given.min_upvotes
+    )
+    sub = subs.subscribe(_store(request), request.app.state.mail_settings, given.email, prefs, caller(request))
+    scheduler = getattr(request.app.state, "digest_scheduler", None)
+    if scheduler is not None:
+        scheduler.wake()
+    return {"email": sub.email, "frequency": sub.frequency, "confirmed": sub.confirmed}
