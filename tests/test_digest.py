@@ -380,3 +380,16 @@ def test_the_servers_schedule_composes_once_a_day_and_delivers(
     scheduler.tick(datetime(2025, 1, 3, 7, 5, tzinfo=UTC))
     scheduler.tick(datetime(2025, 1, 3, 9, 0, tzinfo=UTC))  # later the same day: not again
     assert Counter(r.recipient for r in sink.received) == dict.fromkeys(readers, 1)
+
+
+def test_for_you_content_falls_back_to_trending(client: TestClient, app_settings: Settings, sink: MailSink) -> None:
+    store = store_of(client)
+    sub, _ = store.save_subscription("fy@example.org", subs.preferences(content="for_you"), None, datetime.now(UTC))
+    store.confirm_subscription(sub.id, datetime.now(UTC))
+    assert store.get_subscription(sub.id).content == "for_you"  # type: ignore[union-attr]
+    run.compose(store, mail_settings(app_settings), DAY)
+    send_all(client, app_settings)
+    [mail] = sink.to("fy@example.org")
+    assert "/papers/2501.00803" in mail.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    with pytest.raises(BadRequest, match="content"):
+        subs.preferences(content="everything")

@@ -167,6 +167,7 @@ class Subscription:
     email: str
     frequency: str  # daily | weekly
     weekday: int = 0  # weekly: 0 Monday .. 6 Sunday
+    content: str = "trending"  # trending | for_you (trending until personal recommendations exist)
     categories: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     max_papers: int = 10

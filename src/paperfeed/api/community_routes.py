@@ -39,6 +39,7 @@ class SubscriptionIn(BaseModel):
     email: str = Field(max_length=320)
     frequency: str = "daily"
     weekday: int = 0
+    content: str = "trending"
     categories: str = ""
     keywords: str = ""
     max_papers: int = 10
@@ -143,7 +144,13 @@ def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
     """Queues a confirmation mail; nothing else is sent until its link is opened. Rate limited per client."""
     request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
     prefs = subs.preferences(
-        given.frequency, given.weekday, given.categories, given.keywords, given.max_papers, given.min_upvotes
+        given.frequency,
+        given.weekday,
+        given.categories,
+        given.keywords,
+        given.max_papers,
+        given.min_upvotes,
+        given.content,
     )
     sub = subs.subscribe(_store(request), request.app.state.mail_settings, given.email, prefs, caller(request))
     scheduler = getattr(request.app.state, "digest_scheduler", None)

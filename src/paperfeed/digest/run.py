@@ -63,7 +63,7 @@ def compose(
         for sub in subscribers:
             if sub.id in done:
                 continue
-            chosen = select(papers, sub, texts)
+            chosen = select(papers, sub, texts)  # "for_you" is trending until recommendations exist (issue 6)
             if not chosen:
                 report.empty += 1
                 continue

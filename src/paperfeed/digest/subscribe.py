@@ -16,6 +16,7 @@ from paperfeed.store import Store
 from paperfeed.store.digests import Preferences
 
 FREQUENCIES = ("daily", "weekly")
+CONTENTS = ("trending", "for_you")  # for_you: personal recommendations, trending until they exist
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_PAPERS = 50
 _CATEGORY = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
@@ -44,11 +45,13 @@ def _int(value: str | int | None, name: str, default: int, low: int, high: int) 
 
 def preferences(
     frequency: str = "daily", weekday: str | int | None = None, categories: str = "", keywords: str = "",
-    max_papers: str | int | None = None, min_upvotes: str | int | None = None,
+    max_papers: str | int | None = None, min_upvotes: str | int | None = None, content: str = "trending",
 ) -> Preferences:  # fmt: skip
     """Preferences from form or JSON values, each checked with a message that names it."""
     if frequency not in FREQUENCIES:
         raise BadRequest("frequency must be daily or weekly")
+    if content not in CONTENTS:
+        raise BadRequest("content must be trending or for_you")
     day = WEEKDAYS.index(weekday.lower()) if isinstance(weekday, str) and weekday.lower() in WEEKDAYS else weekday
     cats = tuple(dict.fromkeys(categories.replace(",", " ").split()))
     words = tuple(dict.fromkeys(keywords.replace(",", " ").split()))
@@ -57,8 +60,8 @@ def preferences(
     if len(words) > 20 or not all(_KEYWORD.match(w) for w in words):
         raise BadRequest("keywords must be up to 20 words of letters, digits, + # . - _")
     return Preferences(
-        frequency, _int(day, "weekday", 0, 0, 6), cats, words, _int(max_papers, "max_papers", 10, 1, MAX_PAPERS),
-        _int(min_upvotes, "min_upvotes", 0, 0, 1_000_000),
+        frequency, _int(day, "weekday", 0, 0, 6), content, cats, words,
+        _int(max_papers, "max_papers", 10, 1, MAX_PAPERS), _int(min_upvotes, "min_upvotes", 0, 0, 1_000_000),
     )  # fmt: skip
 
 

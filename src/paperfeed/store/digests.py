@@ -15,6 +15,7 @@ from paperfeed.models import Subscription
 class Preferences:
     frequency: str = "daily"
     weekday: int = 0
+    content: str = "trending"
     categories: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     max_papers: int = 10

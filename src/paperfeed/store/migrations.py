@@ -196,6 +196,7 @@ _V4_SQLITE = (
         user_id INTEGER REFERENCES users (id) ON DELETE SET NULL,
         frequency TEXT NOT NULL,
         weekday INTEGER NOT NULL DEFAULT 0,
+        content TEXT NOT NULL DEFAULT 'trending',
         categories TEXT NOT NULL DEFAULT '',
         keywords TEXT NOT NULL DEFAULT '',
         max_papers INTEGER NOT NULL DEFAULT 10,

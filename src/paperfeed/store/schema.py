@@ -174,6 +174,7 @@ subscriptions = sa.Table(
     sa.Column("user_id", sa.Integer),
     sa.Column("frequency", sa.String, nullable=False),  # daily | weekly
     sa.Column("weekday", sa.Integer, nullable=False, server_default="0"),  # weekly: 0 Monday .. 6 Sunday
+    sa.Column("content", sa.String, nullable=False, server_default="trending"),  # trending | for_you
     sa.Column("categories", sa.String, nullable=False, server_default=""),  # space-separated
     sa.Column("keywords", sa.String, nullable=False, server_default=""),  # space-separated, any may match
     sa.Column("max_papers", sa.Integer, nullable=False, server_default="10"),

@@ -23,7 +23,7 @@ def _naive(value: datetime) -> datetime:
 
 def _subscription(row: Any) -> Subscription:
     return Subscription(
-        id=row.id, email=row.email, frequency=row.frequency, weekday=row.weekday,
+        id=row.id, email=row.email, frequency=row.frequency, weekday=row.weekday, content=row.content,
         categories=tuple(row.categories.split()), keywords=tuple(row.keywords.split()), max_papers=row.max_papers,
         min_upvotes=row.min_upvotes, confirmed=row.confirmed_at is not None,
         active=row.unsubscribed_at is None and row.paused_at is None, user_id=row.user_id,
@@ -33,9 +33,14 @@ def _subscription(row: Any) -> Subscription:
 
 def _values(prefs: Preferences) -> dict[str, Any]:
     return {
-        "frequency": prefs.frequency, "weekday": prefs.weekday, "categories": " ".join(prefs.categories),
-        "keywords": " ".join(prefs.keywords), "max_papers": prefs.max_papers, "min_upvotes": prefs.min_upvotes,
-    }  # fmt: skip
+        "frequency": prefs.frequency,
+        "weekday": prefs.weekday,
+        "content": prefs.content,
+        "categories": " ".join(prefs.categories),
+        "keywords": " ".join(prefs.keywords),
+        "max_papers": prefs.max_papers,
+        "min_upvotes": prefs.min_upvotes,
+    }
 
 
 class DigestMixin(DigestData):

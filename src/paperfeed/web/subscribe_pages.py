@@ -21,6 +21,7 @@ def _prefs(form: FormData) -> Any:
     return subs.preferences(
         field(form, "frequency", "daily"), field(form, "weekday", "0"), field(form, "categories"),
         field(form, "keywords"), field(form, "max_papers", "10"), field(form, "min_upvotes", "0"),
+        field(form, "content", "trending"),
     )  # fmt: skip
 
 
