@@ -393,3 +393,52 @@ def test_for_you_content_falls_back_to_trending(client: TestClient, app_settings
     assert "/papers/2501.00803" in mail.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     with pytest.raises(BadRequest, match="content"):
         subs.preferences(content="everything")
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the test server's own set-up
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_starttls_implicit_tls_and_login(tmp_path: Path, security: str) -> None:
+    """A real TLS handshake (a certificate made for 127.0.0.1 by openssl, trusted through smtp_ca_file) and
+    SMTP AUTH; a certificate nobody vouches for is refused (a transient failure: the admin fixes the setting)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from mailsink import Handler
+    from paperfeed.digest.send import SmtpSettings, TransientMailError
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        return AuthResult(success=auth_data.login == b"mailer" and auth_data.password == b"s3cret")
+
+    handler, port = Handler(), free_port()
+    options = (
+        {"ssl_context": context, "auth_require_tls": False}  # aiosmtpd does not see implicit TLS as TLS
+        if security == "tls"
+        else {"tls_context": context, "require_starttls": True}
+    )
+    controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticate,
+                            auth_required=True, **options)  # type: ignore[arg-type]  # fmt: skip
+    controller.start()
+    try:
+        base = SmtpSettings(port=port, security=security, username="mailer", password="s3cret",  # type: ignore[arg-type]
+                            ca_file=str(cert), sender="paperfeed <digest@example.org>", timeout=10)  # fmt: skip
+        SmtpSender(base).send("ada@example.org", b"Subject: hi\r\n\r\nhello\r\n")
+        assert [r.recipient for r in handler.received] == ["ada@example.org"]
+        from dataclasses import replace
+
+        with pytest.raises(TransientMailError, match="CERTIFICATE_VERIFY_FAILED"):
+            SmtpSender(replace(base, ca_file=None)).send("ada@example.org", b"Subject: x\r\n\r\nx\r\n")
+    finally:
+        controller.stop()

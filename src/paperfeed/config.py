@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = Field("none", description="none, starttls or tls.")
     smtp_username: str | None = Field(None, description="SMTP login, when the server asks for one.")
     smtp_password: str | None = Field(None, description="SMTP password.", repr=False)
+    smtp_ca_file: Path | None = Field(None, description="CA certificate file, when the SMTP server's is private.")
     smtp_timeout: float = Field(30.0, gt=0, description="Seconds before an SMTP exchange times out.")
     mails_per_minute: int = Field(600, ge=1, description="Most mails handed to the SMTP server in a minute.")
     mail_claim_seconds: float = Field(

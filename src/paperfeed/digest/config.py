@@ -16,4 +16,5 @@ def smtp_settings(s: Settings) -> SmtpSettings:
     return SmtpSettings(
         host=s.smtp_host, port=s.smtp_port, security=s.smtp_security, username=s.smtp_username,
         password=s.smtp_password, timeout=s.smtp_timeout, sender=s.mail_from,
+        ca_file=str(s.smtp_ca_file) if s.smtp_ca_file else None,
     )  # fmt: skip

@@ -35,6 +35,7 @@ class SmtpSettings:
     password: str | None = None
     timeout: float = 30.0
     sender: str = "paperfeed <digest@localhost>"
+    ca_file: str | None = None  # a private CA that signed the SMTP server's certificate
 
 
 class TransientMailError(MailError):
@@ -55,14 +56,13 @@ class SmtpSender:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         try:
+            context = ssl.create_default_context(cafile=s.ca_file)  # certificates and host names are checked
             if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-                )
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=context)
             if s.username:
                 smtp.login(s.username, s.password or "")
         except smtplib.SMTPAuthenticationError as exc:
