@@ -1,0 +1,86 @@
+"""The recommendation models on small data whose right answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from paperfeed.recommend.models import (
+    Blend,
+    ContentModel,
+    GraphFilter,
+    Popularity,
+    bucket_of,
+    fit_blend,
+    tfidf,
+    top_k,
+)
+
+# 12 papers over a 6-word vocabulary: 0-3 about graphs (words 0, 1), 4-7 about vision (2, 3), 8-11 about speech (4, 5)
+WORDS = [[0, 1], [0, 1, 1], [0, 0, 1], [1, 0], [2, 3], [2, 2, 3], [3, 2], [3, 3, 2], [4, 5], [5, 4], [4, 4, 5], [5, 5]]
+
+
+def counts() -> sp.csr_matrix:
+    rows, cols, vals = [], [], []
+    for i, words in enumerate(WORDS):
+        for w in set(words):
+            rows.append(i)
+            cols.append(w)
+            vals.append(words.count(w))
+    return sp.csr_matrix((np.array(vals, np.float32), (rows, cols)), shape=(len(WORDS), 6))
+
+
+def likes(*items: int, n: int = 12) -> sp.csr_matrix:
+    return sp.csr_matrix((np.ones(len(items), np.float32), ([0] * len(items), list(items))), shape=(1, n))
+
+
+def test_a_graph_reader_gets_graph_papers_and_never_what_they_have() -> None:
+    model = ContentModel(tfidf(counts()))
+    liked = likes(0)
+    top = top_k(model.score(liked), liked, 3)[0]
+    assert set(top) == {1, 2, 3}
+
+
+def test_dismissed_papers_push_their_topic_down() -> None:
+    model = ContentModel(tfidf(counts()))
+    liked, dismissed = likes(0, 4), likes(5)
+    scores = model.score(liked, dismissed)[0]
+    assert scores[1] > scores[6]  # vision was dismissed once, graphs were not
+
+
+def test_an_interests_vector_alone_gives_sensible_results() -> None:
+    x = tfidf(counts())
+    model = ContentModel(x)
+    interests = np.asarray(x[8].todense()).ravel()  # "speech" in the words of paper 8
+    top = top_k(model.score(sp.csr_matrix((1, 12)), interests=interests[None, :]), sp.csr_matrix((1, 12)), 4)[0]
+    assert set(top) == {8, 9, 10, 11}
+
+
+def test_the_graph_filter_follows_co_occurrence() -> None:
+    # users 0-2 read 0 and 1 together; user 3 reads 2 and 3 together
+    r = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
+    graph = GraphFilter(k=2, alpha=0.3).fit(r)
+    scores = graph.score(sp.csr_matrix(np.array([[1, 0, 0, 0]], dtype=np.float32)))[0]
+    assert scores[1] > scores[2]
+    assert scores[1] > scores[3]
+
+
+def test_the_blend_copes_with_a_model_that_has_no_data() -> None:
+    content = np.array([[0.1, 0.9, 0.5]], dtype=np.float32)
+    mixed = Blend().combine([1], [content, None, None, np.array([[3.0, 1.0, 2.0]], dtype=np.float32)])
+    assert mixed.shape == (1, 3)
+    assert np.isfinite(mixed).all()
+    assert Blend().combine([0], [content, None, None, None]).argmax() == 1
+
+
+def test_blend_weights_are_fitted_per_history_bucket() -> None:
+    rng = np.random.default_rng(0)
+    history = sp.csr_matrix((rng.random((40, 30)) < 0.1).astype(np.float32))
+    held = sp.csr_matrix((rng.random((40, 30)) < 0.05).astype(np.float32))
+    helpful = np.asarray(held.todense()) + rng.random((40, 30)) * 0.1  # a model that knows the answer
+    useless = rng.random((40, 30)).astype(np.float32)
+    blend = fit_blend(history, held, [useless, helpful, None, np.asarray(Popularity(history).score(40))], k=5)
+    for weights in blend.weights.values():
+        assert weights[1] > 0  # the informative model gets weight
+        assert weights[2] == 0.0  # the missing one none
+    assert [bucket_of(n) for n in (0, 1, 2, 4, 5, 8, 50)] == [0, 0, 1, 1, 2, 3, 3]
