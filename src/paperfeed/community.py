@@ -178,3 +178,22 @@ def set_in_collection(store: Store, user: User, owner: str, slug: str, raw_id: s
 
 def delete_collection(store: Store, user: User, owner: str, slug: str) -> None:
     store.delete_collection(_own_collection(store, user, owner, slug).id)
+
+
+MAX_INTERESTS = 2000
+
+
+def dismiss(store: Store, user: User, raw_id: str, undo: bool = False) -> str:
+    """ "Not interested": the paper never comes back in the user's recommendations (``undo`` takes it back)."""
+    arxiv_id = arxiv_id_of(raw_id)
+    store.set_dismissed(user.id, arxiv_id, not undo, _now())
+    return arxiv_id
+
+
+def set_interests(store: Store, user: User, text: str) -> str:
+    """The user's own words about what they want to read, used before (and beside) their upvotes."""
+    text = " ".join(text.split())
+    if len(text) > MAX_INTERESTS:
+        raise BadRequest(f"interests must be at most {MAX_INTERESTS} characters")
+    store.set_interests(user.id, text)
+    return text

@@ -11,8 +11,10 @@ from pydantic import BaseModel, Field
 
 from paperfeed import community, export
 from paperfeed.api.auth import api_writer, caller
+from paperfeed.api.routes import int_param
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
+from paperfeed.errors import Unauthorized
 from paperfeed.store import Store
 
 router = APIRouter(prefix="/api")
@@ -137,6 +139,35 @@ def uncollect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str
 def delete_collection(request: Request, name: str, slug: str) -> Response:
     community.delete_collection(_store(request), api_writer(request), name, slug)
     return Response(status_code=204)
+
+
+class InterestsIn(BaseModel):
+    interests: str = Field(max_length=community.MAX_INTERESTS)
+
+
+@router.get("/for_you", summary="Recommendations for the caller, each with its reason (native)")
+def for_you(request: Request, window: str = "week", limit: str | None = None) -> list[dict[str, Any]]:
+    user = caller(request)
+    if user is None:
+        raise Unauthorized("log in, or send Authorization: Bearer <token>, to get recommendations")
+    size = int_param(limit, "limit", 20, 1, 100)
+    picks = request.app.state.foryou.recommend(user, window=window, limit=size)
+    return [{**hf_paper(r.paper), "score": round(r.score, 4), "reason": r.reason} for r in picks]
+
+
+@router.post("/papers/{arxiv_id}/dismiss", summary="Not interested: never recommend this paper again (native)")
+def dismiss(request: Request, arxiv_id: str) -> dict[str, Any]:
+    return {"id": community.dismiss(_store(request), api_writer(request), arxiv_id), "dismissed": True}
+
+
+@router.delete("/papers/{arxiv_id}/dismiss", summary="Take a 'not interested' back (native)")
+def undismiss(request: Request, arxiv_id: str) -> dict[str, Any]:
+    return {"id": community.dismiss(_store(request), api_writer(request), arxiv_id, undo=True), "dismissed": False}
+
+
+@router.put("/me/interests", summary="Your interests in your own words, for recommendations (native)")
+def interests(request: Request, given: InterestsIn) -> dict[str, Any]:
+    return {"interests": community.set_interests(_store(request), api_writer(request), given.interests)}
 
 
 @router.post("/subscriptions", status_code=202, summary="Subscribe an address to the digest (native; double opt-in)")

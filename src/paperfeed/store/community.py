@@ -19,6 +19,15 @@ UserPapers = Literal["upvoted", "submitted"]
 
 
 @dataclass(frozen=True, slots=True)
+class Signals:
+    """What a reader told us: papers liked (upvoted or collected), papers dismissed, and their interests."""
+
+    liked: list[int]
+    dismissed: list[int]
+    interests: str
+
+
+@dataclass(frozen=True, slots=True)
 class Credentials:
     user: User
     password_hash: str
@@ -115,6 +124,23 @@ class CommunityData(abc.ABC):
     @abc.abstractmethod
     def removed_ids(self, arxiv_ids: Sequence[str]) -> set[str]:
         """Those of ``arxiv_ids`` that an admin removed."""
+
+    # -- recommendations ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def set_dismissed(self, user_id: int, arxiv_id: str, dismissed: bool, now: datetime) -> None:
+        """Mark a paper "not interested" for a user, or take the mark back (idempotent)."""
+
+    @abc.abstractmethod
+    def set_interests(self, user_id: int, text: str) -> None:
+        """Replace a user's free-text statement of interests."""
+
+    @abc.abstractmethod
+    def signals(self, user_id: int) -> Signals:
+        """The user's liked and dismissed paper keys (most recent first) and interests."""
+
+    @abc.abstractmethod
+    def interactions(self) -> list[tuple[int, int]]:
+        """Every (user id, paper key) pair of an upvote or a collected paper: the community's signal."""
 
     # -- collections -------------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -226,11 +226,23 @@ _V4_SQLITE = (
     "CREATE INDEX ix_outbox_due ON outbox (status, next_attempt_at)",
 )
 
+# v5: personal recommendations: "not interested" marks, and a reader's own statement of interests.
+_V5_SQLITE = (
+    "ALTER TABLE users ADD COLUMN interests TEXT NOT NULL DEFAULT ''",
+    """CREATE TABLE dismissals (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        created_at DATETIME NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),
     Migration(2, "change sequence for search indexes, embeddings; FTS5 dropped", _V2_SQLITE),
     Migration(3, "accounts, sessions, tokens, votes, comments, collections, removed papers", _V3_SQLITE),
     Migration(4, "digest subscriptions and the outbox", _V4_SQLITE),
+    Migration(5, "dismissals and interests for recommendations", _V5_SQLITE),
 )
 
 _BOOKKEEPING_SQLITE = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -97,6 +97,7 @@ users = sa.Table(
     sa.Column("password_hash", sa.String, nullable=False),  # argon2id, encoded with its parameters
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default="0"),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("interests", sa.String, nullable=False, server_default=""),  # free text, for cold start
 )
 
 sessions = sa.Table(
@@ -202,4 +203,12 @@ outbox = sa.Table(
     sa.Column("last_error", sa.String),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime),
+)
+
+dismissals = sa.Table(
+    "dismissals",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )

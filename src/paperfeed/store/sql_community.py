@@ -11,12 +11,13 @@ import sqlalchemy as sa
 
 from paperfeed.errors import Conflict, NotFound
 from paperfeed.models import ApiToken, Collection, Comment, Paper, User
-from paperfeed.store.community import CommunityData, Credentials, UserPapers
+from paperfeed.store.community import CommunityData, Credentials, Signals, UserPapers
 from paperfeed.store.schema import (
     api_tokens,
     collection_papers,
     collections,
     comments,
+    dismissals,
     papers,
     removed_papers,
     sessions,
@@ -306,6 +307,47 @@ class CommunityMixin(CommunityData):
         return found
 
     # -- collections -------------------------------------------------------------------------------------
+    def set_dismissed(self, user_id: int, arxiv_id: str, dismissed: bool, now: datetime) -> None:
+        with self._write() as conn:
+            paper_id = self._paper_id(conn, arxiv_id)
+            if dismissed:
+                stmt = self._insert(dismissals).values(user_id=user_id, paper_id=paper_id, created_at=_naive(now))
+                conn.execute(stmt.on_conflict_do_nothing())
+            else:
+                conn.execute(
+                    dismissals.delete().where(dismissals.c.user_id == user_id, dismissals.c.paper_id == paper_id)
+                )
+
+    def set_interests(self, user_id: int, text: str) -> None:
+        with self._write() as conn:
+            conn.execute(users.update().where(users.c.id == user_id).values(interests=text))
+
+    def signals(self, user_id: int) -> Signals:
+        voted = sa.select(votes.c.paper_id, votes.c.created_at).where(votes.c.user_id == user_id)
+        collected = (
+            sa.select(collection_papers.c.paper_id, collection_papers.c.added_at)
+            .join(collections, collections.c.id == collection_papers.c.collection_id)
+            .where(collections.c.user_id == user_id)
+        )
+        with self._read() as conn:
+            rows = [*conn.execute(voted).all(), *conn.execute(collected).all()]
+            liked = sorted(rows, key=lambda r: r[1], reverse=True)
+            gone = conn.execute(
+                sa.select(dismissals.c.paper_id)
+                .where(dismissals.c.user_id == user_id)
+                .order_by(dismissals.c.created_at.desc())
+            )
+            text = conn.execute(sa.select(users.c.interests).where(users.c.id == user_id)).scalar() or ""
+            return Signals(list(dict.fromkeys(int(r[0]) for r in liked)), [int(r[0]) for r in gone], str(text))
+
+    def interactions(self) -> list[tuple[int, int]]:
+        collected = sa.select(collections.c.user_id, collection_papers.c.paper_id).join(
+            collections, collections.c.id == collection_papers.c.collection_id
+        )
+        with self._read() as conn:
+            pairs = conn.execute(sa.select(votes.c.user_id, votes.c.paper_id).union(collected)).all()
+        return [(int(u), int(p)) for u, p in pairs]
+
     def create_collection(self, user_id: int, name: str, slug: str, public: bool, now: datetime) -> Collection:
         try:
             with self._write() as conn:

@@ -30,6 +30,7 @@ from paperfeed.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from paperfeed.foryou import ForYou
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import fetch_one
 from paperfeed.limits import RateLimiter
@@ -41,6 +42,7 @@ from paperfeed.store import open_store
 from paperfeed.web.account_pages import router as account_router
 from paperfeed.web.actions import router as actions_router
 from paperfeed.web.feeds import router as feeds_router
+from paperfeed.web.foryou_pages import router as foryou_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
 from paperfeed.web.subscribe_pages import router as subscribe_router
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.write_limiter = RateLimiter(settings.writes_per_minute, 60, "votes, comments and submissions")
     app.state.fetch_paper = lambda arxiv_id: _fetch_paper(settings, arxiv_id)
     app.state.mail_settings = mail_settings(settings)
+    app.state.foryou = ForYou(store, engine)
     if settings.digest_schedule:
         scheduler = DigestScheduler(
             store, app.state.mail_settings, smtp_settings(settings), hour=settings.digest_hour,
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(actions_router)
     app.include_router(account_router)
     app.include_router(subscribe_router)
+    app.include_router(foryou_router)
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

@@ -1,0 +1,184 @@
+"""The "for you" feed: content (the reader's papers and interests, over sentence embeddings), collaborative (what
+readers with similar papers liked: a graph filter over this instance's upvotes and collections) and popularity,
+blended by how much history the reader has; every recommendation says why.
+
+Shared by the pages, the API and the digests. The collaborative model is refitted when the community's signal
+has changed (checked on each call by the count of interactions; a refit over 10,000 readers takes seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import scipy.sparse as sp
+
+from paperfeed.errors import BadRequest
+from paperfeed.models import Paper, User
+from paperfeed.recommend.models import Blend, GraphFilter
+from paperfeed.search.engine import SearchEngine
+from paperfeed.search.vectors import VectorIndex
+from paperfeed.store import Store
+
+WINDOWS = ("day", "week", "all")
+POOL = 500  # candidates from the whole store: the nearest to the reader's profile
+MIN_READERS = 3  # below this many readers with history, collaborative filtering has nothing to say
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    paper: Paper
+    score: float
+    reason: str
+
+
+@dataclass
+class _Community:
+    size: int
+    users: dict[int, int]
+    papers: dict[int, int]
+    matrix: sp.csr_matrix
+    model: GraphFilter | None
+
+
+class ForYou:
+    """Recommendations for one reader at a time over a store and its search engine's vectors."""
+
+    def __init__(self, store: Store, engine: SearchEngine, blend: Blend | None = None) -> None:
+        self.store, self.engine, self.blend = store, engine, blend or Blend()
+        self._community: _Community | None = None
+        self._lock = threading.Lock()
+
+    def community(self) -> _Community:
+        pairs = self.store.interactions()
+        with self._lock:
+            if self._community is None or self._community.size != len(pairs):
+                self._community = _fit(pairs)
+            return self._community
+
+    def recommend(self, user: User, window: str = "week", limit: int = 20) -> list[Recommendation]:
+        """Up to ``limit`` papers for ``user`` from the latest day's or week's feed, or from every paper; never one
+        the user upvoted, collected or dismissed."""
+        if window not in WINDOWS:
+            raise BadRequest(f"window must be one of {', '.join(WINDOWS)}")
+        if not 1 <= limit <= 100:
+            raise BadRequest("limit must be between 1 and 100")
+        signals = self.store.signals(user.id)
+        self.engine.refresh()
+        vectors = self.engine.vectors
+        liked = [k for k in signals.liked if vectors.vector(k) is not None]
+        profile = _profile(vectors, liked, signals.dismissed)
+        interests = self.engine.embedder.encode_query(signals.interests) if signals.interests.strip() else None
+        if interests is not None:
+            profile = profile + interests * max(1.0, len(liked) ** 0.5)
+        seen = set(signals.liked) | set(signals.dismissed)
+        keys, upvotes = self._candidates(window, profile)
+        keys = [k for k in keys if k not in seen]
+        if not keys:
+            return []
+        content = _content_scores(vectors, profile, keys) if np.any(profile) else None
+        collaborative = self._collaborative(user.id, keys, len(signals.liked))
+        popular = np.log1p(np.array([upvotes.get(k, 0) for k in keys], dtype=np.float32))[None, :]
+        parts = [content, collaborative, None, popular]
+        mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
+        order = np.argsort(-mixed)[:limit]
+        papers = self.store.papers_by_key([keys[i] for i in order])
+        reasons = _Reasons(self.store, vectors, liked, interests, signals.interests)
+        return [
+            Recommendation(papers[keys[i]], float(mixed[i]), reasons.why(keys[i], i, parts))
+            for i in order
+            if keys[i] in papers
+        ]
+
+    def _candidates(self, window: str, profile: np.ndarray) -> tuple[list[int], dict[int, int]]:
+        if window == "all":
+            found = [k for k, _ in self.engine.vectors.search(_unit(profile), POOL)] if np.any(profile) else []
+            papers = self.store.papers_by_key(found)
+            return found, {k: p.upvotes for k, p in papers.items()}
+        latest = self.store.latest_feed_date()
+        if latest is None:
+            return [], {}
+        start = latest - timedelta(days=0 if window == "day" else 6)
+        stats = self.store.vote_stats(start, latest)
+        return [s.key for s in stats], {s.key: s.upvotes for s in stats}
+
+    def _collaborative(self, user_id: int, keys: Sequence[int], history: int) -> np.ndarray | None:
+        community = self.community()
+        if community.model is None or user_id not in community.users or history == 0:
+            return None
+        row = community.matrix[community.users[user_id]]
+        scores = community.model.score(row)[0]
+        return np.array(
+            [[scores[community.papers[k]] if k in community.papers else 0.0 for k in keys]], dtype=np.float32
+        )
+
+
+def _fit(pairs: list[tuple[int, int]]) -> _Community:
+    users = {u: i for i, u in enumerate(sorted({u for u, _ in pairs}))}
+    papers = {p: i for i, p in enumerate(sorted({p for _, p in pairs}))}
+    rows = [users[u] for u, _ in pairs]
+    cols = [papers[p] for _, p in pairs]
+    matrix = sp.csr_matrix((np.ones(len(pairs), np.float32), (rows, cols)), shape=(len(users), len(papers)))
+    model = None
+    if len(users) >= MIN_READERS and len(papers) >= 2:
+        k = min(64, min(matrix.shape) - 1)
+        model = GraphFilter(k=k, alpha=0.3 if k >= 1 else 0.0).fit(matrix)
+    return _Community(len(pairs), users, papers, matrix, model)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm else v
+
+
+def _profile(vectors: VectorIndex, liked: Sequence[int], dismissed: Sequence[int]) -> np.ndarray:
+    """The sum of the liked papers' unit vectors minus the dismissed ones' (so cosine to it is the summed cosine)."""
+    profile = np.zeros(384, dtype=np.float32)
+    for key in liked:
+        found = vectors.vector(key)
+        if found is not None:
+            profile += found
+    for key in dismissed:
+        found = vectors.vector(key)
+        if found is not None:
+            profile -= found
+    return profile
+
+
+def _content_scores(vectors: VectorIndex, profile: np.ndarray, keys: Sequence[int]) -> np.ndarray:
+    found = vectors.scores(_unit(profile), keys)
+    return np.array([[found.get(k, 0.0) for k in keys]], dtype=np.float32)
+
+
+class _Reasons:
+    """Why a paper is recommended: the part of the blend that put it there, in words."""
+
+    def __init__(
+        self, store: Store, vectors: VectorIndex, liked: Sequence[int], interests: np.ndarray | None, text: str
+    ):
+        self.vectors, self.liked, self.interests, self.text = vectors, list(liked)[:50], interests, text
+        self.titles = {k: p.title for k, p in store.papers_by_key(self.liked).items()}
+
+    def why(self, key: int, column: int, parts: Sequence[np.ndarray | None]) -> str:
+        vector = self.vectors.vector(key)
+        best, near = -1.0, None
+        for liked in self.liked:
+            other = self.vectors.vector(liked)
+            if vector is not None and other is not None and float(vector @ other) > best:
+                best, near = float(vector @ other), liked
+        if self.interests is not None and vector is not None and float(vector @ self.interests) >= best:
+            return f"matches your interests ({_short(self.text)})"
+        collaborative = parts[1]
+        if collaborative is not None and collaborative[0, column] > 0 and (near is None or best < 0.5):
+            return "popular with readers like you"
+        if near is not None:
+            return f"close to “{_short(self.titles.get(near, ''))}”, which you liked"
+        return "trending in this window"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

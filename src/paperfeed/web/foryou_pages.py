@@ -1,0 +1,43 @@
+"""The "for you" page, "not interested", and the reader's interests statement."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from paperfeed import community
+from paperfeed.foryou import WINDOWS, ForYou
+from paperfeed.web.actions import back, writer
+from paperfeed.web.deps import checked_form, field, store_of, viewer
+from paperfeed.web.pages import render
+
+router = APIRouter()
+
+
+def foryou_of(request: Request) -> ForYou:
+    found: ForYou = request.app.state.foryou
+    return found
+
+
+@router.get("/for-you", response_class=HTMLResponse)
+def for_you(request: Request, window: str = "week") -> Response:
+    user = viewer(request)
+    if user is None:
+        return back("/login?next=/for-you")
+    picks = foryou_of(request).recommend(user, window=window, limit=30)
+    interests = store_of(request).signals(user.id).interests
+    return render(request, "foryou.html", picks=picks, window=window, windows=WINDOWS, interests=interests)
+
+
+@router.post("/papers/{arxiv_id}/dismiss")
+async def dismiss(request: Request, arxiv_id: str) -> Response:
+    form = await checked_form(request)
+    community.dismiss(store_of(request), writer(request), arxiv_id, undo=field(form, "undo") == "1")
+    return back(f"/for-you?window={field(form, 'window', 'week')}")
+
+
+@router.post("/account/interests")
+async def interests(request: Request) -> Response:
+    form = await checked_form(request)
+    community.set_interests(store_of(request), writer(request), field(form, "interests"))
+    return back("/for-you")

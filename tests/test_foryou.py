@@ -1,0 +1,152 @@
+"""The "for you" feed over a real store, real MiniLM embeddings and the pages and API."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+
+from paperfeed import accounts, community
+from paperfeed.config import load_settings
+from paperfeed.foryou import ForYou
+from paperfeed.models import Author, Paper, User
+from paperfeed.search.embed_job import embed_papers
+from paperfeed.store import Store
+from paperfeed.web.app import create_app
+
+DAY = date(2025, 6, 2)
+TOPICS = {
+    "gnn": [
+        ("Message Passing Graph Neural Networks for Molecules",
+         "We predict molecular properties with message passing neural networks over atom and bond graphs."),
+        ("Scalable Graph Convolutional Networks for Citation Graphs",
+         "Graph convolutions over large citation networks classify nodes with few labels."),
+        ("Graph Attention Networks for Traffic Prediction",
+         "Attention over road sensor graphs forecasts traffic with graph neural networks."),
+        ("Over-Smoothing in Deep Graph Neural Networks",
+         "We analyse why deep GNN layers make node representations indistinguishable."),
+        ("Graph Transformers for Knowledge Graph Completion",
+         "Transformers with graph structure encodings complete missing links in knowledge graphs."),
+    ],
+    "vision": [
+        ("Diffusion Models for Image Synthesis",
+         "Denoising diffusion generates photorealistic images at high resolution."),
+        ("Vision Transformers for Object Detection",
+         "Patch-based transformers detect objects in natural images."),
+        ("Self-Supervised Learning of Image Features",
+         "Contrastive pretraining learns visual features without labels."),
+    ],
+    "speech": [
+        ("End-to-End Speech Recognition",
+         "Neural acoustic models transcribe spoken audio into text."),
+        ("Text to Speech with Neural Vocoders",
+         "We synthesise natural sounding speech waveforms from text."),
+    ],
+    "quantum": [
+        ("Quantum Error Correction with Surface Codes",
+         "Logical qubits are protected by surface code decoders."),
+        ("Variational Quantum Eigensolvers",
+         "Hybrid quantum-classical optimisation estimates molecular ground state energies."),
+    ],
+}  # fmt: skip
+
+
+def papers() -> list[Paper]:
+    out, n = [], 0
+    for items in TOPICS.values():
+        for title, abstract in items:
+            n += 1
+            fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY}
+            out.append(Paper(f"2506.{n:05d}", title=title, abstract=abstract, source="test", upvotes=n % 3, **fields))
+    return out
+
+
+def ids(topic: str) -> set[str]:
+    start = 1 + sum(len(v) for k, v in TOPICS.items() if list(TOPICS).index(k) < list(TOPICS).index(topic))
+    return {f"2506.{n:05d}" for n in range(start, start + len(TOPICS[topic]))}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("foryou")
+    settings = load_settings(database_url=f"sqlite:///{folder / 'f.db'}", data_dir=folder,
+                             secret_key="foryou-secret-" + "f" * 40, digest_schedule=False)  # fmt: skip
+    app = create_app(settings)
+    app.state.store.migrate()
+    app.state.store.upsert_papers(papers())
+    embed_papers(app.state.store, app.state.engine.embedder)
+    return app
+
+
+def reader(store: Store, name: str) -> User:
+    return accounts.sign_up(store, name, "a long password")
+
+
+def test_a_graph_reader_gets_mostly_graph_papers(app) -> None:  # type: ignore[no-untyped-def]
+    store, foryou = app.state.store, app.state.foryou
+    user = reader(store, "gnnfan")
+    community.vote(store, user, "2506.00001", True)
+    picks = foryou.recommend(user, window="week", limit=4)
+    got = [r.paper.arxiv_id for r in picks]
+    assert "2506.00001" not in got  # never what they already upvoted
+    assert len(set(got[:4]) & ids("gnn")) >= 3
+    assert picks[0].reason.startswith("close to “Message Passing Graph Neural Networks")
+
+
+def test_dismissed_papers_never_come_back(app) -> None:  # type: ignore[no-untyped-def]
+    store, foryou = app.state.store, app.state.foryou
+    user = reader(store, "picky")
+    community.vote(store, user, "2506.00002", True)
+    first = foryou.recommend(user, window="all", limit=20)[0].paper.arxiv_id
+    community.dismiss(store, user, first)
+    for window in ("day", "week", "all"):
+        assert first not in [r.paper.arxiv_id for r in foryou.recommend(user, window=window, limit=50)]
+
+
+def test_a_new_reader_with_only_interests_gets_sensible_results(app) -> None:  # type: ignore[no-untyped-def]
+    store, foryou = app.state.store, app.state.foryou
+    user = reader(store, "newcomer")
+    assert foryou.recommend(user, window="week", limit=3)  # nothing known: still an answer (popular papers)
+    community.set_interests(store, user, "speech recognition and speech synthesis")
+    picks = foryou.recommend(user, window="week", limit=2)
+    assert {r.paper.arxiv_id for r in picks} == ids("speech")
+    assert picks[0].reason.startswith("matches your interests")
+
+
+def test_readers_like_you_shape_the_blend_and_it_never_fails(app) -> None:  # type: ignore[no-untyped-def]
+    store = app.state.store
+    foryou = ForYou(store, app.state.engine)
+    alone = reader(store, "alone")
+    assert foryou.recommend(alone, window="all", limit=5) == []  # no history, no interests, nothing near
+    crowd = [reader(store, f"crowd{n}") for n in range(4)]
+    for user in crowd:  # everyone who likes the molecule paper also likes the quantum chemistry one
+        community.vote(store, user, "2506.00001", True)
+        community.vote(store, user, "2506.00012", True)
+    me = reader(store, "me")
+    community.vote(store, me, "2506.00001", True)
+    picks = {r.paper.arxiv_id: (rank, r.reason) for rank, r in enumerate(foryou.recommend(me, window="week", limit=11))}
+    rank, reason = picks["2506.00012"]  # its text is about quantum physics, far from my graph paper
+    assert rank <= 2
+    assert reason == "popular with readers like you"
+
+
+def test_page_and_api_twin_agree_and_not_interested_works(app) -> None:  # type: ignore[no-untyped-def]
+    client = TestClient(app)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signup").text).group(1)  # type: ignore[union-attr]
+    client.post("/signup", data={"csrf_token": token, "name": "webreader", "password": "a long password"})
+    assert client.get("/for-you").status_code == 200
+    page = client.get("/papers/2506.00006").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    client.post("/papers/2506.00006/upvote", data={"csrf_token": token, "up": "1"})
+    html = client.get("/for-you", params={"window": "week"}).text
+    shown = re.findall(r'<li class="paper" data-id="([^"]+)"', html)
+    api = client.get("/api/for_you", params={"window": "week", "limit": 30}).json()
+    assert shown == [item["id"] for item in api]
+    assert all(item["reason"] for item in api)
+    first = shown[0]
+    client.post(f"/papers/{first}/dismiss", data={"csrf_token": token, "window": "week"})
+    assert first not in re.findall(r'data-id="([^"]+)"', client.get("/for-you").text)
+    assert TestClient(app).get("/api/for_you").status_code == 401
+    assert client.get("/api/for_you", params={"window": "year"}).json()["error"]["message"].startswith("window")
