@@ -150,3 +150,30 @@ def test_page_and_api_twin_agree_and_not_interested_works(app) -> None:  # type:
     assert first not in re.findall(r'data-id="([^"]+)"', client.get("/for-you").text)
     assert TestClient(app).get("/api/for_you").status_code == 401
     assert client.get("/api/for_you", params={"window": "year"}).json()["error"]["message"].startswith("window")
+
+
+def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from paperfeed.digest import run
+    from paperfeed.digest import subscribe as subs
+    from paperfeed.digest.compose import MailSettings
+    from paperfeed.foryou import digest_picks
+
+    store = app.state.store
+    user = reader(store, "digestreader")
+    community.set_interests(store, user, "quantum computing")
+    prefs = subs.preferences(content="for_you", max_papers="2")
+    sub, _ = store.save_subscription("dr@example.org", prefs, user.id, datetime.now(UTC))
+    store.confirm_subscription(sub.id, datetime.now(UTC))
+    trending, _ = store.save_subscription("tr@example.org", subs.preferences(max_papers="2"), None, datetime.now(UTC))
+    store.confirm_subscription(trending.id, datetime.now(UTC))
+    mail = MailSettings("p <d@example.org>", "http://testserver", "k" * 40)
+    report = run.compose(store, mail, DAY, personal=digest_picks(app.state.foryou))
+    assert report.queued >= 2
+    claimed = {m.recipient: m.message for m in store.claim_due(datetime.now(UTC), 100, datetime.now(UTC))}
+    mine = claimed["dr@example.org"].decode()
+    assert "picked for you" in mine
+    assert "/papers/2506.00011" in mine
+    assert "/papers/2506.00012" in mine  # the two quantum papers
+    assert "trending" in claimed["tr@example.org"].decode().split("\r\n\r\n")[0]

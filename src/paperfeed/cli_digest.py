@@ -15,6 +15,7 @@ from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, deliver
 from paperfeed.digest.subscribe import check_address
 from paperfeed.errors import BadRequest, NotFound
+from paperfeed.foryou import ForYou, digest_picks
 from paperfeed.models import Subscription
 
 
@@ -46,7 +47,8 @@ def send(ctx: Context, day: str | None, dry_run: bool, as_json: bool) -> None:
     already sent are not sent again (see docs/digests.md for the one exception)."""
     store = ctx.ready_store()
     settings = ctx.settings
-    composed = compose(store, mail_settings(settings), _day(day), dry_run=dry_run)
+    personal = digest_picks(ForYou(store, ctx.engine))
+    composed = compose(store, mail_settings(settings), _day(day), dry_run=dry_run, personal=personal)
     report = None
     if not dry_run:
         stale = timedelta(seconds=settings.mail_claim_seconds)

@@ -9,7 +9,7 @@ has changed (checked on each call by the count of interactions; a refit over 10,
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from paperfeed.errors import BadRequest
-from paperfeed.models import Paper, User
+from paperfeed.models import Paper, Subscription, User
 from paperfeed.recommend.models import Blend, GraphFilter
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.vectors import VectorIndex
@@ -182,3 +182,14 @@ class _Reasons:
 def _short(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def digest_picks(foryou: ForYou, limit: int = 50) -> Callable[[Subscription, str], list[Paper]]:
+    """What the digests use for "for you" subscriptions: the account's recommendations from the window."""
+
+    def picks(sub: Subscription, window: str) -> list[Paper]:
+        if sub.user_id is None:
+            return []
+        return [r.paper for r in foryou.recommend(User(sub.user_id, ""), window=window, limit=limit)]
+
+    return picks

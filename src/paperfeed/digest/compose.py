@@ -151,11 +151,13 @@ def urls(settings: MailSettings, sub: Subscription) -> dict[str, str]:
 
 
 def digest_mail(
-    settings: MailSettings, sub: Subscription, edition: Edition, papers: Sequence[Paper], now: datetime
-) -> OutgoingMail:
+    settings: MailSettings, sub: Subscription, edition: Edition, papers: Sequence[Paper], now: datetime,
+    personal: bool = False,
+) -> OutgoingMail:  # fmt: skip
     links_ = urls(settings, sub)
     message_id = _message_id(settings)
-    subject = f"{edition.title}: {len(papers)} trending paper{'s' if len(papers) != 1 else ''}"
+    what = "picked for you" if personal else "trending"
+    subject = f"{edition.title}: {len(papers)} paper{'s' if len(papers) != 1 else ''} {what}"
     body = build(
         settings, sub.email, subject, "digest", message_id, now, links_["unsubscribe_url"], edition=edition,
         papers=papers, subscription=sub, manage_url=links_["manage_url"],

@@ -6,6 +6,7 @@ not yet queued, and a mail once queued is sent as first rendered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -19,7 +20,7 @@ from paperfeed.digest.compose import (
     select,
     weekly_edition,
 )
-from paperfeed.models import Subscription
+from paperfeed.models import Paper, Subscription
 from paperfeed.store import Store
 from paperfeed.store.digests import OutgoingMail
 
@@ -47,10 +48,16 @@ def due_editions(store: Store, day: date) -> list[tuple[Edition, list[Subscripti
     return found
 
 
+Personal = Callable[[Subscription, str], list[Paper]]  # (subscription, "day" | "week") -> papers, best first
+
+
 def compose(
-    store: Store, settings: MailSettings, day: date, *, now: datetime | None = None, dry_run: bool = False
-) -> ComposeReport:
-    """Queue the mails of ``day``'s editions (``dry_run``: only count them)."""
+    store: Store, settings: MailSettings, day: date, *, now: datetime | None = None, dry_run: bool = False,
+    personal: Personal | None = None,
+) -> ComposeReport:  # fmt: skip
+    """Queue the mails of ``day``'s editions (``dry_run``: only count them). Subscribers who chose "for you" and
+    have an account get ``personal``'s picks (their filters still apply); others, and those with no picks, get
+    the edition's trending papers."""
     now = now or datetime.now(UTC)
     report = ComposeReport()
     for edition, subscribers in due_editions(store, day):
@@ -63,13 +70,20 @@ def compose(
         for sub in subscribers:
             if sub.id in done:
                 continue
-            chosen = select(papers, sub, texts)  # "for_you" is trending until recommendations exist (issue 6)
+            picked = _personal(personal, sub, edition)
+            chosen = picked or select(papers, sub, texts)
             if not chosen:
                 report.empty += 1
                 continue
-            pending.append(digest_mail(settings, sub, edition, chosen, now))
+            pending.append(digest_mail(settings, sub, edition, chosen, now, personal=bool(picked)))
             if len(pending) >= ENQUEUE_BATCH:
                 report.queued += len(pending) if dry_run else store.enqueue(pending, now)
                 pending = []
         report.queued += len(pending) if dry_run else store.enqueue(pending, now)
     return report
+
+
+def _personal(personal: Personal | None, sub: Subscription, edition: Edition) -> list[Paper]:
+    if personal is None or sub.content != "for_you" or sub.user_id is None:
+        return []
+    return select(personal(sub, "day" if edition.frequency == "daily" else "week"), sub)

@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime
 
 from paperfeed.digest.compose import MailSettings
-from paperfeed.digest.run import compose
+from paperfeed.digest.run import Personal, compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
 from paperfeed.errors import PaperfeedError
 from paperfeed.store import Store
@@ -24,9 +24,9 @@ log = logging.getLogger("paperfeed.digest")
 class DigestScheduler:
     def __init__(
         self, store: Store, mail: MailSettings, smtp: SmtpSettings, *, hour: int, per_minute: int,
-        interval: float = 30.0,
+        interval: float = 30.0, personal: Personal | None = None,
     ) -> None:  # fmt: skip
-        self.store, self.mail, self.smtp = store, mail, smtp
+        self.store, self.mail, self.smtp, self.personal = store, mail, smtp, personal
         self.hour, self.per_minute, self.interval = hour, per_minute, interval
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -52,7 +52,7 @@ class DigestScheduler:
         today = now.date().isoformat()
         state = self.store.get_state(STATE_KEY) or {}
         if now.hour >= self.hour and state.get("day") != today:
-            report = compose(self.store, self.mail, now.date(), now=now)
+            report = compose(self.store, self.mail, now.date(), now=now, personal=self.personal)
             self.store.set_state(STATE_KEY, {"day": today, "queued": report.queued})
             log.warning("digest %s: %d mails queued", today, report.queued)
         deliver(self.store, SmtpSender(self.smtp), per_minute=self.per_minute)

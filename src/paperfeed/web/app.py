@@ -30,7 +30,7 @@ from paperfeed.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from paperfeed.foryou import ForYou
+from paperfeed.foryou import ForYou, digest_picks
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import fetch_one
 from paperfeed.limits import RateLimiter
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.digest_schedule:
         scheduler = DigestScheduler(
             store, app.state.mail_settings, smtp_settings(settings), hour=settings.digest_hour,
-            per_minute=settings.mails_per_minute,
+            per_minute=settings.mails_per_minute, personal=digest_picks(app.state.foryou),
         )  # fmt: skip
         app.state.digest_scheduler = scheduler
         app.router.add_event_handler("startup", scheduler.start)
