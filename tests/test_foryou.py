@@ -117,7 +117,7 @@ def test_a_new_reader_with_only_interests_gets_sensible_results(app) -> None:  #
 
 def test_readers_like_you_shape_the_blend_and_it_never_fails(app) -> None:  # type: ignore[no-untyped-def]
     store = app.state.store
-    foryou = ForYou(store, app.state.engine)
+    foryou = ForYou(store, app.state.engine, refit_after=0)  # sees the crowd's votes at once
     alone = reader(store, "alone")
     assert foryou.recommend(alone, window="all", limit=5) == []  # no history, no interests, nothing near
     crowd = [reader(store, f"crowd{n}") for n in range(4)]

@@ -9,6 +9,7 @@ has changed (checked on each call by the count of interactions; a refit over 10,
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,7 @@ from paperfeed.store import Store
 WINDOWS = ("day", "week", "all")
 POOL = 500  # candidates from the whole store: the nearest to the reader's profile
 MIN_READERS = 3  # below this many readers with history, collaborative filtering has nothing to say
+REFIT_AFTER_S = 60.0  # the community model is refitted at most this often (a reader's own row is always fresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,7 @@ class Recommendation:
 
 @dataclass
 class _Community:
-    size: int
+    mark: tuple[int, ...]
     users: dict[int, int]
     papers: dict[int, int]
     matrix: sp.csr_matrix
@@ -47,16 +49,24 @@ class _Community:
 class ForYou:
     """Recommendations for one reader at a time over a store and its search engine's vectors."""
 
-    def __init__(self, store: Store, engine: SearchEngine, blend: Blend | None = None) -> None:
-        self.store, self.engine, self.blend = store, engine, blend or Blend()
+    def __init__(
+        self, store: Store, engine: SearchEngine, blend: Blend | None = None, refit_after: float = REFIT_AFTER_S
+    ) -> None:
+        self.store, self.engine, self.blend, self.refit_after = store, engine, blend or Blend(), refit_after
         self._community: _Community | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
 
     def community(self) -> _Community:
-        pairs = self.store.interactions()
+        """The collaborative model, refitted when the community's upvotes and collections have changed (checked
+        at most every REFIT_AFTER_S seconds)."""
         with self._lock:
-            if self._community is None or self._community.size != len(pairs):
-                self._community = _fit(pairs)
+            now = time.monotonic()
+            if self._community is None or now - self._checked >= self.refit_after:
+                self._checked = now
+                mark = self.store.interactions_mark()
+                if self._community is None or self._community.mark != mark:
+                    self._community = _fit(self.store.interactions(), mark)
             return self._community
 
     def recommend(self, user: User, window: str = "week", limit: int = 20) -> list[Recommendation]:
@@ -80,7 +90,7 @@ class ForYou:
         if not keys:
             return []
         content = _content_scores(vectors, profile, keys) if np.any(profile) else None
-        collaborative = self._collaborative(user.id, keys, len(signals.liked))
+        collaborative = self._collaborative(signals.liked, keys)
         popular = np.log1p(np.array([upvotes.get(k, 0) for k in keys], dtype=np.float32))[None, :]
         parts = [content, collaborative, None, popular]
         mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
@@ -105,18 +115,21 @@ class ForYou:
         stats = self.store.vote_stats(start, latest)
         return [s.key for s in stats], {s.key: s.upvotes for s in stats}
 
-    def _collaborative(self, user_id: int, keys: Sequence[int], history: int) -> np.ndarray | None:
+    def _collaborative(self, liked: Sequence[int], keys: Sequence[int]) -> np.ndarray | None:
         community = self.community()
-        if community.model is None or user_id not in community.users or history == 0:
+        known = [community.papers[k] for k in liked if k in community.papers]
+        if community.model is None or not known:
             return None
-        row = community.matrix[community.users[user_id]]
+        row = sp.csr_matrix(
+            (np.ones(len(known), np.float32), ([0] * len(known), known)), shape=(1, len(community.papers))
+        )
         scores = community.model.score(row)[0]
         return np.array(
             [[scores[community.papers[k]] if k in community.papers else 0.0 for k in keys]], dtype=np.float32
         )
 
 
-def _fit(pairs: list[tuple[int, int]]) -> _Community:
+def _fit(pairs: list[tuple[int, int]], mark: tuple[int, ...]) -> _Community:
     users = {u: i for i, u in enumerate(sorted({u for u, _ in pairs}))}
     papers = {p: i for i, p in enumerate(sorted({p for _, p in pairs}))}
     rows = [users[u] for u, _ in pairs]
@@ -126,7 +139,7 @@ def _fit(pairs: list[tuple[int, int]]) -> _Community:
     if len(users) >= MIN_READERS and len(papers) >= 2:
         k = min(64, min(matrix.shape) - 1)
         model = GraphFilter(k=k, alpha=0.3 if k >= 1 else 0.0).fit(matrix)
-    return _Community(len(pairs), users, papers, matrix, model)
+    return _Community(mark, users, papers, matrix, model)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

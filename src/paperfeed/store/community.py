@@ -142,6 +142,10 @@ class CommunityData(abc.ABC):
     def interactions(self) -> list[tuple[int, int]]:
         """Every (user id, paper key) pair of an upvote or a collected paper: the community's signal."""
 
+    @abc.abstractmethod
+    def interactions_mark(self) -> tuple[int, ...]:
+        """A cheap value that changes whenever :meth:`interactions` would."""
+
     # -- collections -------------------------------------------------------------------------------------
     @abc.abstractmethod
     def create_collection(self, user_id: int, name: str, slug: str, public: bool, now: datetime) -> Collection:

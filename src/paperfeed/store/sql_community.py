@@ -348,6 +348,17 @@ class CommunityMixin(CommunityData):
             pairs = conn.execute(sa.select(votes.c.user_id, votes.c.paper_id).union(collected)).all()
         return [(int(u), int(p)) for u, p in pairs]
 
+    def interactions_mark(self) -> tuple[int, ...]:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(
+                    sa.select(sa.func.count()).select_from(votes).scalar_subquery(),
+                    sa.select(sa.func.coalesce(sa.func.max(votes.c.created_at), "")).scalar_subquery(),
+                    sa.select(sa.func.count()).select_from(collection_papers).scalar_subquery(),
+                )
+            ).one()
+        return (int(row[0]), hash(str(row[1])), int(row[2]))
+
     def create_collection(self, user_id: int, name: str, slug: str, public: bool, now: datetime) -> Collection:
         try:
             with self._write() as conn:
