@@ -48,6 +48,9 @@ bench: install
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/web_load.py
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/recommend_quality.py
+	$(BIN)/python bench/cf_gowalla.py
+	$(BIN)/python bench/recommend_speed.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

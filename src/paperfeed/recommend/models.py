@@ -71,6 +71,7 @@ class GraphFilter:
 
     k: int = 256
     alpha: float = 0.3
+    beta: float = 0.5  # degree normalisation power of the linear filter (0.5: symmetric, as in GF-CF)
     r_norm: sp.csr_matrix | None = field(default=None, repr=False)
     d_item: np.ndarray | None = field(default=None, repr=False)
     v: np.ndarray | None = field(default=None, repr=False)
@@ -82,10 +83,11 @@ class GraphFilter:
         du[du == 0] = 1.0
         di[di == 0] = 1.0
         self.d_item = di.astype(np.float32)
-        self.r_norm = sp.csr_matrix(sp.diags(du**-0.5) @ r @ sp.diags(di**-0.5), dtype=np.float32)
+        self.r_norm = sp.csr_matrix(sp.diags(du**-0.5) @ r @ sp.diags(di**-self.beta), dtype=np.float32)
         if self.alpha > 0 and self.k > 0:
             k = min(self.k, min(r.shape) - 1)
-            _, _, vt = svds(self.r_norm, k=k)
+            plain = sp.csr_matrix(sp.diags(du**-0.5) @ r @ sp.diags(di**-0.5), dtype=np.float32)
+            _, _, vt = svds(plain, k=k)
             self.v = vt.T.astype(np.float32)
         return self
 
