@@ -6,14 +6,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from paperfeed import accounts
+from paperfeed.api.deps import store_of
 from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import User
-from paperfeed.store import Store
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def caller(request: Request) -> User | None:
@@ -23,8 +18,8 @@ def caller(request: Request) -> User | None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("Authorization must be 'Bearer <token>' (create a token at /account)")
-        return accounts.token_user(_store(request), secret.strip())
-    return accounts.session_user(_store(request), request.cookies.get(accounts.SESSION_COOKIE))
+        return accounts.token_user(store_of(request), secret.strip())
+    return accounts.session_user(store_of(request), request.cookies.get(accounts.SESSION_COOKIE))
 
 
 def api_writer(request: Request) -> User:

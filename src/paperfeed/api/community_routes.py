@@ -11,18 +11,13 @@ from pydantic import BaseModel, Field
 
 from paperfeed import community, export
 from paperfeed.api.auth import api_writer, caller
+from paperfeed.api.deps import store_of
 from paperfeed.api.routes import int_param
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
 from paperfeed.errors import Unauthorized
-from paperfeed.store import Store
 
 router = APIRouter(prefix="/api")
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 class CommentIn(BaseModel):
@@ -61,49 +56,49 @@ def whoami(request: Request) -> dict[str, Any]:
 
 @router.post("/papers/{arxiv_id}/upvote", summary="Upvote a paper (native; idempotent)")
 def upvote(request: Request, arxiv_id: str) -> dict[str, Any]:
-    result = community.vote(_store(request), api_writer(request), arxiv_id, True)
+    result = community.vote(store_of(request), api_writer(request), arxiv_id, True)
     return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
 
 
 @router.delete("/papers/{arxiv_id}/upvote", summary="Take an upvote back (native; idempotent)")
 def unvote(request: Request, arxiv_id: str) -> dict[str, Any]:
-    result = community.vote(_store(request), api_writer(request), arxiv_id, False)
+    result = community.vote(store_of(request), api_writer(request), arxiv_id, False)
     return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
 
 
 @router.get("/papers/{arxiv_id}/comments", summary="A paper's comment thread (native)")
 def list_comments(request: Request, arxiv_id: str) -> list[dict[str, Any]]:
-    thread = community.comments(_store(request), arxiv_id, caller(request))
+    thread = community.comments(store_of(request), arxiv_id, caller(request))
     return [comment_dict(c, community.render_markdown(c.body)) for c in thread]
 
 
 @router.post("/papers/{arxiv_id}/comments", status_code=201, summary="Comment on a paper (native)")
 def add_comment(request: Request, arxiv_id: str, given: CommentIn) -> dict[str, Any]:
-    made = community.comment(_store(request), api_writer(request), arxiv_id, given.body)
+    made = community.comment(store_of(request), api_writer(request), arxiv_id, given.body)
     return comment_dict(made, community.render_markdown(made.body))
 
 
 @router.put("/comments/{comment_id}", summary="Hide or show a comment (admins; native)")
 def change_comment(request: Request, comment_id: int, given: CommentChange) -> dict[str, Any]:
-    changed = community.hide_comment(_store(request), api_writer(request), comment_id, given.hidden)
+    changed = community.hide_comment(store_of(request), api_writer(request), comment_id, given.hidden)
     return comment_dict(changed, community.render_markdown(changed.body))
 
 
 @router.delete("/papers/{arxiv_id}", status_code=204, summary="Remove a paper (admins; native)")
 def remove_paper(request: Request, arxiv_id: str, reason: str = "") -> Response:
-    community.remove_paper(_store(request), api_writer(request), arxiv_id, reason)
+    community.remove_paper(store_of(request), api_writer(request), arxiv_id, reason)
     return Response(status_code=204)
 
 
 @router.post("/submit", status_code=201, summary="Submit a paper to the daily list (native)")
 def submit(request: Request, given: SubmitIn) -> dict[str, Any]:
-    paper = community.submit(_store(request), request.app.state.fetch_paper, api_writer(request), given.id)
+    paper = community.submit(store_of(request), request.app.state.fetch_paper, api_writer(request), given.id)
     return hf_paper(paper)
 
 
 @router.get("/users/{name}", summary="A reader's upvoted and submitted papers and collections (native)")
 def user(request: Request, name: str) -> dict[str, Any]:
-    page = community.user_page(_store(request), name, caller(request))
+    page = community.user_page(store_of(request), name, caller(request))
     return {
         "name": page.user.name,
         "upvoted": [hf_paper(p) for p in page.upvoted],
@@ -114,30 +109,32 @@ def user(request: Request, name: str) -> dict[str, Any]:
 
 @router.post("/collections", status_code=201, summary="Create a collection (native)")
 def create_collection(request: Request, given: CollectionIn) -> dict[str, Any]:
-    return collection_dict(community.create_collection(_store(request), api_writer(request), given.name, given.public))
+    return collection_dict(
+        community.create_collection(store_of(request), api_writer(request), given.name, given.public)
+    )
 
 
 @router.get("/users/{name}/collections/{slug}", summary="A collection and its papers (native)")
 def collection(request: Request, name: str, slug: str) -> dict[str, Any]:
-    found, papers = community.collection(_store(request), name, slug, caller(request))
+    found, papers = community.collection(store_of(request), name, slug, caller(request))
     return {**collection_dict(found), "papers": [hf_paper(p) for p in papers], "bibtex": export.bibtex(papers)}
 
 
 @router.put("/users/{name}/collections/{slug}/papers/{arxiv_id}", summary="Add a paper to a collection (native)")
 def collect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str, Any]:
-    found = community.set_in_collection(_store(request), api_writer(request), name, slug, arxiv_id, True)
-    return collection_dict(_store(request).get_collection(found.owner, found.slug) or found)
+    found = community.set_in_collection(store_of(request), api_writer(request), name, slug, arxiv_id, True)
+    return collection_dict(store_of(request).get_collection(found.owner, found.slug) or found)
 
 
 @router.delete("/users/{name}/collections/{slug}/papers/{arxiv_id}", summary="Take a paper out (native)")
 def uncollect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str, Any]:
-    found = community.set_in_collection(_store(request), api_writer(request), name, slug, arxiv_id, False)
-    return collection_dict(_store(request).get_collection(found.owner, found.slug) or found)
+    found = community.set_in_collection(store_of(request), api_writer(request), name, slug, arxiv_id, False)
+    return collection_dict(store_of(request).get_collection(found.owner, found.slug) or found)
 
 
 @router.delete("/users/{name}/collections/{slug}", status_code=204, summary="Delete a collection (native)")
 def delete_collection(request: Request, name: str, slug: str) -> Response:
-    community.delete_collection(_store(request), api_writer(request), name, slug)
+    community.delete_collection(store_of(request), api_writer(request), name, slug)
     return Response(status_code=204)
 
 
@@ -157,17 +154,17 @@ def for_you(request: Request, window: str = "week", limit: str | None = None) ->
 
 @router.post("/papers/{arxiv_id}/dismiss", summary="Not interested: never recommend this paper again (native)")
 def dismiss(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return {"id": community.dismiss(_store(request), api_writer(request), arxiv_id), "dismissed": True}
+    return {"id": community.dismiss(store_of(request), api_writer(request), arxiv_id), "dismissed": True}
 
 
 @router.delete("/papers/{arxiv_id}/dismiss", summary="Take a 'not interested' back (native)")
 def undismiss(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return {"id": community.dismiss(_store(request), api_writer(request), arxiv_id, undo=True), "dismissed": False}
+    return {"id": community.dismiss(store_of(request), api_writer(request), arxiv_id, undo=True), "dismissed": False}
 
 
 @router.put("/me/interests", summary="Your interests in your own words, for recommendations (native)")
 def interests(request: Request, given: InterestsIn) -> dict[str, Any]:
-    return {"interests": community.set_interests(_store(request), api_writer(request), given.interests)}
+    return {"interests": community.set_interests(store_of(request), api_writer(request), given.interests)}
 
 
 @router.post("/subscriptions", status_code=202, summary="Subscribe an address to the digest (native; double opt-in)")
@@ -183,7 +180,7 @@ def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
         given.min_upvotes,
         given.content,
     )
-    sub = subs.subscribe(_store(request), request.app.state.mail_settings, given.email, prefs, caller(request))
+    sub = subs.subscribe(store_of(request), request.app.state.mail_settings, given.email, prefs, caller(request))
     scheduler = getattr(request.app.state, "digest_scheduler", None)
     if scheduler is not None:
         scheduler.wake()

@@ -13,11 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from paperfeed import feed
 from paperfeed.accounts import SESSION_COOKIE
+from paperfeed.api.deps import engine_of, store_of
 from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
 from paperfeed.errors import BadRequest
 from paperfeed.pagecache import PageCache
-from paperfeed.search.engine import SearchEngine
-from paperfeed.store import Store
 
 HF_SORTS = {"publishedAt": "newest", "trending": "trending"}
 MAX_HF_QUERY = 250
@@ -36,16 +35,6 @@ def int_param(value: str | None, name: str, default: int, low: int, high: int) -
     return number
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def _engine(request: Request) -> SearchEngine:
-    engine: SearchEngine = request.app.state.engine
-    return engine
-
-
 router = APIRouter(prefix="/api")
 
 
@@ -62,7 +51,7 @@ async def daily_papers(
         size = int_param(limit, "limit", 50, 1, 100)
         page = int_param(p, "p", 0, 0, 100_000)
         result = feed.feed(
-            _store(request), day=date, week=week, month=month, submitter=submitter or None, sort=HF_SORTS[sort],
+            store_of(request), day=date, week=week, month=month, submitter=submitter or None, sort=HF_SORTS[sort],
             page=page + 1, limit=size,
         )  # fmt: skip
         return orjson.dumps([hf_daily_item(paper) for paper in result.papers])
@@ -89,7 +78,7 @@ def papers_search(request: Request, q: str = "", limit: str | None = None) -> li
     if len(q) > MAX_HF_QUERY:
         raise BadRequest(f"q must be at most {MAX_HF_QUERY} characters")
     size = int_param(limit, "limit", 20, 1, 120)
-    found = feed.search(_engine(request), q, limit=min(size, 100))
+    found = feed.search(engine_of(request), q, limit=min(size, 100))
     return [{**hf_paper(hit.paper), "highlightedTitle": hit.paper.title} for hit in found.hits]
 
 
@@ -98,7 +87,7 @@ def papers_list(
     request: Request, response: Response, cursor: str | None = None, limit: str | None = None
 ) -> list[dict[str, Any]]:
     """A page of papers; the ``Link`` header (rel="next") holds the URL of the next page."""
-    page, after = feed.papers_page(_store(request), cursor, int_param(limit, "limit", 50, 1, 100))
+    page, after = feed.papers_page(store_of(request), cursor, int_param(limit, "limit", 50, 1, 100))
     if after:
         response.headers["Link"] = (
             f'<{request.url.path}?{urlencode({"cursor": after, "limit": len(page)})}>; rel="next"'
@@ -112,13 +101,13 @@ def paper_similar(
     until: str | None = None, category: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     size = int_param(limit, "limit", 10, 1, 100)
-    results = feed.similar(_engine(request), arxiv_id, since=since, until=until, category=category, limit=size)
+    results = feed.similar(engine_of(request), arxiv_id, since=since, until=until, category=category, limit=size)
     return feed.search_results_dict(results)
 
 
 @router.get("/papers/{arxiv_id}", summary="One paper (Hugging Face Papers API compatible)")
 def paper(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return hf_paper(feed.paper(_store(request), arxiv_id))
+    return hf_paper(feed.paper(store_of(request), arxiv_id))
 
 
 @router.get("/search", summary="Search with modes, filters and sorting (native)")
@@ -127,7 +116,7 @@ def search(
     category: str | None = None, sort: str = "relevance", limit: str | None = None, page: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     results = feed.search(
-        _engine(request), q, mode=mode, since=since, until=until, category=category or None, sort=sort,
+        engine_of(request), q, mode=mode, since=since, until=until, category=category or None, sort=sort,
         limit=int_param(limit, "limit", 20, 1, 100), page=int_param(page, "page", 1, 1, 1000),
     )  # fmt: skip
     return feed.search_results_dict(results)
@@ -139,7 +128,7 @@ def feed_page(
     category: str | None = None, sort: str = "trending", page: str | None = None, limit: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     result = feed.feed(
-        _store(request), day=date, week=week, month=month, category=category or None, sort=sort,
+        store_of(request), day=date, week=week, month=month, category=category or None, sort=sort,
         page=int_param(page, "page", 1, 1, 100_000), limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
     )  # fmt: skip
     return {

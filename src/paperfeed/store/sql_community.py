@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from paperfeed.store.schema import (
     users,
     votes,
 )
+from paperfeed.store.sql_plumbing import SqlPlumbing
 
 
 def _naive(value: datetime) -> datetime:
@@ -57,20 +57,8 @@ def _same_name(name: str) -> sa.ColumnElement[bool]:
     return sa.func.lower(users.c.name) == name.lower()
 
 
-class CommunityMixin(CommunityData):
+class CommunityMixin(SqlPlumbing, CommunityData):
     """CommunityData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read``, ``_write``, ``_load``."""
-
-    def _read(self) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError
-
-    def _load(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Paper]:
-        raise NotImplementedError
-
-    def _insert(self, table: sa.Table) -> Any:
-        raise NotImplementedError
 
     @staticmethod
     def _paper_id(conn: sa.Connection, arxiv_id: str) -> int:

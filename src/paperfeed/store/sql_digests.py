@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from paperfeed.errors import NotFound
 from paperfeed.models import Subscription
 from paperfeed.store.digests import ClaimedMail, DigestData, OutgoingMail, Preferences
 from paperfeed.store.schema import outbox, subscriptions
+from paperfeed.store.sql_plumbing import SqlPlumbing
 
 S = subscriptions.c
 
@@ -43,14 +43,8 @@ def _values(prefs: Preferences) -> dict[str, Any]:
     }
 
 
-class DigestMixin(DigestData):
+class DigestMixin(SqlPlumbing, DigestData):
     """DigestData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read`` and ``_write``."""
-
-    def _read(self) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError
 
     def save_subscription(
         self, email: str, prefs: Preferences, user_id: int | None, now: datetime
@@ -134,9 +128,6 @@ class DigestMixin(DigestData):
             conn.execute(self._insert(outbox).on_conflict_do_nothing(), rows)
             after = conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one()
         return int(after - before)
-
-    def _insert(self, table: sa.Table) -> Any:
-        raise NotImplementedError
 
     def queued_editions(self, edition: str, subscription_ids: Sequence[int]) -> set[int]:
         found: set[int] = set()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from paperfeed.models import Paper
 from paperfeed.store.base import EmbeddingJob, EmbeddingRow, IndexDoc, SearchData, StoredVector
 from paperfeed.store.schema import paper_embeddings, papers
+from paperfeed.store.sql_plumbing import SqlPlumbing
 
 # SQLite caps bound parameters per statement (32766 in current builds); stay well below.
 _IN_CHUNK = 900
@@ -40,17 +40,8 @@ def _stale(model: str) -> sa.ColumnElement[bool]:
     return sa.or_(e.paper_id.is_(None), e.model != model, e.paper_seq < papers.c.seq)
 
 
-class SearchDataMixin(SearchData):
+class SearchDataMixin(SqlPlumbing, SearchData):
     """SearchData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read``, ``_write`` and ``_load``."""
-
-    def _read(self) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError
-
-    def _write(self) -> AbstractContextManager[sa.Connection]:
-        raise NotImplementedError
-
-    def _load(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> list[Paper]:
-        raise NotImplementedError
 
     def change_seq(self) -> int:
         with self._read() as conn:
