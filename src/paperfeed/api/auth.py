@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from paperfeed import accounts
-from paperfeed.api.deps import store_of
+from paperfeed.edge import store_of
 from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import User
 

@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from paperfeed import community, export
 from paperfeed.api.auth import api_writer, caller
-from paperfeed.api.deps import store_of
 from paperfeed.api.routes import int_param
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
+from paperfeed.edge import store_of
 from paperfeed.errors import Unauthorized
 
 router = APIRouter(prefix="/api")

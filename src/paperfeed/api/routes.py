@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from paperfeed import feed
 from paperfeed.accounts import SESSION_COOKIE
-from paperfeed.api.deps import engine_of, store_of
 from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
+from paperfeed.edge import engine_of, store_of
 from paperfeed.errors import BadRequest
 from paperfeed.pagecache import PageCache
 

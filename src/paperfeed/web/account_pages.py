@@ -7,9 +7,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from paperfeed import accounts, community, export
 from paperfeed.accounts import Session
+from paperfeed.edge import store_of
 from paperfeed.errors import PaperfeedError
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import SESSION_COOKIE, checked_form, field, require_user, store_of, viewer
+from paperfeed.web.deps import SESSION_COOKIE, checked_form, field, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed import community
+from paperfeed.edge import store_of
 from paperfeed.errors import PaperfeedError
 from paperfeed.models import User
-from paperfeed.web.deps import cache_of, checked_form, fetcher_of, field, require_user, store_of, viewer
+from paperfeed.web.deps import cache_of, checked_form, fetcher_of, field, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()

@@ -11,25 +11,14 @@ from starlette.datastructures import FormData
 
 from paperfeed import accounts
 from paperfeed.config import Settings
+from paperfeed.edge import store_of
 from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import Paper, User
 from paperfeed.pagecache import PageCache
-from paperfeed.search.engine import SearchEngine
-from paperfeed.store import Store
 
 SESSION_COOKIE = accounts.SESSION_COOKIE
 CSRF_COOKIE = accounts.CSRF_COOKIE
 CSRF_FIELD = "csrf_token"
-
-
-def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-def engine_of(request: Request) -> SearchEngine:
-    engine: SearchEngine = request.app.state.engine
-    return engine
 
 
 def settings_of(request: Request) -> Settings:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperfeed import export, feed
+from paperfeed.edge import engine_of, store_of
 from paperfeed.errors import NotFound
 from paperfeed.models import Paper
-from paperfeed.web.deps import engine_of, store_of
 
 router = APIRouter()
 TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}

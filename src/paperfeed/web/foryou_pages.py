@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperfeed import community
+from paperfeed.edge import store_of
 from paperfeed.foryou import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import checked_form, field, store_of, viewer
+from paperfeed.web.deps import checked_form, field, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()

@@ -13,19 +13,11 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from paperfeed import community, feed
+from paperfeed.edge import engine_of, store_of
 from paperfeed.errors import BadRequest, Conflict
 from paperfeed.search.engine import MODES, SORTS
 from paperfeed.search.keyword import Snippet
-from paperfeed.web.deps import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    cache_of,
-    csrf_token,
-    engine_of,
-    store_of,
-    viewer,
-    voted_ids,
-)
+from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, cache_of, csrf_token, viewer, voted_ids
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter()

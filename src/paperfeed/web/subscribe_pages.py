@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from paperfeed.digest import subscribe as subs
+from paperfeed.edge import store_of
 from paperfeed.errors import PaperfeedError
-from paperfeed.web.deps import checked_form, field, settings_of, store_of, viewer
+from paperfeed.web.deps import checked_form, field, settings_of, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()

@@ -1,4 +1,5 @@
-"""What API handlers get from the app built by create_app: the store and the search engine."""
+"""What both HTTP edges (the pages and the JSON API) read from the app built by create_app: the store and the
+search engine. Here so that neither edge imports the other."""
 
 from __future__ import annotations
 
