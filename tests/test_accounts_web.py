@@ -298,3 +298,55 @@ def test_the_app_refuses_to_start_without_a_real_secret_key(tmp_path: Path) -> N
         settings = load_settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", data_dir=tmp_path, secret_key=weak)
         with pytest.raises(BadRequest, match="PAPERFEED_SECRET_KEY"):
             create_app(settings)
+
+
+@pytest.fixture(scope="module")
+def garbage_token(app_and_folder: tuple[object, Path]) -> str:
+    app_and_folder[0].state.signup_limiter.reset("testclient")  # type: ignore[attr-defined]
+    browser = new_client(app_and_folder)
+    sign_up(browser, "garbageuser")
+    made = post_form(browser, "/account", "/account/tokens", name="t")
+    return re.search(r'class="token">(pf_[^<]+)<', made.text).group(1)  # type: ignore[attr-defined, union-attr]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "message"),
+    [
+        ("post", "/api/collections", {"name": ""}, "name must be 1 to 80 characters"),
+        ("post", "/api/collections", {"name": "x" * 81}, "name"),
+        ("post", "/api/collections", {"name": ["not", "text"]}, "name"),
+        ("post", "/api/papers/2501.00001/comments", {"body": 12}, "body"),
+        ("post", "/api/papers/2501.00001/comments", {}, "body"),
+        ("post", "/api/papers/not-an-id/comments", {"body": "hi"}, "id must be an arXiv id"),
+        ("post", "/api/papers/2501.99999/upvote", None, "paper 2501.99999 is not in this instance"),
+        ("post", "/api/papers/2501.99999/dismiss", None, "paper 2501.99999 is not in this instance"),
+        ("put", "/api/me/interests", {"interests": "x" * 2001}, "interests"),
+        ("post", "/api/submit", {"id": "hello"}, "id must be an arXiv id"),
+        ("put", "/api/users/garbage/collections/none/papers/2501.00001", None, "garbage has no collection"),
+    ],
+)
+def test_garbage_api_bodies_get_a_clear_error_and_write_nothing(
+    app_and_folder: tuple[object, Path], garbage_token: str, method: str, url: str, body: object, message: str
+) -> None:
+    browser = new_client(app_and_folder)
+    auth = {"Authorization": f"Bearer {garbage_token}"}
+    before = browser.get("/api/papers/2501.00001").json()
+    answer = browser.request(method.upper(), url, json=body, headers=auth)
+    assert 400 <= answer.status_code < 500
+    assert message in answer.json()["error"]["message"]
+    after = browser.get("/api/papers/2501.00001").json()
+    assert (after["upvotes"], after["numComments"]) == (before["upvotes"], before["numComments"])
+
+
+def test_garbage_query_strings_on_the_new_routes(app_and_folder: tuple[object, Path], garbage_token: str) -> None:
+    client = TestClient(app_and_folder[0], headers={"Authorization": f"Bearer {garbage_token}"})  # type: ignore[arg-type]
+    for url, message in [("/api/for_you?limit=0", "limit"), ("/api/for_you?limit=x", "limit"),
+                         ("/api/for_you?window=%00", "window"), ("/api/papers?cursor=%ff%fe", "cursor"),
+                         ("/api/papers?limit=101", "limit")]:  # fmt: skip
+        answer = client.get(url)
+        assert answer.status_code == 400, url
+        assert message in answer.json()["error"]["message"]
+    browser = new_client(app_and_folder)
+    post_form(browser, "/login", "/login", name="garbageuser", password="a fine password")
+    assert browser.get("/for-you?window=forever").status_code == 400
+    assert client.get("/u/%3Cscript%3E").status_code == 404
