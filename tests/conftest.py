@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,17 +15,50 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from paperfeed.store import Store, open_store
+from pgcluster import Cluster, start_cluster
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 ARXIV_FILE = SHARED_DATA / "arxiv" / "arxiv_daily.jsonl.gz"
 
-# Every backend the store suite runs against. PostgreSQL joins this list with its backend.
-BACKENDS = ["sqlite"]
+# Every backend the store, search, web and digest suites run against.
+BACKENDS = ["sqlite", "postgresql"]
+
+_CLUSTER: list[Cluster | None] = []
 
 
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'paperfeed.db'}"
+def postgres_cluster() -> Cluster:
+    """The session's PostgreSQL server on 127.0.0.1, started on first use (see tests/pgcluster.py).
+
+    Where no PostgreSQL is installed the PostgreSQL cases skip with that reason, except under CI, where the
+    README's test command installs it and a missing server is a failure."""
+    if not _CLUSTER:
+        _CLUSTER.append(start_cluster())
+        if _CLUSTER[0] is not None:
+            atexit.register(_CLUSTER[0].stop)
+    cluster = _CLUSTER[0]
+    if cluster is None:
+        if os.environ.get("CI"):
+            pytest.fail("no PostgreSQL server binaries (pip install pgserver, or apt-get install postgresql)")
+        pytest.skip("no PostgreSQL server binaries here (pip install pgserver)")
+    return cluster
+
+
+def new_database_url(backend: str, folder: Path) -> str:
+    """An empty database of ``backend``: a file in ``folder`` for SQLite, a new database for PostgreSQL."""
+    if backend == "postgresql":
+        return postgres_cluster().new_database()
+    return f"sqlite:///{folder / 'paperfeed.db'}"
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend a test module runs against: each module runs once per backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path) -> str:
+    return new_database_url(backend, tmp_path)
 
 
 @pytest.fixture

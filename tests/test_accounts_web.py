@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import Reply, Seen, Server
+from conftest import Reply, Seen, Server, new_database_url
 from feeds import atom_entry, atom_page
 from paperfeed.config import load_settings
 from paperfeed.errors import BadRequest
@@ -39,10 +39,10 @@ def arxiv() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def app_and_folder(tmp_path_factory: pytest.TempPathFactory, arxiv: Server) -> tuple[object, Path]:
+def app_and_folder(tmp_path_factory: pytest.TempPathFactory, arxiv: Server, backend: str) -> tuple[object, Path]:
     folder = tmp_path_factory.mktemp("accounts")
     settings = load_settings(
-        database_url=f"sqlite:///{folder / 'web.db'}", data_dir=folder, secret_key=SECRET, arxiv_api_url=arxiv.url,
+        database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET, arxiv_api_url=arxiv.url,
         login_attempts_per_minute=5,
     )  # fmt: skip
     app = create_app(settings)

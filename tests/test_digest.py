@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import new_database_url
 from mailsink import MailSink, free_port
 from paperfeed.config import Settings, load_settings
 from paperfeed.digest import compose as compose_module
@@ -35,16 +36,16 @@ def sink() -> Iterator[MailSink]:
     server.stop()
 
 
-def make_settings(folder: Path, smtp_port: int) -> Settings:
+def make_settings(folder: Path, smtp_port: int, backend: str) -> Settings:
     return load_settings(
-        database_url=f"sqlite:///{folder / 'digest.db'}", data_dir=folder, secret_key=SECRET,
+        database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET,
         smtp_port=smtp_port, base_url="http://testserver", digest_schedule=False, mails_per_minute=100_000,
     )  # fmt: skip
 
 
 @pytest.fixture
-def app_settings(tmp_path: Path, sink: MailSink) -> Settings:
-    return make_settings(tmp_path, sink.port)
+def app_settings(tmp_path: Path, sink: MailSink, backend: str) -> Settings:
+    return make_settings(tmp_path, sink.port, backend)
 
 
 @pytest.fixture
@@ -128,9 +129,9 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_one_click(
     assert again.queued == 0  # the next edition does not go to ada
 
 
-def test_the_server_down_first_then_up_delivers_each_mail_once(tmp_path: Path) -> None:
+def test_the_server_down_first_then_up_delivers_each_mail_once(tmp_path: Path, backend: str) -> None:
     port = free_port()  # nothing listens yet
-    settings = make_settings(tmp_path, port)
+    settings = make_settings(tmp_path, port, backend)
     app = create_app(settings)
     client = TestClient(app)
     store = store_of(client)
@@ -302,7 +303,7 @@ def test_preview_writes_the_mail(client: TestClient, app_settings: Settings, tmp
     assert "no papers were announced" in nothing.output
 
 
-def test_kill_9_in_the_middle_of_a_send_run(tmp_path: Path) -> None:
+def test_kill_9_in_the_middle_of_a_send_run(tmp_path: Path, backend: str) -> None:
     """A real `paperfeed digest send` killed with SIGKILL while mails go out, then run again: every subscriber
     has the edition, and a second copy (at most one, in the documented window) carries the same Message-ID."""
     import os
@@ -314,7 +315,7 @@ def test_kill_9_in_the_middle_of_a_send_run(tmp_path: Path) -> None:
     server = MailSink().start()
     server.handler.delay = 0.03
     try:
-        settings = make_settings(tmp_path, server.port)
+        settings = make_settings(tmp_path, server.port, backend)
         store = create_app(settings).state.store
         store.migrate()
         store.upsert_papers(corpus())

@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import new_database_url
 from paperfeed import accounts, community
 from paperfeed.config import load_settings
 from paperfeed.foryou import ForYou
@@ -69,9 +70,9 @@ def ids(topic: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def app(tmp_path_factory: pytest.TempPathFactory, backend: str):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("foryou")
-    settings = load_settings(database_url=f"sqlite:///{folder / 'f.db'}", data_dir=folder,
+    settings = load_settings(database_url=new_database_url(backend, folder), data_dir=folder,
                              secret_key="foryou-secret-" + "f" * 40, digest_schedule=False)  # fmt: skip
     app = create_app(settings)
     app.state.store.migrate()

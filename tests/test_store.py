@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from conftest import new_database_url
 from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion
 from paperfeed.store import Store, open_store
@@ -34,9 +35,9 @@ def make(n: int, **fields: object) -> Paper:
 def test_migrate_is_idempotent_and_versioned(store_url: str) -> None:
     s = open_store(store_url)
     assert s.schema_version() == 0
-    assert s.migrate() == [1, 2, 3, 4, 5]
+    assert s.migrate() == [1, 2, 3, 4, 5, 6]
     assert s.migrate() == []
-    assert s.schema_version() == 5
+    assert s.schema_version() == 6
     s.close()
 
 
@@ -47,7 +48,9 @@ def test_migrated_schema_matches_the_query_tables(store: Store) -> None:
         assert actual == {c.name for c in table.columns}, table.name
 
 
-def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+def test_sqlite_runs_in_wal_mode(store: Store, backend: str) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite only")
     with store.engine.connect() as conn:  # type: ignore[attr-defined]
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
@@ -162,7 +165,7 @@ def test_stats(store: Store) -> None:
     stats = store.stats()
     assert (stats.papers, stats.versions, stats.categories) == (2, 2, 2)
     assert stats.by_source == {"test": 1, "other": 1}
-    assert stats.schema_version == 5
+    assert stats.schema_version == 6
     assert stats.size_bytes
     assert stats.size_bytes > 0
 
@@ -187,6 +190,18 @@ def test_unusable_databases_give_clear_errors(tmp_path: Path) -> None:
     fresh = open_store(f"sqlite:///{tmp_path / 'fresh.db'}")
     with pytest.raises(StoreError, match="not initialised: run `paperfeed init`"):
         fresh.latest_feed_date()
+
+
+def test_unusable_postgresql_databases_give_clear_errors(closed_port_url: str, backend: str, tmp_path: Path) -> None:
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    port = closed_port_url.split(":")[2].split("/")[0]
+    with pytest.raises(StoreError, match=r"database postgresql\+psycopg://u:\*\*\*@127.0.0.1:\d+/x: .*refused"):
+        open_store(f"postgresql://u:secret@127.0.0.1:{port}/x").migrate()
+    fresh = open_store(new_database_url("postgresql", tmp_path))
+    with pytest.raises(StoreError, match="not initialised: run `paperfeed init`"):
+        fresh.latest_feed_date()
+    fresh.close()
 
 
 def test_a_database_from_a_newer_paperfeed_is_refused(store: Store) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import new_database_url
 from paperfeed.config import load_settings
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.web.app import create_app
@@ -17,9 +18,9 @@ SECRET = "test-secret-key-" + "x" * 32
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+def client(tmp_path_factory: pytest.TempPathFactory, backend: str) -> TestClient:
     folder = tmp_path_factory.mktemp("web")
-    settings = load_settings(database_url=f"sqlite:///{folder / 'web.db'}", data_dir=folder, secret_key=SECRET)
+    settings = load_settings(database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET)
     app = create_app(settings)
     store = app.state.store
     store.migrate()

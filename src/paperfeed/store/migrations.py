@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from paperfeed.errors import PaperfeedError, StoreError
+from paperfeed.store import migrations_pg
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class Migration:
     version: int
     name: str
     sqlite: Sequence[str]
+    postgresql: Sequence[str]
+
+    def statements(self, dialect: str) -> Sequence[str]:
+        return self.sqlite if dialect == "sqlite" else self.postgresql
 
 
 _V1_SQLITE = (
@@ -237,16 +242,53 @@ _V5_SQLITE = (
     )""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE),
-    Migration(2, "change sequence for search indexes, embeddings; FTS5 dropped", _V2_SQLITE),
-    Migration(3, "accounts, sessions, tokens, votes, comments, collections, removed papers", _V3_SQLITE),
-    Migration(4, "digest subscriptions and the outbox", _V4_SQLITE),
-    Migration(5, "dismissals and interests for recommendations", _V5_SQLITE),
+# v6: background jobs (ingest, embed, refit, digests) that any worker process may claim; a live job's key is
+# unique, so the same job is never queued or run twice at once.
+_V6_SQLITE = (
+    """CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL DEFAULT '{}',
+        status TEXT NOT NULL DEFAULT 'queued',
+        run_at DATETIME NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        locked_by TEXT,
+        locked_at DATETIME,
+        last_error TEXT,
+        created_at DATETIME NOT NULL,
+        finished_at DATETIME
+    )""",
+    "CREATE UNIQUE INDEX ux_jobs_live_key ON jobs (key) WHERE status IN ('queued', 'running')",
+    "CREATE INDEX ix_jobs_due ON jobs (status, run_at)",
 )
 
-_BOOKKEEPING_SQLITE = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)"""
+_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG = (
+    migrations_pg.V1,
+    migrations_pg.V2,
+    migrations_pg.V3,
+    migrations_pg.V4,
+    migrations_pg.V5,
+    migrations_pg.V6,
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "papers, versions, categories, ingest state, FTS5", _V1_SQLITE, _V1_PG),
+    Migration(2, "change sequence for search indexes, embeddings; FTS5 dropped", _V2_SQLITE, _V2_PG),
+    Migration(3, "accounts, sessions, tokens, votes, comments, collections, removed papers", _V3_SQLITE, _V3_PG),
+    Migration(4, "digest subscriptions and the outbox", _V4_SQLITE, _V4_PG),
+    Migration(5, "dismissals and interests for recommendations", _V5_SQLITE, _V5_PG),
+    Migration(6, "background job queue", _V6_SQLITE, _V6_PG),
+)
+
+_BOOKKEEPING = {
+    "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DATETIME NOT NULL)""",
+    "postgresql": """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)""",
+}
+# Two processes migrating one PostgreSQL database at once queue on this lock instead of racing.
+_PG_MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(7261001)"
 
 
 def current_version(conn: sa.Connection) -> int:
@@ -259,11 +301,14 @@ def current_version(conn: sa.Connection) -> int:
 
 def migrate(engine: sa.Engine) -> list[int]:
     """Apply every pending migration, each in its own transaction; return the versions applied."""
-    if engine.dialect.name != "sqlite":
-        raise PaperfeedError(f"no migrations for the {engine.dialect.name} backend yet")
+    dialect = engine.dialect.name
+    if dialect not in _BOOKKEEPING:
+        raise PaperfeedError(f"no migrations for the {dialect} backend")
     applied: list[int] = []
     with engine.begin() as conn:
-        conn.exec_driver_sql(_BOOKKEEPING_SQLITE)
+        if dialect == "postgresql":
+            conn.exec_driver_sql(_PG_MIGRATION_LOCK)
+        conn.exec_driver_sql(_BOOKKEEPING[dialect])
         found = current_version(conn)
     if found > latest_version():
         raise StoreError(
@@ -272,9 +317,11 @@ def migrate(engine: sa.Engine) -> list[int]:
         )
     for migration in MIGRATIONS:
         with engine.begin() as conn:
+            if dialect == "postgresql":
+                conn.exec_driver_sql(_PG_MIGRATION_LOCK)
             if current_version(conn) >= migration.version:
                 continue
-            for statement in migration.sqlite:
+            for statement in migration.statements(dialect):
                 conn.exec_driver_sql(statement)
             conn.execute(
                 sa.text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),

@@ -212,3 +212,20 @@ dismissals = sa.Table(
     sa.Column("paper_id", sa.Integer, primary_key=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String, nullable=False),  # ingest | embed | refit | digest
+    sa.Column("key", sa.String, nullable=False),  # unique among queued and running jobs
+    sa.Column("payload", sa.String, nullable=False, server_default="{}"),  # JSON arguments
+    sa.Column("status", sa.String, nullable=False, server_default="queued"),  # queued|running|done|failed
+    sa.Column("run_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_by", sa.String),  # the worker running it
+    sa.Column("locked_at", sa.DateTime),  # refreshed while it runs; a stale one is taken over
+    sa.Column("last_error", sa.String),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+)

@@ -133,9 +133,13 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
 class SqlStore(CommunityMixin, DigestMixin, SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: sa.URL) -> None:
         self.url = url
-        self.engine = sa.create_engine(url)
+        if url.get_backend_name() == "postgresql":
+            # each web process and worker keeps a small pool; pre-ping survives a database restart or failover
+            self.engine = sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        else:
+            self.engine = sa.create_engine(url)
         # per table: compiled INSERT, its parameter names in order, and their bind processors
         self._insert_cache: dict[str, tuple[SQLCompiler, list[str], dict[str, Any]]] = {}
         if self.engine.dialect.name == "sqlite":
@@ -274,16 +278,19 @@ class SqlStore(CommunityMixin, DigestMixin, SearchDataMixin, Store):
         table.insert(), rows)``, without SQLAlchemy's per-row parameter assembly, which cost about a sixth of a
         bulk import's time.
         """
-        cached = self._insert_cache.get(table.name)
+        # the columns the rows carry: a key left out (a new row's id) is the database's to fill in
+        columns = [c.name for c in table.c if c.name in rows[0]]
+        cache_key = f"{table.name}:{','.join(columns)}"
+        cached = self._insert_cache.get(cache_key)
         if cached is None:
-            compiled = table.insert().compile(dialect=self.engine.dialect)
+            compiled = table.insert().compile(dialect=self.engine.dialect, column_keys=columns)
             names = list(compiled.positiontup or compiled.params)
             processors = {
                 name: proc
                 for name in names
                 if (proc := table.c[name].type._cached_bind_processor(self.engine.dialect)) is not None
             }
-            cached = self._insert_cache[table.name] = (compiled, names, processors)
+            cached = self._insert_cache[cache_key] = (compiled, names, processors)
         compiled, names, processors = cached
         if compiled.positiontup is not None:
             params: list[Any] = [
@@ -444,7 +451,10 @@ class SqlStore(CommunityMixin, DigestMixin, SearchDataMixin, Store):
         return self.engine.url.render_as_string(hide_password=True)
 
     def _size(self) -> int | None:
-        if self.engine.dialect.name != "sqlite" or not self.engine.url.database:
+        if self.engine.dialect.name == "postgresql":
+            with self._read() as conn:
+                return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar() or 0)
+        if not self.engine.url.database:
             return None
         base = Path(self.engine.url.database)
         files = [base, base.with_name(base.name + "-wal")]
@@ -457,10 +467,12 @@ def _operational_errors(database: str) -> Iterator[None]:
     StoreError with the driver's one-line reason; integrity errors (bugs, bad rows) pass through."""
     try:
         yield
-    except sa.exc.OperationalError as exc:
-        reason = str(exc.orig) if exc.orig is not None else str(exc).splitlines()[0]
-        if "no such table" in reason:
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()[0]
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
             raise StoreError(f"database {database} is not initialised: run `paperfeed init`") from exc
+        if isinstance(exc, sa.exc.ProgrammingError):
+            raise
         raise StoreError(f"database {database}: {reason}") from exc
 
 

@@ -172,7 +172,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             paper_id = self._paper_id(conn, arxiv_id)
             if up:
                 stmt = self._insert(votes).values(user_id=user_id, paper_id=paper_id, created_at=_naive(now))
-                changed = conn.execute(stmt.on_conflict_do_nothing()).rowcount
+                changed = len(conn.execute(stmt.on_conflict_do_nothing().returning(votes.c.user_id)).all())
             else:
                 changed = conn.execute(
                     votes.delete().where(votes.c.user_id == user_id, votes.c.paper_id == paper_id)
@@ -341,7 +341,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             row = conn.execute(
                 sa.select(
                     sa.select(sa.func.count()).select_from(votes).scalar_subquery(),
-                    sa.select(sa.func.coalesce(sa.func.max(votes.c.created_at), "")).scalar_subquery(),
+                    sa.select(sa.func.max(votes.c.created_at)).scalar_subquery(),
                     sa.select(sa.func.count()).select_from(collection_papers).scalar_subquery(),
                 )
             ).one()

@@ -146,12 +146,13 @@ class DigestMixin(SqlPlumbing, DigestData):
             sa.and_(o.status == "pending", o.next_attempt_at <= _naive(now)),
             sa.and_(o.status == "sending", o.claimed_at < _naive(stale_before)),
         )
-        with self._write() as conn:  # the write lock makes select-then-claim atomic across senders
+        with self._write() as conn:  # SQLite's write lock, PostgreSQL's row locks: one sender per mail
             rows = conn.execute(
                 sa.select(o.id, o.subscription_id, o.recipient, o.message_id, o.message, o.attempts)
                 .where(due)
                 .order_by(o.next_attempt_at, o.id)
                 .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: senders on other machines skip these rows
             ).all()
             if rows:
                 conn.execute(

@@ -20,8 +20,13 @@ def next_seq(conn: sa.Connection, column: sa.Column[Any]) -> int:
     """The commit sequence number for the current write transaction on ``column``'s table.
 
     Writers hold the write lock for the whole transaction, so no other writer can take the same number, and a
-    reader sees a transaction's rows all at once: following (seq, key) never skips a row.
+    reader sees a transaction's rows all at once: following (seq, key) never skips a row. SQLite has one write
+    lock per database (taken by BEGIN IMMEDIATE); on PostgreSQL, writers of one table's sequence take a
+    transaction-scoped advisory lock here instead, so sequence numbers still commit in order.
     """
+    if conn.dialect.name == "postgresql":
+        lock = sa.func.hashtext(f"paperfeed.seq.{column.table.name}")
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(column), 0))).scalar() or 0) + 1
 
 
