@@ -367,19 +367,27 @@ def test_the_per_minute_limit_spaces_the_mails(client: TestClient, app_settings:
     assert all(0.9 < w <= 1.0 for w in waits)
 
 
-def test_the_servers_schedule_composes_once_a_day_and_delivers(
+def test_the_digest_jobs_compose_once_a_day_and_deliver(
     client: TestClient, app_settings: Settings, sink: MailSink
 ) -> None:
-    from paperfeed.digest.schedule import DigestScheduler
+    from paperfeed.foryou import ForYou
+    from paperfeed.jobs import handlers, job_settings, schedule
+    from paperfeed.worker import Worker
 
     store = store_of(client)
     readers = subscribed(store, 3)
-    scheduler = DigestScheduler(store, mail_settings(app_settings), smtp_settings(app_settings), hour=7,
-                                per_minute=100_000)  # fmt: skip
-    scheduler.tick(datetime(2025, 1, 3, 6, 0, tzinfo=UTC))  # before the hour: nothing composed
+    clock = [datetime(2025, 1, 3, 6, 0, tzinfo=UTC)]
+    config = job_settings(app_settings.model_copy(update={"digest_schedule": True, "digest_hour": 7}))
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    every = handlers(store, engine, ForYou(store, engine), config, lambda: None)  # type: ignore[arg-type,return-value]
+    jobs = {kind: every[kind] for kind in ("digest", "send")}
+    worker = Worker(store, jobs, schedule(config), clock=lambda: clock[0])
+    assert [o.job.kind for o in worker.drain()] == ["send"]  # before the hour: nothing composed
     assert sink.received == []
-    scheduler.tick(datetime(2025, 1, 3, 7, 5, tzinfo=UTC))
-    scheduler.tick(datetime(2025, 1, 3, 9, 0, tzinfo=UTC))  # later the same day: not again
+    clock[0] = datetime(2025, 1, 3, 7, 5, tzinfo=UTC)
+    assert [o.job.key for o in worker.drain()] == ["digest:2025-01-03", "send:2025-01-03T07:05"]
+    clock[0] = datetime(2025, 1, 3, 9, 0, tzinfo=UTC)  # later the same day: not again
+    assert [o.job.kind for o in worker.drain()] == ["send"]
     assert Counter(r.recipient for r in sink.received) == dict.fromkeys(readers, 1)
 
 

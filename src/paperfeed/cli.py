@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -16,12 +16,13 @@ from paperfeed import feed
 from paperfeed.accounts import check_secret_key
 from paperfeed.cli_context import Context, F, handle_errors, pass_context
 from paperfeed.cli_digest import digest
+from paperfeed.cli_ops import jobs, migrate_db, worker
 from paperfeed.cli_render import authors_line, emit_json, err, out, print_report, progress_bar, show_results
 from paperfeed.config import load_settings
 from paperfeed.errors import BadRequest, IngestError
 from paperfeed.ingest import arxiv_api
 from paperfeed.ingest.files import FORMATS
-from paperfeed.ingest.pipeline import ArxivFetch, fetch_arxiv, harvest_oai, import_file
+from paperfeed.ingest.pipeline import UPDATE_STATE, ArxivFetch, fetch_arxiv, harvest_oai, import_file, update_plan
 from paperfeed.search.embed import MODEL_ID
 from paperfeed.search.embed_job import EmbedReport, embed_papers
 from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS
@@ -174,15 +175,13 @@ def update(ctx: Context, seed_file: Path | None, days: int, as_json: bool) -> No
     """
     store = ctx.ready_store()
     today = datetime.now(UTC).date()
-    last = store.get_state("arxiv:last-update")
-    since = date.fromisoformat(last["until"]) - timedelta(days=1) if last else today - timedelta(days=days)
-    plan = ArxivFetch(ctx.settings.arxiv_api_url, ctx.settings.categories, since, today)
+    plan = update_plan(store, ctx.settings.arxiv_api_url, ctx.settings.categories, today, days)
     try:
         with ctx.client(max_retries=0, timeout=15) as probe:
             probe.get(plan.api_url, {"search_query": "cat:cs.LG", "max_results": 1})
         with ctx.client() as client, progress_bar("arXiv API") as progress:
             report = fetch_arxiv(store, client, plan, progress=progress, batch_size=ctx.settings.batch_size)
-        store.set_state("arxiv:last-update", {"until": today.isoformat()})
+        store.set_state(UPDATE_STATE, {"until": today.isoformat()})
     except IngestError as exc:
         seed = seed_file or ctx.settings.seed_file
         err.print(Text(f"arXiv could not be reached ({exc.message}).", style="yellow"))
@@ -462,6 +461,9 @@ def admin(ctx: Context, name: str, revoke: bool) -> None:
 
 
 cli.add_command(digest)
+cli.add_command(worker)
+cli.add_command(jobs)
+cli.add_command(migrate_db)
 
 
 def main() -> None:

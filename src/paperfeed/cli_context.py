@@ -16,6 +16,7 @@ from paperfeed.cli_render import err
 from paperfeed.config import Settings
 from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.jobs import polite_client
 from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store, open_store
@@ -58,14 +59,7 @@ class Context:
         return self.store
 
     def client(self, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
-        s = self.settings
-        return PoliteClient(
-            user_agent=s.user_agent,
-            min_interval=s.request_interval,
-            timeout=timeout or s.http_timeout,
-            max_retries=s.max_retries if max_retries is None else max_retries,
-            max_retry_wait=s.max_retry_wait,
-        )
+        return polite_client(self.settings, max_retries=max_retries, timeout=timeout)
 
     def close(self) -> None:
         if self._store is not None:

@@ -80,8 +80,15 @@ class Settings(BaseSettings):
     mail_claim_seconds: float = Field(
         600.0, gt=0, description="A mail claimed by a sender that died is sent again after this many seconds."
     )
-    digest_schedule: bool = Field(True, description="`paperfeed serve` sends the digests itself at digest_hour.")
+    digest_schedule: bool = Field(True, description="Compose the digests daily at digest_hour and send them (a job).")
     digest_hour: int = Field(7, ge=0, le=23, description="UTC hour at which the day's digests go out.")
+    jobs_in_process: bool | None = Field(
+        None,
+        description="Run the background jobs (update, embed, refit, digests) inside `paperfeed serve`. Default: yes "
+        "on SQLite; no on PostgreSQL, where `paperfeed worker` processes run them.",
+    )
+    update_every_minutes: int = Field(60, ge=0, description="Fetch new arXiv papers this often (0: never).")
+    embed_every_minutes: int = Field(10, ge=0, description="Embed new papers this often (0: only after updates).")
     page_cache_seconds: float = Field(
         10.0, ge=0, description="How long anonymous feed pages are served from memory (0 turns the cache off)."
     )

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from paperfeed.errors import BadRequest
 from paperfeed.models import Paper, Subscription, User
-from paperfeed.recommend.models import Blend, GraphFilter
+from paperfeed.recommend.models import Blend, GraphFilter, fit_blend
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
@@ -28,6 +28,8 @@ WINDOWS = ("day", "week", "all")
 POOL = 500  # candidates from the whole store: the nearest to the reader's profile
 MIN_READERS = 3  # below this many readers with history, collaborative filtering has nothing to say
 REFIT_AFTER_S = 60.0  # the community model is refitted at most this often (a reader's own row is always fresh)
+BLEND_STATE = "recommend:blend"  # blend weights fitted on this instance's data by the ``refit`` job
+MIN_FIT_READERS = 20  # below this many readers with two or more papers, the default weights stay
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,44 @@ class ForYou:
                 mark = self.store.interactions_mark()
                 if self._community is None or self._community.mark != mark:
                     self._community = _fit(self.store.interactions(), mark)
+                stored = self.store.get_state(BLEND_STATE)
+                if stored is not None:
+                    self.blend = Blend({int(b): tuple(w) for b, w in stored["weights"].items()}, self.blend.default)
             return self._community
+
+    def fit_weights(self, max_readers: int = 2_000, seed: int = 0) -> str:
+        """Fit the blend weights on this instance's history: one paper held out per reader, weights chosen for
+        Recall@20 on them (see :func:`paperfeed.recommend.models.fit_blend`); saved for every web process."""
+        pairs = self.store.interactions()
+        community = _fit(pairs, ())
+        history = community.matrix.tolil(copy=True)
+        held = sp.lil_matrix(history.shape, dtype=np.float32)
+        rng = np.random.default_rng(seed)
+        readers = [u for u in range(history.shape[0]) if len(history.rows[u]) >= 2]
+        if len(readers) < MIN_FIT_READERS:
+            return f"{len(readers)} readers with two or more papers: too few to fit, default weights kept"
+        readers = sorted(rng.choice(readers, size=min(max_readers, len(readers)), replace=False).tolist())
+        for u in readers:
+            item = int(rng.choice(history.rows[u]))
+            history[u, item], held[u, item] = 0, 1
+        train, test = sp.csr_matrix(history)[readers], sp.csr_matrix(held)[readers]
+        self.engine.refresh()
+        keys = sorted(community.papers, key=community.papers.__getitem__)
+        items = np.zeros((len(keys), 384), np.float32)  # a paper not yet embedded scores 0 on content
+        for i, key in enumerate(keys):
+            found = self.engine.vectors.vector(key)
+            if found is not None:
+                items[i] = found
+        profiles = np.asarray(train @ items)
+        profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-9)
+        content = (profiles @ items.T).astype(np.float32)
+        k = max(1, min(64, min(train.shape) - 1))
+        collaborative = GraphFilter(k=k, alpha=0.3).fit(sp.csr_matrix(history)).score(train)
+        popular = np.broadcast_to(np.log1p(np.asarray(history.sum(axis=0), np.float32)), content.shape).copy()
+        blend = fit_blend(train, test, [content, collaborative, None, popular], k=20)
+        weights = {str(b): list(w) for b, w in blend.weights.items()}
+        self.store.set_state(BLEND_STATE, {"weights": weights, "readers": len(readers)})
+        return f"blend weights fitted on {len(readers)} readers: {weights}"
 
     def recommend(self, user: User, window: str = "week", limit: int = 20) -> list[Recommendation]:
         """Up to ``limit`` papers for ``user`` from the latest day's or week's feed, or from every paper; never one

@@ -16,6 +16,7 @@ from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
 from paperfeed.edge import store_of
 from paperfeed.errors import Unauthorized
+from paperfeed.jobs import send_soon
 
 router = APIRouter(prefix="/api")
 
@@ -181,7 +182,5 @@ def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
         given.content,
     )
     sub = subs.subscribe(store_of(request), request.app.state.mail_settings, given.email, prefs, caller(request))
-    scheduler = getattr(request.app.state, "digest_scheduler", None)
-    if scheduler is not None:
-        scheduler.wake()
+    send_soon(store_of(request), request.app.state.worker)
     return {"email": sub.email, "frequency": sub.frequency, "confirmed": sub.confirmed}

@@ -205,6 +205,17 @@ class ArxivFetch:
         return f"arxiv:{','.join(sorted(self.categories))}:{self.since}:{self.until}"
 
 
+UPDATE_STATE = "arxiv:last-update"
+
+
+def update_plan(store: Store, api_url: str, categories: Sequence[str], today: date, days: int = 3) -> ArxivFetch:
+    """What `paperfeed update` (and the worker's update job) fetches: from the day before the last update to
+    today, or the last ``days`` days on a first run."""
+    last = store.get_state(UPDATE_STATE)
+    since = date.fromisoformat(last["until"]) - timedelta(days=1) if last else today - timedelta(days=days)
+    return ArxivFetch(api_url, categories, since, today)
+
+
 def _chunks(window: arxiv_api.Window, days: int) -> list[arxiv_api.Window]:
     chunks, start = [], window.start
     while start <= window.end:

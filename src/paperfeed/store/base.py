@@ -11,6 +11,7 @@ from typing import Any, Literal
 from paperfeed.models import Paper
 from paperfeed.store.community import CommunityData
 from paperfeed.store.digests import DigestData
+from paperfeed.store.jobs import JobQueue
 
 SortOrder = Literal["upvotes", "newest", "oldest"]
 
@@ -146,7 +147,7 @@ class SearchData(abc.ABC):
         """How many papers have an embedding from ``model``."""
 
 
-class Store(SearchData, CommunityData, DigestData):
+class Store(SearchData, CommunityData, DigestData, JobQueue):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 
     A paper's ``upvotes`` and ``num_comments`` as read are the source's counts plus this instance's own votes

@@ -243,12 +243,12 @@ _V5_SQLITE = (
 )
 
 # v6: background jobs (ingest, embed, refit, digests) that any worker process may claim; a live job's key is
-# unique, so the same job is never queued or run twice at once.
+# unique for good, so the same job ("update:2026-11-22T06:00") is never queued twice.
 _V6_SQLITE = (
     """CREATE TABLE jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         kind TEXT NOT NULL,
-        key TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
         payload TEXT NOT NULL DEFAULT '{}',
         status TEXT NOT NULL DEFAULT 'queued',
         run_at DATETIME NOT NULL,
@@ -259,7 +259,6 @@ _V6_SQLITE = (
         created_at DATETIME NOT NULL,
         finished_at DATETIME
     )""",
-    "CREATE UNIQUE INDEX ux_jobs_live_key ON jobs (key) WHERE status IN ('queued', 'running')",
     "CREATE INDEX ix_jobs_due ON jobs (status, run_at)",
 )
 

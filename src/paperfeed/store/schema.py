@@ -218,7 +218,7 @@ jobs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("kind", sa.String, nullable=False),  # ingest | embed | refit | digest
-    sa.Column("key", sa.String, nullable=False),  # unique among queued and running jobs
+    sa.Column("key", sa.String, nullable=False, unique=True),  # names the job once and for all
     sa.Column("payload", sa.String, nullable=False, server_default="{}"),  # JSON arguments
     sa.Column("status", sa.String, nullable=False, server_default="queued"),  # queued|running|done|failed
     sa.Column("run_at", sa.DateTime, nullable=False),

@@ -27,6 +27,7 @@ from paperfeed.store.schema import (
 )
 from paperfeed.store.sql_community import CommunityMixin
 from paperfeed.store.sql_digests import DigestMixin
+from paperfeed.store.sql_jobs import JobMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
 
 _SQLITE_PRAGMAS = (
@@ -130,7 +131,7 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(CommunityMixin, DigestMixin, SearchDataMixin, Store):
+class SqlStore(CommunityMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: sa.URL) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -17,8 +18,7 @@ from paperfeed.api.community_routes import router as api_community_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
-from paperfeed.digest.config import mail_settings, smtp_settings
-from paperfeed.digest.schedule import DigestScheduler
+from paperfeed.digest.config import mail_settings
 from paperfeed.errors import (
     BadRequest,
     Conflict,
@@ -30,9 +30,10 @@ from paperfeed.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from paperfeed.foryou import ForYou, digest_picks
+from paperfeed.foryou import ForYou
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import fetch_one
+from paperfeed.jobs import handlers, job_settings, jobs_in_process, polite_client, schedule
 from paperfeed.limits import RateLimiter
 from paperfeed.models import Paper
 from paperfeed.pagecache import PageCache
@@ -46,6 +47,7 @@ from paperfeed.web.foryou_pages import router as foryou_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
 from paperfeed.web.subscribe_pages import router as subscribe_router
+from paperfeed.worker import Worker
 
 # Unauthorized is a Forbidden: it comes first so it keeps its own status.
 STATUS = {
@@ -78,14 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.fetch_paper = lambda arxiv_id: _fetch_paper(settings, arxiv_id)
     app.state.mail_settings = mail_settings(settings)
     app.state.foryou = ForYou(store, engine)
-    if settings.digest_schedule:
-        scheduler = DigestScheduler(
-            store, app.state.mail_settings, smtp_settings(settings), hour=settings.digest_hour,
-            per_minute=settings.mails_per_minute, personal=digest_picks(app.state.foryou),
-        )  # fmt: skip
-        app.state.digest_scheduler = scheduler
-        app.router.add_event_handler("startup", scheduler.start)
-        app.router.add_event_handler("shutdown", scheduler.stop)
+    app.state.worker = None
+    if jobs_in_process(settings):  # SQLite: this process runs the background jobs; PostgreSQL: `paperfeed worker`
+        config = job_settings(settings)
+        client = partial(polite_client, settings)
+        worker = Worker(store, handlers(store, engine, app.state.foryou, config, client), schedule(config))
+        app.state.worker = worker
+        app.router.add_event_handler("startup", worker.start)
+        app.router.add_event_handler("shutdown", worker.stop)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(api_community_router)
     app.include_router(api_router)

@@ -12,6 +12,7 @@ from starlette.datastructures import FormData
 from paperfeed.digest import subscribe as subs
 from paperfeed.edge import store_of
 from paperfeed.errors import PaperfeedError
+from paperfeed.jobs import send_soon
 from paperfeed.web.deps import checked_form, field, settings_of, viewer
 from paperfeed.web.pages import render
 
@@ -27,9 +28,7 @@ def _prefs(form: FormData) -> Any:
 
 
 def _wake(request: Request) -> None:
-    scheduler = getattr(request.app.state, "digest_scheduler", None)
-    if scheduler is not None:
-        scheduler.wake()
+    send_soon(store_of(request), request.app.state.worker)
 
 
 @router.get("/subscribe", response_class=HTMLResponse)

@@ -1,0 +1,144 @@
+"""Operating an instance: `paperfeed worker` runs the background jobs, `paperfeed jobs` shows the queue,
+`paperfeed migrate-db` moves an instance to another database."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import UTC, datetime
+from functools import partial
+from types import FrameType
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from paperfeed.cli_context import Context, handle_errors, pass_context
+from paperfeed.cli_render import emit_json, err, out
+from paperfeed.errors import BadRequest, PaperfeedError
+from paperfeed.foryou import ForYou
+from paperfeed.jobs import handlers, job_settings, polite_client, schedule
+from paperfeed.store import open_store
+from paperfeed.store.copy import copy_store
+from paperfeed.store.sql import SqlStore
+from paperfeed.worker import Worker
+
+KINDS = ("update", "embed", "refit", "digest", "send")
+
+
+def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
+    store = ctx.ready_store()
+    config = job_settings(ctx.settings)
+    every = handlers(store, ctx.engine, ForYou(store, ctx.engine), config, partial(polite_client, ctx.settings))
+    chosen = {kind: run for kind, run in every.items() if not kinds or kind in kinds}
+    return Worker(store, chosen, schedule(config))
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Plan, run every due job, then exit (for cron or a systemd timer).")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="Run only these kinds (repeatable).")
+@click.option("--poll", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+              help="Seconds between looks at the queue when it is empty.")  # fmt: skip
+@pass_context
+@handle_errors
+def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float) -> None:
+    """Run the background jobs: arXiv updates, embedding, recommendation refits, digest composing and sending.
+
+    Start as many workers as you like, on as many machines, against one PostgreSQL database: each job runs in
+    one of them (claims use FOR UPDATE SKIP LOCKED), and a job whose worker died is taken over after its lease
+    (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself; a worker is not needed there.
+    Stops cleanly on SIGTERM or Ctrl-C after the job in hand."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    runner = _worker(ctx, kinds)
+    if once:
+        outcomes = runner.drain()
+        for o in outcomes:
+            out.print(f"{o.job.key}: {'done' if o.ok else 'FAILED'}: {o.summary}", highlight=False)
+        if not outcomes:
+            out.print("No job was due.")
+        return
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        err.print("Stopping after the job in hand ...")
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    err.print(f"Worker {runner.name}: running {', '.join(runner.handlers)}; Ctrl-C to stop.")
+    runner.start(poll)
+    assert runner._thread is not None
+    while runner._thread.is_alive():
+        runner._thread.join(timeout=1)
+
+
+@click.command()
+@click.option("--status", type=click.Choice(["queued", "running", "done", "failed"]), help="Only jobs in this state.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON.")
+@pass_context
+@handle_errors
+def jobs(ctx: Context, status: str | None, limit: int, as_json: bool) -> None:
+    """The latest background jobs, newest first: what ran, where, and why a job failed."""
+    found = ctx.ready_store().list_jobs(limit, status)
+    if as_json:
+        emit_json([_row(j) for j in found])
+        return
+    if not found:
+        out.print(f"No {status or ''} jobs. `paperfeed worker` (or `paperfeed serve` on SQLite) plans them.")
+        return
+    table = Table("id", "job", "status", "tries", "worker", "finished", "error")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for j in found:
+        ago = f"{(now - j.finished_at).total_seconds() / 60:.0f} min ago" if j.finished_at else ""
+        table.add_row(str(j.id), j.key, j.status, str(j.attempts), j.locked_by or "", ago, (j.last_error or "")[:60])
+    out.print(table)
+
+
+def _row(j: object) -> dict[str, object]:
+    fields = ("id", "kind", "key", "status", "attempts", "run_at", "locked_by", "last_error", "finished_at")
+    return {f: getattr(j, f) for f in fields}
+
+
+@click.command("migrate-db")
+@click.option(
+    "--from", "source", required=True, metavar="URL", help="The database to copy (sqlite:///, postgresql://)."
+)
+@click.option("--to", "target", required=True, metavar="URL", help="An empty database to copy into (made ready here).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table-by-table check as JSON.")
+@handle_errors
+def migrate_db(source: str, target: str, as_json: bool) -> None:
+    """Move an instance to another database: papers, embeddings, users, sessions, votes, comments, collections,
+    subscriptions, the outbox and the job queue, with their ids.
+
+    The source is first brought to the latest schema; the target must be empty (PostgreSQL: create the database
+    first). Afterwards every table's row count and a checksum of all its rows are compared on both sides; any
+    difference fails the command (exit 1). Stop the web processes and workers first, then point
+    PAPERFEED_DATABASE_URL at the target."""
+    store_from, store_to = open_store(source), open_store(target)
+    if not isinstance(store_from, SqlStore) or not isinstance(store_to, SqlStore):
+        raise BadRequest("both databases must be SQL databases")
+    columns = [TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    tasks: dict[str, TaskID] = {}
+    try:
+        with Progress(*columns, console=err) as bar:
+
+            def progress(table: str, done: int, total: int) -> None:
+                if table not in tasks:
+                    tasks[table] = bar.add_task(table, total=total)
+                bar.update(tasks[table], completed=done)
+
+            checks = copy_store(store_from, store_to, progress)
+    finally:
+        store_from.close()
+        store_to.close()
+    bad = [c for c in checks if not c.ok]
+    if as_json:
+        emit_json([{"table": c.table, "rows": c.source_rows, "copied": c.target_rows, "ok": c.ok} for c in checks])
+    else:
+        table = Table("table", "rows", "copied", "checksum")
+        for c in checks:
+            table.add_row(c.table, f"{c.source_rows:,}", f"{c.target_rows:,}", "same" if c.ok else "[red]DIFFERS")
+        out.print(table)
+    if bad:
+        raise PaperfeedError(f"the copy differs from the source in {', '.join(c.table for c in bad)}")
+    err.print(f"Copied and verified {sum(c.source_rows for c in checks):,} rows in {len(checks)} tables.")

@@ -1,0 +1,131 @@
+"""The background jobs and their schedule: what `paperfeed worker` (and, on SQLite, `paperfeed serve`) runs.
+
+- ``update``: fetch the configured categories' new papers from the arXiv API (hourly by default), then queue an
+  ``embed`` job;
+- ``embed``: embed papers that have no embedding or a stale one (every few minutes);
+- ``refit``: fit the "for you" blend weights on this instance's own upvotes and collections (daily), which every
+  web process picks up at its next model refit;
+- ``digest``: compose the day's digest editions into the outbox (daily from ``digest_hour``), then queue ``send``;
+- ``send``: deliver what is due in the outbox (every minute, and at once after a confirmation mail is queued).
+
+Each job is safe to run again: imports are upserts, embeddings and the outbox are idempotent per row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from paperfeed.config import Settings
+from paperfeed.digest.compose import MailSettings
+from paperfeed.digest.config import mail_settings, smtp_settings
+from paperfeed.digest.run import compose
+from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
+from paperfeed.foryou import ForYou, digest_picks
+from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.ingest.pipeline import UPDATE_STATE, fetch_arxiv, update_plan
+from paperfeed.search.embed_job import embed_papers
+from paperfeed.search.engine import SearchEngine
+from paperfeed.store import Store
+from paperfeed.store.jobs import Job
+from paperfeed.worker import Handler, Periodic, Worker
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """What the jobs need, taken from Settings by the CLI or the web app's factory."""
+
+    arxiv_api_url: str
+    categories: tuple[str, ...]
+    batch_size: int
+    mail: MailSettings
+    smtp: SmtpSettings
+    mails_per_minute: int
+    mail_claim: timedelta
+    digest_schedule: bool
+    digest_hour: int
+    update_every: timedelta | None  # None: no periodic arXiv update
+    embed_every: timedelta | None
+
+
+def job_settings(s: Settings) -> JobSettings:
+    return JobSettings(
+        arxiv_api_url=s.arxiv_api_url, categories=tuple(s.categories), batch_size=s.batch_size,
+        mail=mail_settings(s), smtp=smtp_settings(s), mails_per_minute=s.mails_per_minute,
+        mail_claim=timedelta(seconds=s.mail_claim_seconds), digest_schedule=s.digest_schedule,
+        digest_hour=s.digest_hour,
+        update_every=timedelta(minutes=s.update_every_minutes) if s.update_every_minutes else None,
+        embed_every=timedelta(minutes=s.embed_every_minutes) if s.embed_every_minutes else None,
+    )  # fmt: skip
+
+
+def polite_client(s: Settings, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
+    """An HTTP client for arXiv with the configured manners (user agent, spacing, retries)."""
+    return PoliteClient(
+        user_agent=s.user_agent, min_interval=s.request_interval, timeout=timeout or s.http_timeout,
+        max_retries=s.max_retries if max_retries is None else max_retries, max_retry_wait=s.max_retry_wait,
+    )  # fmt: skip
+
+
+def jobs_in_process(s: Settings) -> bool:
+    """Whether `paperfeed serve` runs the jobs itself (default: on SQLite only)."""
+    if s.jobs_in_process is not None:
+        return s.jobs_in_process
+    return s.database_url.startswith("sqlite")
+
+
+def schedule(s: JobSettings) -> tuple[Periodic, ...]:
+    plan = [Periodic("refit", daily_after_hour=3)]
+    if s.update_every is not None:
+        plan.append(Periodic("update", every=s.update_every))
+    if s.embed_every is not None:
+        plan.append(Periodic("embed", every=s.embed_every))
+    if s.digest_schedule:
+        plan += [Periodic("digest", daily_after_hour=s.digest_hour), Periodic("send", every=timedelta(minutes=1))]
+    return tuple(plan)
+
+
+def handlers(
+    store: Store, engine: SearchEngine, foryou: ForYou, s: JobSettings,
+    client: Callable[[], AbstractContextManager[PoliteClient]],
+) -> dict[str, Handler]:  # fmt: skip
+    """The job kinds this process can run, over its store, search engine and recommender."""
+
+    def update(job: Job) -> str:
+        today = datetime.now(UTC).date()
+        plan = update_plan(store, s.arxiv_api_url, s.categories, today)
+        with client() as http:
+            report = fetch_arxiv(store, http, plan, batch_size=s.batch_size)
+        store.set_state(UPDATE_STATE, {"until": today.isoformat()})
+        store.enqueue_job("embed", f"embed:after:{job.key}", {}, datetime.now(UTC))
+        return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
+
+    def embed(job: Job) -> str:
+        report = embed_papers(store, engine.embedder)
+        return f"{report.embedded} papers embedded in {report.seconds:.1f} s"
+
+    def refit(job: Job) -> str:
+        return foryou.fit_weights()
+
+    def digest(job: Job) -> str:
+        day = date.fromisoformat(job.payload.get("day") or job.key.split(":", 1)[1])
+        report = compose(store, s.mail, day, personal=digest_picks(foryou))
+        store.enqueue_job("send", f"send:after:{job.key}", {}, datetime.now(UTC))
+        return f"{', '.join(report.editions) or 'no edition'}: {report.queued} mails queued"
+
+    def send(job: Job) -> str:
+        report = deliver(store, SmtpSender(s.smtp), per_minute=s.mails_per_minute, stale_after=s.mail_claim)
+        return f"{report.sent} sent, {report.retried} to retry, {report.failed} failed"
+
+    return {"update": update, "embed": embed, "refit": refit, "digest": digest, "send": send}
+
+
+def send_soon(store: Store, worker: Worker | None = None) -> None:
+    """Queue a delivery round now (a confirmation mail is waiting) for whichever worker is free first, and wake
+    this process's own worker when it has one."""
+    store.enqueue_job("send", f"send:now:{uuid.uuid4().hex}", {}, datetime.now(UTC))
+    if worker is not None:
+        worker.wake()

@@ -1,0 +1,181 @@
+"""The job queue and its workers, on each backend: a job planned by every worker is queued once, run by one
+worker, retried after a failure, and taken over when its worker dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from paperfeed.cli import cli
+from paperfeed.config import load_settings
+from paperfeed.errors import IngestError
+from paperfeed.jobs import jobs_in_process
+from paperfeed.store import Store
+from paperfeed.store.jobs import Job
+from paperfeed.worker import Periodic, Worker
+
+T0 = datetime(2026, 3, 2, 10, 17, tzinfo=UTC)
+
+
+def test_periodic_keys_name_the_period() -> None:
+    hourly, tenth = Periodic("update"), Periodic("embed", every=timedelta(minutes=10))
+    daily = Periodic("digest", daily_after_hour=7)
+    assert hourly.key(T0) == hourly.key(T0 + timedelta(minutes=40)) == "update:2026-03-02T10:00"
+    assert hourly.key(T0 + timedelta(minutes=43)) == "update:2026-03-02T11:00"
+    assert tenth.key(T0) == "embed:2026-03-02T10:10"
+    assert daily.key(T0.replace(hour=6)) is None
+    assert daily.key(T0) == daily.key(T0.replace(hour=23)) == "digest:2026-03-02"
+
+
+def test_a_key_is_queued_once_and_claimed_by_one_worker(store: Store) -> None:
+    assert store.enqueue_job("probe", "probe:1", {"n": 1}, T0)
+    assert not store.enqueue_job("probe", "probe:1", {"n": 2}, T0)  # planned again by another worker
+    assert store.claim_job("w1", T0, T0 - timedelta(minutes=10), ["other"]) is None  # not a kind w1 runs
+    job = store.claim_job("w1", T0, T0 - timedelta(minutes=10), ["probe"])
+    assert job == Job(job.id, "probe", "probe:1", {"n": 1}, 1)  # type: ignore[union-attr]
+    assert store.claim_job("w2", T0, T0 - timedelta(minutes=10), ["probe"]) is None
+    assert store.renew_job(job.id, "w1", T0 + timedelta(minutes=5))  # type: ignore[union-attr]
+    later = T0 + timedelta(minutes=14)
+    assert store.claim_job("w2", later, later - timedelta(minutes=10), ["probe"]) is None  # renewed: still w1's
+    dead = T0 + timedelta(minutes=16)
+    taken = store.claim_job("w2", dead, dead - timedelta(minutes=10), ["probe"])  # w1 stopped renewing: stale
+    assert taken is not None and taken.attempts == 2
+    assert not store.renew_job(job.id, "w1", dead)  # type: ignore[union-attr]
+    store.finish_job(job.id, "w1", dead)  # type: ignore[union-attr]  # the old holder's word no longer counts
+    assert store.list_jobs()[0].status == "running"
+    store.finish_job(taken.id, "w2", dead)
+    [record] = store.list_jobs()
+    assert (record.status, record.attempts, record.locked_by) == ("done", 2, None)
+    assert store.prune_jobs(dead + timedelta(seconds=1)) == 1
+    assert store.list_jobs() == []
+
+
+def test_a_failing_job_is_retried_with_backoff_then_marked_failed(store: Store) -> None:
+    clock = [T0]
+    runs: list[int] = []
+
+    def flaky(job: Job) -> str:
+        runs.append(job.attempts)
+        raise IngestError("arXiv answered 503")
+
+    worker = Worker(store, {"update": flaky}, (Periodic("update"),), clock=lambda: clock[0], max_attempts=3)
+    assert worker.plan() == ["update:2026-03-02T10:00"]
+    assert worker.plan() == []
+    outcome = worker.run_one()
+    assert outcome is not None and not outcome.ok and outcome.summary == "arXiv answered 503"
+    assert worker.run_one() is None  # waits one minute
+    clock[0] += timedelta(minutes=1)
+    assert worker.run_one() is not None
+    clock[0] += timedelta(minutes=1)
+    assert worker.run_one() is None  # then two
+    clock[0] += timedelta(minutes=1)
+    assert worker.run_one() is not None
+    clock[0] += timedelta(minutes=43)  # the third try failed for good; the next hour is a new job
+    assert runs == [1, 2, 3]
+    [record] = store.list_jobs(status="failed")
+    assert record.last_error == "arXiv answered 503"
+    assert worker.drain()[0].job.key == "update:2026-03-02T11:00"
+
+
+def test_a_crashing_job_does_not_stop_the_worker(store: Store) -> None:
+    worker = Worker(store, {"refit": lambda job: str(1 / 0)}, (Periodic("refit", daily_after_hour=0),),
+                    max_attempts=1)  # fmt: skip
+    [outcome] = worker.drain()
+    assert outcome.summary == "ZeroDivisionError: division by zero"
+    assert store.list_jobs()[0].status == "failed"
+
+
+PROBE = textwrap.dedent(
+    """
+    import os, sys, time
+    from paperfeed.store import open_store
+    from paperfeed.worker import Worker
+    store = open_store(sys.argv[1])
+    log = sys.argv[2]
+    def probe(job):
+        time.sleep(float(job.payload.get("sleep", 0.01)))
+        with open(log, "a") as f:
+            f.write(job.key + " " + str(os.getpid()) + "\\n")
+        return "ok"
+    Worker(store, {"probe": probe}, lease=__import__("datetime").timedelta(seconds=float(sys.argv[3]))).drain()
+    """
+)
+
+
+def _workers(url: str, log: Path, count: int, lease: float = 600) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen([sys.executable, "-c", PROBE, url, str(log), str(lease)], stderr=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+
+
+def test_several_worker_processes_share_the_jobs_without_doing_one_twice(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    for n in range(60):
+        store.enqueue_job("probe", f"probe:{n}", {}, T0)
+    log = tmp_path / "done.log"
+    procs = _workers(store_url, log, 3)
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert Counter(key for key, _ in lines) == {f"probe:{n}": 1 for n in range(60)}
+    assert len({pid for _, pid in lines}) >= 2  # the work really was shared
+    assert {r.status for r in store.list_jobs(100)} == {"done"}
+
+
+def test_a_job_whose_worker_was_killed_is_taken_over(store: Store, store_url: str, tmp_path: Path) -> None:
+    store.enqueue_job("probe", "probe:slow", {"sleep": 30}, T0)
+    log = tmp_path / "done.log"
+    [first] = _workers(store_url, log, 1, lease=1.5)
+    deadline = time.monotonic() + 30
+    while store.list_jobs()[0].status != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    assert not log.exists()
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]  # the next try is quick
+        conn.exec_driver_sql("""UPDATE jobs SET payload = '{"sleep": 0}'""")
+    time.sleep(1.6)  # the dead worker's lease runs out
+    [second] = _workers(store_url, log, 1, lease=1.5)
+    assert second.wait(timeout=60) == 0
+    [(key, pid)] = [line.split() for line in log.read_text().splitlines()]
+    assert key == "probe:slow" and int(pid) == second.pid
+    assert (store.list_jobs()[0].status, store.list_jobs()[0].attempts) == ("done", 2)
+
+
+def test_the_worker_command_runs_due_jobs_and_the_jobs_command_lists_them(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_port_url: str
+) -> None:
+    monkeypatch.setenv("PAPERFEED_DATABASE_URL", store_url)
+    monkeypatch.setenv("PAPERFEED_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PAPERFEED_ARXIV_API_URL", closed_port_url)  # arXiv unreachable: the update job fails
+    monkeypatch.setenv("PAPERFEED_MAX_RETRIES", "0")
+    result = CliRunner().invoke(cli, ["worker", "--once", "--kind", "update", "--kind", "embed", "--kind", "refit"])
+    assert result.exit_code == 0, result.output
+    assert "update:" in result.output and "FAILED" in result.output
+    assert "embed:" in result.output and "0 papers embedded" in result.output
+    assert "refit:" in result.output and "too few to fit" in result.output
+    listed = CliRunner().invoke(cli, ["jobs", "--status", "queued", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert '"kind":"update"' in listed.output.replace(" ", "")  # queued again for a retry
+    assert "No failed jobs" in CliRunner().invoke(cli, ["jobs", "--status", "failed"]).output  # none for good
+    assert "update:" in CliRunner().invoke(cli, ["jobs"]).output
+
+
+def test_serve_runs_the_jobs_itself_on_sqlite_only(tmp_path: Path) -> None:
+    on_sqlite = load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", data_dir=tmp_path)
+    on_postgres = load_settings(database_url="postgresql://db.example/paperfeed", data_dir=tmp_path)
+    assert jobs_in_process(on_sqlite) and not jobs_in_process(on_postgres)
+    forced = load_settings(database_url="postgresql://db.example/paperfeed", data_dir=tmp_path, jobs_in_process=True)
+    assert jobs_in_process(forced)
