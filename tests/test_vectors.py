@@ -53,7 +53,8 @@ def test_hnsw_recall_against_exact_and_reload(store: Store, tmp_path: Path) -> N
         ]
     )
     assert recall >= 0.98
-    assert (tmp_path / "vectors.usearch").is_file()
+    # PostgreSQL with pgvector answers from its own HNSW index; elsewhere the graph is built and saved here
+    assert (tmp_path / "vectors.usearch").is_file() == (store.ann_backend() is None)
 
     more = unit(rng, 10)
     new_keys = fill(store, more, start=3000)
@@ -111,3 +112,36 @@ def test_bf16_embeddings_match_fp32() -> None:
     exact = Embedder("fp32").encode(texts)
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     assert float(np.mean(np.sum(fast * exact, axis=1))) > 0.999
+
+
+def test_postgresql_uses_pgvector_when_the_server_has_it(store: Store, backend: str, tmp_path: Path) -> None:
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        available = conn.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").first()
+    assert store.ann_backend() == ("pgvector" if available else None)
+    rng = np.random.default_rng(5)
+    vectors = clustered(rng, 300)
+    keys = fill(store, vectors)
+    if available:  # every saved embedding is mirrored into the database's index at once
+        assert [k for k, _ in store.nearest(vectors[9].tolist(), 1)] == [keys[9]]
+
+
+def test_without_pgvector_search_falls_back_to_the_in_process_index(
+    store: Store, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from paperfeed.store import sql_ann
+
+    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.exec_driver_sql("DROP TABLE IF EXISTS paper_ann")
+    monkeypatch.setattr(sql_ann, "_SETUP", ("CREATE EXTENSION IF NOT EXISTS no_such_extension",))
+    said = store.setup_ann()
+    assert said.startswith("vector search: in-process HNSW (usearch); pgvector unavailable:")
+    assert "no_such_extension" in said
+    assert store.ann_backend() is None
+    fill(store, clustered(np.random.default_rng(6), 1200))
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    assert index.approximate and (tmp_path / "vectors.usearch").is_file()

@@ -60,6 +60,8 @@ def init(ctx: Context) -> None:
     applied = ctx.store.migrate()
     state = f"applied migrations {applied}" if applied else "already up to date"
     out.print(f"Database {ctx.store.stats().database}: {state} (schema version {ctx.store.schema_version()}).")
+    vectors = ctx.store.setup_ann()
+    out.print(f"{vectors[0].upper()}{vectors[1:]}.")
 
 
 # -- progress and reports ------------------------------------------------------------------------------

@@ -43,13 +43,14 @@ class VectorIndex:
         self._ann_after = (0, 0)  # store position the graph reflects
         self._instance = ""
         self._sample: Vectors | None = None
+        self._database: Store | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
     @property
     def approximate(self) -> bool:
-        return self._ann is not None
+        return self._ann is not None or self._database is not None
 
     # -- keeping in step with the store -----------------------------------------------------------------
 
@@ -66,8 +67,11 @@ class VectorIndex:
                 self._sample = None
             self._after = after
             if len(self.keys) >= self.exact_below and len(self.keys) > 0:
-                self._instance = instance_id(store)
-                self._sync_ann(store, changed)
+                if store.ann_backend() is not None:  # PostgreSQL + pgvector: one HNSW graph in the database
+                    self._database = store
+                else:
+                    self._instance = instance_id(store)
+                    self._sync_ann(store, changed)
             return len(changed)
 
     def _absorb(self, changed: dict[int, bytes]) -> None:
@@ -161,6 +165,8 @@ class VectorIndex:
             return []
         if within is not None:
             return _top(self.scores(query, within), k)
+        if self._database is not None and not exact:
+            return self._database.nearest(query.tolist(), min(k, len(self.keys)))
         if self._ann is not None and not exact:
             found = self._ann.search(query.astype(np.float32), min(k, len(self.keys)), threads=1)
             return [(int(key), 1.0 - float(d)) for key, d in zip(found.keys, found.distances, strict=True)]

@@ -110,6 +110,19 @@ class SearchData(abc.ABC):
     (seq, key)" is a resumable position in the feed.
     """
 
+    def ann_backend(self) -> str | None:
+        """The database's own nearest-neighbour search ("pgvector"), or None: the search engine keeps an
+        in-process index instead."""
+        return None
+
+    def setup_ann(self) -> str:
+        """Set up the database's nearest-neighbour search where it can have one; a line saying which is used."""
+        return "vector search: in-process HNSW (usearch)"
+
+    def nearest(self, vector: Sequence[float], k: int) -> list[tuple[int, float]]:
+        """The ``k`` keys nearest ``vector`` by cosine, with their cosines, best first (``ann_backend`` only)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def change_seq(self) -> int:
         """The newest commit sequence number among papers (0 when empty)."""

@@ -25,6 +25,7 @@ from paperfeed.store.schema import (
     paper_versions,
     papers,
 )
+from paperfeed.store.sql_ann import AnnMixin
 from paperfeed.store.sql_community import CommunityMixin
 from paperfeed.store.sql_digests import DigestMixin
 from paperfeed.store.sql_jobs import JobMixin
@@ -131,7 +132,7 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(CommunityMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
+class SqlStore(AnnMixin, CommunityMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: sa.URL) -> None:
@@ -170,7 +171,13 @@ class SqlStore(CommunityMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
 
     def migrate(self) -> list[int]:
         with _operational_errors(self._safe_url()):
-            return migrations.migrate(self.engine.execution_options(paperfeed_write=True))
+            applied = migrations.migrate(self.engine.execution_options(paperfeed_write=True))
+        if self._pg() and (applied or self._ann_ready is None):
+            self.setup_ann()
+        return applied
+
+    def _pg(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     def schema_version(self) -> int:
         with self._read() as conn:

@@ -3,12 +3,14 @@ connections for reading and writing, paper loading and the dialect's INSERT. Dec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 import sqlalchemy as sa
 
 from paperfeed.models import Paper
+from paperfeed.store.base import EmbeddingRow
 
 
 class SqlPlumbing:
@@ -23,3 +25,6 @@ class SqlPlumbing:
 
     def _insert(self, table: sa.Table) -> Any:
         raise NotImplementedError
+
+    def mirror_embeddings(self, conn: sa.Connection, rows: Sequence[EmbeddingRow]) -> None:
+        """Copy freshly saved embeddings to the database's vector index, where there is one."""

@@ -128,6 +128,7 @@ class SearchDataMixin(SqlPlumbing, SearchData):
             if fresh:
                 conn.execute(paper_embeddings.delete().where(e.paper_id.in_([r["paper_id"] for r in fresh])))
                 conn.execute(paper_embeddings.insert(), fresh)
+                self.mirror_embeddings(conn, rows)
 
     def embeddings_since(self, model: str, after: tuple[int, int], limit: int) -> list[StoredVector]:
         e = paper_embeddings.c
