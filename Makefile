@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/recommend_quality.py
 	$(BIN)/python bench/cf_gowalla.py
 	$(BIN)/python bench/recommend_speed.py
+	$(BIN)/python bench/backends.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -96,6 +96,7 @@ def copy_store(source: SqlStore, target: SqlStore, progress: Progress | None = N
         if progress is not None and total == 0:
             progress(table.name, 0, 0)
     _restart_identities(target)
+    target.setup_ann()  # PostgreSQL with pgvector: the copied embeddings go into its vector index too
     checks = []
     for table in TABLES:
         (rows_a, sum_a), (rows_b, sum_b) = checksum(source, table), checksum(target, table)
