@@ -178,3 +178,25 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
     assert "/papers/2506.00011" in mine
     assert "/papers/2506.00012" in mine  # the two quantum papers
     assert "trending" in claimed["tr@example.org"].decode().split("\r\n\r\n")[0]
+
+
+def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them_up(app) -> None:  # type: ignore[no-untyped-def]
+    from paperfeed.foryou import BLEND_STATE
+
+    store = app.state.store
+    foryou = ForYou(store, app.state.engine, refit_after=0)
+    topics = list(TOPICS)
+    for n in range(24):  # each reader likes three papers of one topic (or both of a small one)
+        user = reader(store, f"fit{n}")
+        for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
+            community.vote(store, user, arxiv_id, True)
+    said = foryou.fit_weights()
+    assert said.startswith("blend weights fitted on 24 readers")
+    stored = store.get_state(BLEND_STATE)
+    assert stored["readers"] == 24 and stored["weights"]
+    fresh = ForYou(store, app.state.engine, refit_after=0)
+    fresh.community()
+    assert fresh.blend.weights == {int(b): tuple(w) for b, w in stored["weights"].items()}
+    me = reader(store, "afterfit")
+    community.vote(store, me, "2506.00001", True)
+    assert len(set(r.paper.arxiv_id for r in fresh.recommend(me, window="week", limit=3)) & ids("gnn")) >= 2

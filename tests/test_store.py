@@ -227,6 +227,37 @@ def test_change_feed_pages_by_commit_sequence(store: Store) -> None:
     assert store.change_seq() == changed[0].seq
 
 
+def test_concurrent_writers_take_distinct_sequence_numbers_in_commit_order(store: Store, store_url: str) -> None:
+    """Four processes' worth of writers at once (threads, each with its own connections): every transaction gets
+    its own sequence number, so an index following (seq, key) sees each transaction whole and skips none."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        own = open_store(store_url)
+        try:
+            for t in range(8):
+                own.upsert_papers([make(w * 1000 + t * 10 + i) for i in range(5)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    docs = store.changed_papers((0, 0), 1000)
+    assert len(docs) == 160
+    by_seq: dict[int, set[str]] = {}
+    for d in docs:
+        by_seq.setdefault(d.seq, set()).add(d.arxiv_id[:-1])  # the id without its last digit names the batch
+    assert len(by_seq) == 32 and all(len(batch) == 1 for batch in by_seq.values())
+
+
 def test_embeddings_are_saved_replaced_and_followed(store: Store) -> None:
     store.upsert_papers([make(1), make(2)])
     assert store.embedding_backlog("m") == 2
