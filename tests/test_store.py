@@ -239,7 +239,7 @@ def test_concurrent_writers_take_distinct_sequence_numbers_in_commit_order(store
         try:
             for t in range(8):
                 own.upsert_papers([make(w * 1000 + t * 10 + i) for i in range(5)])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             own.close()
