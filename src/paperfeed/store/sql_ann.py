@@ -23,6 +23,7 @@ log = logging.getLogger("paperfeed.store")
 DIM = 384  # all-MiniLM-L6-v2
 EF_SEARCH = 200  # candidates an HNSW query visits (pgvector's default is 40: too few for recall@20 near 0.98)
 BACKFILL = 2_000
+REBUILD_ABOVE = 5_000  # rows to backfill above which the HNSW index is dropped and built again after
 
 _SETUP = (
     "CREATE EXTENSION IF NOT EXISTS vector",
@@ -72,6 +73,14 @@ class AnnMixin(SqlPlumbing):
             log.warning("pgvector unavailable (%s): vector search uses the in-process index", reason)
             return f"vector search: in-process HNSW (usearch); pgvector unavailable: {reason}"
         self._ann_ready = True
+        with self._read() as conn:
+            missing = conn.exec_driver_sql(
+                "SELECT count(*) FROM paper_embeddings e WHERE NOT EXISTS "
+                "(SELECT 1 FROM paper_ann a WHERE a.paper_id = e.paper_id)"
+            ).scalar()
+        if (missing or 0) > REBUILD_ABOVE:  # a bulk load: fill the table bare, then build the graph once
+            with self._write() as conn:
+                conn.exec_driver_sql("DROP INDEX IF EXISTS ix_paper_ann_hnsw")
         added = self._backfill_ann()
         with self._write() as conn:
             for statement in _INDEX:
