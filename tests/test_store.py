@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import new_database_url
+from conftest import new_database_url, postgres_cluster
 from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion
 from paperfeed.store import Store, open_store
@@ -202,6 +202,8 @@ def test_unusable_postgresql_databases_give_clear_errors(closed_port_url: str, b
     with pytest.raises(StoreError, match="not initialised: run `paperfeed init`"):
         fresh.latest_feed_date()
     fresh.close()
+    with pytest.raises(StoreError, match=r"database \"nosuchdb\" does not exist \(create it first"):
+        open_store(postgres_cluster().url("nosuchdb")).migrate()
 
 
 def test_a_database_from_a_newer_paperfeed_is_refused(store: Store) -> None:

@@ -481,6 +481,8 @@ def _operational_errors(database: str) -> Iterator[None]:
             raise StoreError(f"database {database} is not initialised: run `paperfeed init`") from exc
         if isinstance(exc, sa.exc.ProgrammingError):
             raise
+        if "FATAL:  database" in reason and "does not exist" in reason:  # PostgreSQL: paperfeed makes no databases
+            reason += " (create it first: createdb NAME, or CREATE DATABASE)"
         raise StoreError(f"database {database}: {reason}") from exc
 
 
