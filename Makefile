@@ -14,16 +14,18 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Fresh machine -> a working site: install, create the SQLite database, fetch recent papers from arXiv
-## (or, offline, import the seed file), start embedding them in the background (resumable; semantic search
-## fills in as it goes, log in var/embed.log), and serve on http://127.0.0.1:8000/.
+## (or, offline, import the seed file), start a background worker (embeds them, resumable: semantic search
+## fills in as it goes; then hourly updates and the digests; log in var/worker.log), and serve on
+## http://127.0.0.1:8000/.
 ## The secret key comes from PAPERFEED_SECRET_KEY, else a random one kept in var/secret_key.
 run: install
 	$(BIN)/paperfeed init
 	$(BIN)/paperfeed update
 	@mkdir -p var && test -s var/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > var/secret_key
 	@chmod 600 var/secret_key
-	($(BIN)/paperfeed embed > var/embed.log 2>&1 &)
-	PAPERFEED_SECRET_KEY="$${PAPERFEED_SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/paperfeed serve --host 127.0.0.1 --port 8000
+	(PAPERFEED_SECRET_KEY="$${PAPERFEED_SECRET_KEY:-$$(cat var/secret_key)}" $(BIN)/paperfeed worker > var/worker.log 2>&1 &)
+	PAPERFEED_SECRET_KEY="$${PAPERFEED_SECRET_KEY:-$$(cat var/secret_key)}" PAPERFEED_JOBS_IN_PROCESS=false \
+		$(BIN)/paperfeed serve --host 127.0.0.1 --port 8000
 
 lint: install
 	$(BIN)/ruff check src tests bench

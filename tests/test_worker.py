@@ -179,3 +179,11 @@ def test_serve_runs_the_jobs_itself_on_sqlite_only(tmp_path: Path) -> None:
     assert jobs_in_process(on_sqlite) and not jobs_in_process(on_postgres)
     forced = load_settings(database_url="postgresql://db.example/paperfeed", data_dir=tmp_path, jobs_in_process=True)
     assert jobs_in_process(forced)
+
+
+def test_a_worker_that_sends_digests_needs_the_secret_key(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERFEED_DATABASE_URL", store_url)
+    monkeypatch.delenv("PAPERFEED_SECRET_KEY", raising=False)
+    result = CliRunner().invoke(cli, ["worker", "--once", "--kind", "send"])
+    assert result.exit_code != 0
+    assert "PAPERFEED_SECRET_KEY" in result.output

@@ -13,6 +13,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from paperfeed.accounts import check_secret_key
 from paperfeed.cli_context import Context, handle_errors, pass_context
 from paperfeed.cli_render import emit_json, err, out
 from paperfeed.errors import BadRequest, PaperfeedError
@@ -27,6 +28,8 @@ KINDS = ("update", "embed", "refit", "digest", "send")
 
 
 def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
+    if ctx.settings.digest_schedule and (not kinds or {"digest", "send"} & set(kinds)):
+        check_secret_key(ctx.settings.secret_key)  # the digests' links are signed with it
     store = ctx.ready_store()
     config = job_settings(ctx.settings)
     every = handlers(store, ctx.engine, ForYou(store, ctx.engine), config, partial(polite_client, ctx.settings))
@@ -48,7 +51,8 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float) -> Non
     one of them (claims use FOR UPDATE SKIP LOCKED), and a job whose worker died is taken over after its lease
     (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself; a worker is not needed there.
     Stops cleanly on SIGTERM or Ctrl-C after the job in hand."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     runner = _worker(ctx, kinds)
     if once:
         outcomes = runner.drain()

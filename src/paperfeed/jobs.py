@@ -13,6 +13,7 @@ Each job is safe to run again: imports are upserts, embeddings and the outbox ar
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -27,11 +28,13 @@ from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
 from paperfeed.foryou import ForYou, digest_picks
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import UPDATE_STATE, fetch_arxiv, update_plan
-from paperfeed.search.embed_job import embed_papers
+from paperfeed.search.embed_job import EmbedReport, embed_papers
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
 from paperfeed.store.jobs import Job
 from paperfeed.worker import Handler, Periodic, Worker
+
+log = logging.getLogger("paperfeed.worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,15 @@ def handlers(
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 
     def embed(job: Job) -> str:
-        report = embed_papers(store, engine.embedder)
+        said = [0]
+
+        def tell(report: EmbedReport) -> None:  # a long backlog (a first import) logs as it goes
+            done = report.embedded + report.unchanged
+            if done - said[0] >= 5_000:
+                said[0] = done
+                log.info("embed: %d/%d papers, %.0f/s", done, report.backlog, report.rate)
+
+        report = embed_papers(store, engine.embedder, progress=tell)
         return f"{report.embedded} papers embedded in {report.seconds:.1f} s"
 
     def refit(job: Job) -> str:

@@ -107,7 +107,7 @@ class Worker:
             keeper.set()
             renewer.join()
         self.store.finish_job(job.id, self.name, self.clock())
-        log.warning("job %s done: %s", job.key, summary)
+        log.info("job %s done: %s", job.key, summary)
         return Outcome(job, True, summary)
 
     def _renew(self, job: Job, done: threading.Event) -> None:
