@@ -187,3 +187,18 @@ def test_a_worker_that_sends_digests_needs_the_secret_key(store_url: str, monkey
     result = CliRunner().invoke(cli, ["worker", "--once", "--kind", "send"])
     assert result.exit_code != 0
     assert "PAPERFEED_SECRET_KEY" in result.output
+
+
+def test_the_worker_daemon_runs_jobs_and_stops_cleanly_on_sigterm(store: Store, store_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PAPERFEED_DATABASE_URL": store_url, "PAPERFEED_DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "paperfeed", "worker", "--kind", "refit", "--poll", "0.2"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not store.list_jobs(status="done") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.list_jobs(status="done")[0].kind == "refit"
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert "running refit" in output and "Stopping after the job in hand" in output
+    assert "refit:" in output and "too few to fit" in output  # the job's line in the log

@@ -69,10 +69,7 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float) -> Non
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     err.print(f"Worker {runner.name}: running {', '.join(runner.handlers)}; Ctrl-C to stop.")
-    runner.start(poll)
-    assert runner._thread is not None
-    while runner._thread.is_alive():
-        runner._thread.join(timeout=1)
+    runner.run_forever(poll)
 
 
 @click.command()
