@@ -21,7 +21,9 @@ from paperfeed.store.sql_plumbing import SqlPlumbing
 
 log = logging.getLogger("paperfeed.store")
 DIM = 384  # all-MiniLM-L6-v2
-EF_SEARCH = 200  # candidates an HNSW query visits (pgvector's default is 40: too few for recall@20 near 0.98)
+# candidates an HNSW query visits; over the 120k arXiv papers and 200 queries, recall@20 against exact search was
+# 0.969 / 0.987 / 0.995 at 100 / 200 / 400 (6 ms a query at 200), with ef_construction 128 (64: 0.981 at 200)
+EF_SEARCH = 200
 BACKFILL = 2_000
 REBUILD_ABOVE = 5_000  # rows to backfill above which the HNSW index is dropped and built again after
 
@@ -35,7 +37,8 @@ _SETUP = (
 # built after the backfill: one bulk build is many times faster than growing the graph row by row
 _INDEX = (
     "SET LOCAL maintenance_work_mem = '512MB'",
-    "CREATE INDEX IF NOT EXISTS ix_paper_ann_hnsw ON paper_ann USING hnsw (embedding vector_cosine_ops)",
+    "CREATE INDEX IF NOT EXISTS ix_paper_ann_hnsw ON paper_ann USING hnsw (embedding vector_cosine_ops) "
+    "WITH (m = 16, ef_construction = 128)",
 )
 
 
