@@ -191,9 +191,11 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
         for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
             community.vote(store, user, arxiv_id, True)
     said = foryou.fit_weights()
-    assert said.startswith("blend weights fitted on 24 readers")
+    fitted = re.match(r"blend weights fitted on (\d+) readers", said)
+    assert fitted, said
+    assert int(fitted[1]) >= 24  # and the readers of the tests before, in this module's shared store
     stored = store.get_state(BLEND_STATE)
-    assert stored["readers"] == 24 and stored["weights"]
+    assert stored["readers"] == int(fitted[1]) and stored["weights"]
     fresh = ForYou(store, app.state.engine, refit_after=0)
     fresh.community()
     assert fresh.blend.weights == {int(b): tuple(w) for b, w in stored["weights"].items()}

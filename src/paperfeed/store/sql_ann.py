@@ -77,9 +77,12 @@ class AnnMixin(SqlPlumbing):
             return f"vector search: in-process HNSW (usearch); pgvector unavailable: {reason}"
         self._ann_ready = True
         with self._read() as conn:
-            missing = conn.exec_driver_sql(
-                "SELECT count(*) FROM paper_embeddings e WHERE NOT EXISTS "
-                "(SELECT 1 FROM paper_ann a WHERE a.paper_id = e.paper_id)"
+            missing = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM paper_embeddings e WHERE NOT EXISTS "
+                    "(SELECT 1 FROM paper_ann a WHERE a.paper_id = e.paper_id) AND octet_length(e.vector) = :size"
+                ),
+                {"size": 2 * DIM},
             ).scalar()
         if (missing or 0) > REBUILD_ABOVE:  # a bulk load: fill the table bare, then build the graph once
             with self._write() as conn:
@@ -93,7 +96,10 @@ class AnnMixin(SqlPlumbing):
     def _backfill_ann(self) -> int:
         e = paper_embeddings.c
         added, after = 0, 0
-        missing = sa.text("NOT EXISTS (SELECT 1 FROM paper_ann a WHERE a.paper_id = paper_embeddings.paper_id)")
+        missing = sa.text(
+            "NOT EXISTS (SELECT 1 FROM paper_ann a WHERE a.paper_id = paper_embeddings.paper_id) "
+            "AND octet_length(paper_embeddings.vector) = :size"
+        ).bindparams(size=2 * DIM)
         while True:
             with self._read() as conn:
                 query = sa.select(e.paper_id, e.vector).where(e.paper_id > after, missing).order_by(e.paper_id)
@@ -107,6 +113,7 @@ class AnnMixin(SqlPlumbing):
 
     def _mirror(self, conn: sa.Connection, rows: Sequence[tuple[int, bytes]]) -> None:
         """Upsert embeddings into the pgvector mirror (inside the caller's transaction)."""
+        rows = [(key, blob) for key, blob in rows if len(blob) == 2 * DIM]  # another model's size fits no index
         if not rows or not self.ann_backend():
             return
         conn.execute(
