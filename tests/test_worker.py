@@ -202,3 +202,33 @@ def test_the_worker_daemon_runs_jobs_and_stops_cleanly_on_sigterm(store: Store, 
     assert proc.returncode == 0, output
     assert "running refit" in output and "Stopping after the job in hand" in output
     assert "refit:" in output and "too few to fit" in output  # the job's line in the log
+
+
+def test_a_long_embedding_backlog_goes_in_chunks_that_let_other_jobs_run(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed import jobs as jobs_module
+    from paperfeed.foryou import ForYou
+    from paperfeed.search.embed import MODEL_ID, Embedder
+    from paperfeed.search.engine import SearchEngine
+    from search_corpus import corpus
+
+    monkeypatch.setattr(jobs_module, "EMBED_CHUNK", 4)
+    papers = corpus()[:10]
+    store.upsert_papers(papers)
+    engine = SearchEngine(store, tmp_path / "index", Embedder())
+    config = jobs_module.job_settings(load_settings(database_url="sqlite://", data_dir=tmp_path))
+    every = jobs_module.handlers(store, engine, ForYou(store, engine), config, lambda: None)  # type: ignore[arg-type,return-value]
+    ran = []
+
+    def probe(job: Job) -> str:
+        ran.append("probe")
+        return "ok"
+
+    worker = Worker(store, {"embed": every["embed"], "probe": probe})
+    store.enqueue_job("embed", "embed:first", {}, T0)
+    store.enqueue_job("probe", "probe:waiting", {}, T0)
+    summaries = [o.summary for o in worker.drain()]
+    assert [s.split("(")[-1] for s in summaries if "embedded" in s] == ["6 left)", "2 left)", "0 left)"]
+    assert ran == ["probe"] and summaries[1] == "ok"  # the waiting job ran right after the first chunk
+    assert store.count_embeddings(MODEL_ID) == len(papers)

@@ -28,13 +28,14 @@ from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
 from paperfeed.foryou import ForYou, digest_picks
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import UPDATE_STATE, fetch_arxiv, update_plan
-from paperfeed.search.embed_job import EmbedReport, embed_papers
+from paperfeed.search.embed_job import embed_papers
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
 from paperfeed.store.jobs import Job
 from paperfeed.worker import Handler, Periodic, Worker
 
 log = logging.getLogger("paperfeed.worker")
+EMBED_CHUNK = 5_000  # papers per embed job: one to three minutes on two cores
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +108,13 @@ def handlers(
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 
     def embed(job: Job) -> str:
-        said = [0]
-
-        def tell(report: EmbedReport) -> None:  # a long backlog (a first import) logs as it goes
-            done = report.embedded + report.unchanged
-            if done - said[0] >= 5_000:
-                said[0] = done
-                log.info("embed: %d/%d papers, %.0f/s", done, report.backlog, report.rate)
-
-        report = embed_papers(store, engine.embedder, progress=tell)
-        return f"{report.embedded} papers embedded in {report.seconds:.1f} s"
+        # A long backlog (a first import) goes in chunks of a few minutes, each queuing the next: other jobs
+        # (a confirmation mail, an update) get their turn between chunks, and a stopped worker stops soon.
+        report = embed_papers(store, engine.embedder, limit=EMBED_CHUNK)
+        left = report.backlog - report.embedded - report.unchanged
+        if left > 0:
+            store.enqueue_job("embed", f"embed:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
+        return f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left)"
 
     def refit(job: Job) -> str:
         return foryou.fit_weights()
