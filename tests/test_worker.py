@@ -102,6 +102,9 @@ PROBE = textwrap.dedent(
     from paperfeed.worker import Worker
     store = open_store(sys.argv[1])
     log = sys.argv[2]
+    open(log + f".ready.{os.getpid()}", "w").close()  # started: wait for the others before draining
+    while not os.path.exists(log + ".go"):
+        time.sleep(0.01)
     def probe(job):
         time.sleep(float(job.payload.get("sleep", 0.01)))
         with open(log, "a") as f:
@@ -113,10 +116,16 @@ PROBE = textwrap.dedent(
 
 
 def _workers(url: str, log: Path, count: int, lease: float = 600) -> list[subprocess.Popen[bytes]]:
-    return [
+    """``count`` worker processes, released together once all have started (so that all of them compete)."""
+    procs = [
         subprocess.Popen([sys.executable, "-c", PROBE, url, str(log), str(lease)], stderr=subprocess.DEVNULL)
         for _ in range(count)
     ]
+    deadline = time.monotonic() + 60
+    while len(list(log.parent.glob(f"{log.name}.ready.*"))) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    Path(f"{log}.go").touch()
+    return procs
 
 
 def test_several_worker_processes_share_the_jobs_without_doing_one_twice(
