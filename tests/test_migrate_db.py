@@ -76,3 +76,15 @@ def test_a_target_with_data_is_refused(tmp_path: Path, store_url: str) -> None:
     result = CliRunner().invoke(cli, ["migrate-db", "--from", source_url, "--to", store_url])
     assert result.exit_code != 0
     assert "already has rows in papers" in result.output
+
+
+def test_a_missing_or_empty_source_is_refused(tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    missing = CliRunner().invoke(cli, ["migrate-db", "--from", f"sqlite:///{tmp_path / 'nope.db'}", "--to", target])
+    assert missing.exit_code == 2
+    assert "--from: there is no SQLite database at" in missing.output
+    assert not (tmp_path / "nope.db").exists()
+    (tmp_path / "empty.db").touch()
+    empty = CliRunner().invoke(cli, ["migrate-db", "--from", f"sqlite:///{tmp_path / 'empty.db'}", "--to", target])
+    assert empty.exit_code == 2
+    assert "holds no paperfeed data" in empty.output

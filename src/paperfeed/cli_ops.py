@@ -7,6 +7,7 @@ import logging
 import signal
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -19,7 +20,7 @@ from paperfeed.cli_render import emit_json, err, out
 from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.foryou import ForYou
 from paperfeed.jobs import handlers, job_settings, polite_client, schedule
-from paperfeed.store import open_store
+from paperfeed.store import database_url, open_store
 from paperfeed.store.copy import copy_store
 from paperfeed.store.sql import SqlStore
 from paperfeed.worker import Worker
@@ -115,6 +116,9 @@ def migrate_db(source: str, target: str, as_json: bool) -> None:
     first). Afterwards every table's row count and a checksum of all its rows are compared on both sides; any
     difference fails the command (exit 1). Stop the web processes and workers first, then point
     PAPERFEED_DATABASE_URL at the target."""
+    given = database_url(source)
+    if given.get_backend_name() == "sqlite" and not Path(given.database or "").is_file():
+        raise BadRequest(f"--from: there is no SQLite database at {given.database or '(memory)'}")
     store_from, store_to = open_store(source), open_store(target)
     if not isinstance(store_from, SqlStore) or not isinstance(store_to, SqlStore):
         raise BadRequest("both databases must be SQL databases")

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from paperfeed.errors import Conflict
+from paperfeed.errors import BadRequest, Conflict
 from paperfeed.store.schema import metadata, schema_migrations
 from paperfeed.store.sql import SqlStore
 
@@ -79,7 +79,10 @@ def checksum(store: SqlStore, table: sa.Table) -> tuple[int, str]:
 
 def copy_store(source: SqlStore, target: SqlStore, progress: Progress | None = None) -> list[TableCheck]:
     """Copy every table of ``source`` (migrated to the latest schema) into ``target``, which must hold no rows;
-    then compare counts and checksums table by table. Raises Conflict for a target with data."""
+    then compare counts and checksums table by table. Raises Conflict for a target with data, BadRequest for a
+    source that was never initialised."""
+    if source.schema_version() == 0:
+        raise BadRequest(f"the source database {source._safe_url()} holds no paperfeed data (never initialised)")
     source.migrate()
     target.migrate()
     for table in TABLES:
