@@ -74,39 +74,43 @@ class ForYou:
                     self.blend = Blend({int(b): tuple(w) for b, w in stored["weights"].items()}, self.blend.default)
             return self._community
 
-    def fit_weights(self, max_readers: int = 2_000, seed: int = 0) -> str:
-        """Fit the blend weights on this instance's history: one paper held out per reader, weights chosen for
-        Recall@20 on them (see :func:`paperfeed.recommend.models.fit_blend`); saved for every web process."""
-        pairs = self.store.interactions()
-        community = _fit(pairs, ())
-        history = community.matrix.tolil(copy=True)
-        held = sp.lil_matrix(history.shape, dtype=np.float32)
+    def fit_weights(self, max_readers: int = 1_000, max_items: int = 20_000, seed: int = 0) -> str:
+        """Fit the blend weights on this instance's history: one paper held out per reader (at most
+        ``max_readers``), weights chosen for Recall@20 on them among at most ``max_items`` candidates (the held-out
+        papers and the most upvoted others; see :func:`paperfeed.recommend.models.fit_blend`), so that memory stays
+        at a few hundred MB whatever the instance's size. Saved for every web process."""
+        community = _fit(self.store.interactions(), ())
         rng = np.random.default_rng(seed)
-        readers = [u for u in range(history.shape[0]) if len(history.rows[u]) >= 2]
-        if len(readers) < MIN_FIT_READERS:
-            return f"{len(readers)} readers with two or more papers: too few to fit, default weights kept"
-        readers = sorted(rng.choice(readers, size=min(max_readers, len(readers)), replace=False).tolist())
-        for u in readers:
-            item = int(rng.choice(history.rows[u]))
-            history[u, item], held[u, item] = 0, 1
-        train, test = sp.csr_matrix(history)[readers], sp.csr_matrix(held)[readers]
+        sizes = np.diff(community.matrix.indptr)
+        eligible = np.flatnonzero(sizes >= 2)
+        if eligible.size < MIN_FIT_READERS:
+            return f"{eligible.size} readers with two or more papers: too few to fit, default weights kept"
+        readers = np.sort(rng.choice(eligible, size=min(max_readers, eligible.size), replace=False))
+        history, held = _hold_out(community.matrix, readers, rng)
+        degree = np.asarray(history.sum(axis=0), np.float32).ravel()
+        cols = np.union1d(held.indices, np.argsort(-degree, kind="stable")[:max_items])  # every held-out paper
+        train, test = history[readers], held[readers][:, cols]
         self.engine.refresh()
-        keys = sorted(community.papers, key=community.papers.__getitem__)
+        items = self._item_vectors(sorted(community.papers, key=community.papers.__getitem__))
+        profiles = np.asarray(train @ items)
+        profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-9)
+        content = (profiles @ items[cols].T).astype(np.float32)
+        k = max(1, min(64, min(history.shape) - 1))
+        graph = GraphFilter(k=k, alpha=0.3).fit(history)
+        collaborative = np.vstack([graph.score(train[i : i + 200])[:, cols] for i in range(0, readers.size, 200)])
+        popular = np.broadcast_to(np.log1p(degree[cols]), content.shape).copy()
+        blend = fit_blend(train[:, cols], test, [content, collaborative, None, popular], k=20)
+        weights = {str(b): list(w) for b, w in blend.weights.items()}
+        self.store.set_state(BLEND_STATE, {"weights": weights, "readers": int(readers.size)})
+        return f"blend weights fitted on {readers.size} readers: {weights}"
+
+    def _item_vectors(self, keys: Sequence[int]) -> np.ndarray:
         items = np.zeros((len(keys), 384), np.float32)  # a paper not yet embedded scores 0 on content
         for i, key in enumerate(keys):
             found = self.engine.vectors.vector(key)
             if found is not None:
                 items[i] = found
-        profiles = np.asarray(train @ items)
-        profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-9)
-        content = (profiles @ items.T).astype(np.float32)
-        k = max(1, min(64, min(train.shape) - 1))
-        collaborative = GraphFilter(k=k, alpha=0.3).fit(sp.csr_matrix(history)).score(train)
-        popular = np.broadcast_to(np.log1p(np.asarray(history.sum(axis=0), np.float32)), content.shape).copy()
-        blend = fit_blend(train, test, [content, collaborative, None, popular], k=20)
-        weights = {str(b): list(w) for b, w in blend.weights.items()}
-        self.store.set_state(BLEND_STATE, {"weights": weights, "readers": len(readers)})
-        return f"blend weights fitted on {len(readers)} readers: {weights}"
+        return items
 
     def recommend(self, user: User, window: str = "week", limit: int = 20) -> list[Recommendation]:
         """Up to ``limit`` papers for ``user`` from the latest day's or week's feed, or from every paper; never one
@@ -179,6 +183,23 @@ def _fit(pairs: list[tuple[int, int]], mark: tuple[int, ...]) -> _Community:
         k = min(64, min(matrix.shape) - 1)
         model = GraphFilter(k=k, alpha=0.3 if k >= 1 else 0.0).fit(matrix)
     return _Community(mark, users, papers, matrix, model)
+
+
+def _hold_out(
+    matrix: sp.csr_matrix, readers: np.ndarray, rng: np.random.Generator
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``matrix`` without one random paper of each of ``readers``, and those papers."""
+    matrix = sp.csr_matrix(matrix, copy=True)
+    rows, cols = [], []
+    for u in readers:
+        start, end = matrix.indptr[u], matrix.indptr[u + 1]
+        pick = start + int(rng.integers(end - start))
+        rows.append(int(u))
+        cols.append(int(matrix.indices[pick]))
+        matrix.data[pick] = 0
+    matrix.eliminate_zeros()
+    held = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=matrix.shape)
+    return matrix, held
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
