@@ -2,7 +2,8 @@
 
 - ``update``: fetch the configured categories' new papers from the arXiv API (hourly by default), then queue an
   ``embed`` job;
-- ``embed``: embed papers that have no embedding or a stale one (every few minutes);
+- ``embed``: embed papers that have no embedding or a stale one (every few minutes; a long backlog in chunks of
+  EMBED_CHUNK papers, each job queuing the next);
 - ``refit``: fit the "for you" blend weights on this instance's own upvotes and collections (daily), which every
   web process picks up at its next model refit;
 - ``digest``: compose the day's digest editions into the outbox (daily from ``digest_hour``), then queue ``send``;
@@ -13,7 +14,6 @@ Each job is safe to run again: imports are upserts, embeddings and the outbox ar
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -34,7 +34,6 @@ from paperfeed.store import Store
 from paperfeed.store.jobs import Job
 from paperfeed.worker import Handler, Periodic, Worker
 
-log = logging.getLogger("paperfeed.worker")
 EMBED_CHUNK = 5_000  # papers per embed job: one to three minutes on two cores
 
 
