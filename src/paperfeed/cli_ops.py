@@ -50,7 +50,8 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float) -> Non
 
     Start as many workers as you like, on as many machines, against one PostgreSQL database: each job runs in
     one of them (claims use FOR UPDATE SKIP LOCKED), and a job whose worker died is taken over after its lease
-    (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself; a worker is not needed there.
+    (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself unless PAPERFEED_JOBS_IN_PROCESS=false
+    (`make run` does that and starts one worker beside it, so embedding never slows the pages down).
     Stops cleanly on SIGTERM or Ctrl-C after the job in hand."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
