@@ -1,7 +1,7 @@
 """Recommendation quality on CiteULike-t: Recall@20/50/100 and NDCG@20 over all non-training items.
 
     .venv/bin/python bench/recommend_quality.py [--data ../shared/data/citeulike_t] [--splits P1 P10]
-                                                [--folds 1 2 3] [--svm-users 300]
+                                                [--folds 1 2 3] [--svm-users 300] [--minilm-weight 1.0]
 
 Methods, all from the same training split:
 * ``popularity``: items by how many users have them;
@@ -9,10 +9,13 @@ Methods, all from the same training split:
   sublinear tf-idf of mult.dat, the user's training items positive and all others negative; it is slow, so it runs
   on --svm-users random users, and every method is also reported on exactly those users;
 * ``als``: implicit's AlternatingLeastSquares (64 factors, 15 iterations, confidence 1 + 20 x);
-* ``content``: paperfeed's content model alone (summed tf-idf cosine to the user's papers);
-* ``gf-cf``: paperfeed's collaborative model alone (closed-form graph filter);
-* ``ours``: paperfeed.recommend's blend of content, gf-cf and popularity, with weights per history size fitted on
-  held-out interactions of the P10 training data of the same fold (users' histories cut to 1, 3, 6 or 9 items).
+* ``content``: paperfeed's content model alone: summed cosine to the user's papers over sublinear tf-idf, plus
+  the same over MiniLM vectors of each paper's words (embedded once, cached under --cache);
+* ``gf-cf``: paperfeed's graph filter alone (closed-form GF-CF);
+* ``cmf``: paperfeed's CollectiveMF alone: implicit ALS (200 factors) over the user-item matrix stacked with the
+  papers' tf-idf words and MiniLM "concepts" (3 nearest of 2,000 k-means centres) as pseudo-users;
+* ``ours``: paperfeed.recommend's blend of content, gf-cf, cmf and popularity, with weights per history size
+  fitted on held-out interactions of the P10 training data of the same fold (histories cut to 1, 3, 6 or 8 items).
 
 Goal (issue 6): ours Recall@50 >= 0.30 on P10, and ahead of every baseline on P1.
 """
@@ -30,7 +33,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice: its own
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import ContentModel, GraphFilter, Popularity, fit_blend, tfidf, top_k
+from paperfeed.recommend.models import CollectiveMF, ContentModel, GraphFilter, Popularity, fit_blend, tfidf, top_k
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 512
@@ -62,6 +65,42 @@ def read_mult(path: Path, vocabulary: int) -> sp.csr_matrix:
     return sp.csr_matrix(
         (np.array(data, np.float32), np.array(indices, np.int32), indptr), shape=(len(indptr) - 1, vocabulary)
     )
+
+
+def word_vectors(counts: sp.csr_matrix, vocabulary: list[str], cache: Path) -> np.ndarray:
+    """MiniLM vectors (paperfeed's Embedder) of each paper's words, most frequent first: the dataset has no text,
+    only these bags of words. Cached under ``cache``; about a minute to compute."""
+    path = cache / "citeulike-t-minilm.npy"
+    if path.exists():
+        return np.load(path)
+    from paperfeed.search.embed import Embedder
+
+    texts = []
+    for i in range(counts.shape[0]):
+        row = counts[i]
+        order = np.argsort(-row.data, kind="stable")
+        texts.append(" ".join(vocabulary[row.indices[j]] for j in order))
+    started = time.perf_counter()
+    vectors = Embedder(batch_size=64).encode(texts)
+    print(f"embedded the words of {len(texts):,} papers in {time.perf_counter() - started:.0f} s (cached in {path})")
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def concepts(vectors: np.ndarray, n: int = 2000, top: int = 3) -> sp.csr_matrix:
+    """Each paper's ``top`` nearest of ``n`` k-means centres of the MiniLM vectors, weighted by cosine: extra
+    "words" for the collective MF that match by meaning, not spelling (2,000 and 3 chosen on held-out P10
+    training items of fold 1: Recall@50 0.259 with words alone, 0.266 with these)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    fitted = MiniBatchKMeans(n_clusters=n, random_state=0, n_init=1, batch_size=4096).fit(vectors)
+    centres = fitted.cluster_centers_ / np.linalg.norm(fitted.cluster_centers_, axis=1, keepdims=True)
+    sim = vectors @ centres.T
+    picked = np.argpartition(-sim, top, axis=1)[:, :top]
+    weights = np.clip(np.take_along_axis(sim, picked, axis=1), 0.0, None)
+    indptr = np.arange(0, picked.size + 1, top)
+    return sp.csr_matrix((weights.ravel(), picked.ravel(), indptr), shape=(vectors.shape[0], n), dtype=np.float32)
 
 
 def metrics(top: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
@@ -97,62 +136,80 @@ def fit_als(train: sp.csr_matrix, seed: int):  # type: ignore[no-untyped-def]
     return als
 
 
-def score_parts(content, graph, als, pop, users, rows):  # type: ignore[no-untyped-def]
-    """content, gf-cf, ALS and popularity scores for ``users`` (rows of the matrix the models were fitted on)."""
-    mf = np.asarray(als.user_factors[users] @ als.item_factors.T, dtype=np.float32)
-    return [content.score(rows), graph.score(rows), mf, np.array(pop.score(rows.shape[0]))]
+def score_parts(content, graph, cmf, pop, users, rows):  # type: ignore[no-untyped-def]
+    """content, gf-cf, collective MF and popularity scores for ``users`` (rows of the fitted matrix)."""
+    return [content.score(rows), graph.score(rows), cmf.score(users), np.array(pop.score(rows.shape[0]))]
 
 
-def fit_weights(train: sp.csr_matrix, content: ContentModel, seed: int) -> object:
+def fit_weights(train: sp.csr_matrix, content: ContentModel, words: sp.csr_matrix, seed: int) -> object:
     history, held = held_out_histories(train, np.random.default_rng(seed))
     users = np.flatnonzero(np.diff(held.indptr) > 0)
     users = np.random.default_rng(seed).choice(users, size=min(2500, users.size), replace=False)
-    graph, als = GraphFilter().fit(history), fit_als(history, seed)
-    parts = score_parts(content, graph, als, Popularity(history), users, history[users])
+    graph, cmf = GraphFilter().fit(history), CollectiveMF(seed=seed).fit(history, words)
+    parts = score_parts(content, graph, cmf, Popularity(history), users, history[users])
     return fit_blend(history[users], held[users], parts)
 
 
-def evaluate(args: argparse.Namespace, split: str, fold: int, x: sp.csr_matrix) -> None:
+class TwoViewContent:
+    """The content part: summed cosine over sublinear tf-idf plus ``weight`` x summed cosine over MiniLM vectors
+    of the same words (two ContentModels; the dense and sparse views are not stacked into one 2 GB matrix)."""
+
+    def __init__(self, x: sp.csr_matrix, vectors: np.ndarray | None, weight: float) -> None:
+        self.views = [(ContentModel(x), 1.0)] + ([(ContentModel(vectors), weight)] if vectors is not None else [])
+
+    def score(self, rows: sp.csr_matrix) -> np.ndarray:
+        return sum(w * model.score(rows) for model, w in self.views)  # type: ignore[return-value]
+
+
+def evaluate(
+    args: argparse.Namespace, split: str, fold: int, x: sp.csr_matrix, vectors: np.ndarray | None,
+    features: sp.csr_matrix,
+) -> None:  # fmt: skip
     folder = args.data / "splits" / split
     train = to_matrix(read_lists(folder / f"train_{split}_{fold}.dat"), x.shape[0])
     test = to_matrix(read_lists(folder / f"test_{split}_{fold}.dat"), x.shape[0])
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
     started = time.perf_counter()
-    content = ContentModel(x)
+    content = TwoViewContent(x, vectors, args.minilm_weight)
     p10 = to_matrix(read_lists(args.data / "splits" / "P10" / f"train_P10_{fold}.dat"), x.shape[0])
-    blend = fit_weights(p10, content, seed=fold)
-    graph = GraphFilter().fit(train)
-    pop = Popularity(train)
-    als = fit_als(train, fold)
+    blend = fit_weights(p10, content, features, seed=fold)  # type: ignore[arg-type]
+    graph, pop, cmf = GraphFilter().fit(train), Popularity(train), CollectiveMF(seed=fold).fit(train, features)
     fit_s = time.perf_counter() - started
-    names = ["popularity", "als", "content", "gf-cf", "ours"]
-    results: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    als = fit_als(train, fold)
+    models = (content, graph, cmf, pop, als)
+    table: dict[str, list[np.ndarray]] = {}
     for start in range(0, users.size, BATCH):
         batch = users[start : start + BATCH]
-        rows, truth = train[batch], test[batch]
-        c, g, m, p = parts = score_parts(content, graph, als, pop, batch, rows)
-        scored = {"popularity": p, "als": m, "content": c, "gf-cf": g,
-                  "ours": blend.combine(np.diff(rows.indptr).tolist(), parts)}  # type: ignore[attr-defined]  # fmt: skip
-        for name, s in scored.items():
-            results[name].append(metrics(top_k(np.asarray(s, dtype=np.float32), rows, 100), truth))
-    table = {n: np.vstack(v) for n, v in results.items()}
+        for name, s in scored_by_method(models, blend, batch, train[batch]).items():
+            table.setdefault(name, []).append(metrics(top_k(s, train[batch], 100), test[batch]))
+    full = {n: np.vstack(v) for n, v in table.items()}
     svm_users = np.random.default_rng(fold).choice(users, size=min(args.svm_users, users.size), replace=False)
-    table_svm, svm_s = svm_subset(x, train, test, svm_users, content, graph, pop, blend, als)
+    table_svm, svm_s = svm_subset(x, train, test, svm_users, models, blend)
     print(f"\n{split} fold {fold}: {users.size:,} users with test items; fit {fit_s:.1f} s "
-          f"(blend weights by history bucket: {blend.weights})")  # type: ignore[attr-defined]  # fmt: skip
+          f"(blend weights of content, gf-cf, cmf, popularity by history bucket: {blend.weights})")  # type: ignore[attr-defined]  # fmt: skip
     print(f"{'method':<14}{'R@20':>8}{'R@50':>8}{'R@100':>8}{'NDCG@20':>9}   on {svm_users.size} users: "
           f"{'R@20':>7}{'R@50':>8}{'R@100':>8}{'NDCG@20':>9}")  # fmt: skip
-    for name in ["popularity", "svm (asl)", "als", "content", "gf-cf", "ours"]:
-        full = table.get(name)
-        left = "".join(f"{v:>8.4f}" for v in full.mean(axis=0)[:3]) if full is not None else f"{'-':>8}" * 3
-        left += f"{full.mean(axis=0)[3]:>9.4f}" if full is not None else f"{'-':>9}"
+    for name in ["popularity", "svm (asl)", "als", "content", "gf-cf", "cmf", "ours"]:
+        row = full.get(name)
+        left = "".join(f"{v:>8.4f}" for v in row.mean(axis=0)[:3]) if row is not None else f"{'-':>8}" * 3
+        left += f"{row.mean(axis=0)[3]:>9.4f}" if row is not None else f"{'-':>9}"
         sub = table_svm[name].mean(axis=0)
         pad = " " * (len(str(svm_users.size)) + 14)
         print(f"{name:<14}{left}{pad}{sub[0]:>7.4f}{sub[1]:>8.4f}{sub[2]:>8.4f}{sub[3]:>9.4f}")
     print(f"(svm: {svm_s:.1f} s for {svm_users.size} users)")
 
 
-def svm_subset(x, train, test, users, content, graph, pop, blend, als):  # type: ignore[no-untyped-def]
+def scored_by_method(models, blend, users, rows):  # type: ignore[no-untyped-def]
+    """Every method's scores for ``users`` (rows of the training matrix)."""
+    content, graph, cmf, pop, als = models
+    c, g, m, p = parts = score_parts(content, graph, cmf, pop, users, rows)
+    mixed = blend.combine(np.diff(rows.indptr).tolist(), parts)
+    plain_als = als.user_factors[users] @ als.item_factors.T
+    scored = {"popularity": p, "als": plain_als, "content": c, "gf-cf": g, "cmf": m, "ours": mixed}
+    return {name: np.asarray(s, dtype=np.float32) for name, s in scored.items()}
+
+
+def svm_subset(x, train, test, users, models, blend):  # type: ignore[no-untyped-def]
     from sklearn.svm import LinearSVC
 
     rows, truth = train[users], test[users]
@@ -165,10 +222,8 @@ def svm_subset(x, train, test, users, content, graph, pop, blend, als):  # type:
         model.fit(x, y)
         svm_scores[i] = model.decision_function(x)
     svm_s = time.perf_counter() - started
-    c, g, m, p = parts = score_parts(content, graph, als, pop, users, rows)
-    scored = {"popularity": p, "svm (asl)": svm_scores, "als": m, "content": c, "gf-cf": g,
-              "ours": blend.combine(np.diff(rows.indptr).tolist(), parts)}  # fmt: skip
-    return {n: metrics(top_k(np.asarray(s, dtype=np.float32), rows, 100), truth) for n, s in scored.items()}, svm_s
+    scored = {"svm (asl)": svm_scores, **scored_by_method(models, blend, users, rows)}
+    return {n: metrics(top_k(s, rows, 100), truth) for n, s in scored.items()}, svm_s
 
 
 def main() -> None:
@@ -177,13 +232,19 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["P1", "P10"])
     parser.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--svm-users", type=int, default=300)
+    parser.add_argument("--minilm-weight", type=float, default=1.0,
+                        help="weight of the MiniLM view in the content part (0: tf-idf alone)")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/paperfeed-bench")
     args = parser.parse_args()
-    vocabulary = len((args.data / "vocabulary.dat").read_text().splitlines())
-    x = tfidf(read_mult(args.data / "mult.dat.gz", vocabulary))
+    vocabulary = (args.data / "vocabulary.dat").read_text().splitlines()
+    counts = read_mult(args.data / "mult.dat.gz", len(vocabulary))
+    x = tfidf(counts)
+    vectors = word_vectors(counts, vocabulary, args.cache) if args.minilm_weight else None
+    features = sp.hstack([x, concepts(vectors)]).tocsr() if vectors is not None else x  # what the CMF sees
     print(f"CiteULike-t: {x.shape[0]:,} papers, {x.shape[1]:,} words; Recall@K = hits in the top K / test items")
     for split in args.splits:
         for fold in args.folds:
-            evaluate(args, split, fold, x)
+            evaluate(args, split, fold, x, vectors, features)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,8 @@ def main() -> None:
     engine = SearchEngine(store, args.cache / "scifact-index", Embedder(query_precision=args.query_precision))
     engine.refresh()
     precision = engine.embedder._resolve(engine.embedder.query_requested)
+    if args.query_precision == "auto":
+        precision = f"{precision} (hybrid) and fp32 (semantic)"
     print(f"SciFact train: {len(queries)} queries, {len(qrels)} with judgements, {store.stats().papers:,} abstracts; "
           f"queries embedded in {precision}")  # fmt: skip
     print(f"{'mode':<10} {'nDCG@10':>8} {'R@100':>7} {'goal':>6}  {'s/query':>8}")

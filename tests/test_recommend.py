@@ -84,3 +84,36 @@ def test_blend_weights_are_fitted_per_history_bucket() -> None:
         assert weights[1] > 0  # the informative model gets weight
         assert weights[2] == 0.0  # the missing one none
     assert [bucket_of(n) for n in (0, 1, 2, 4, 5, 8, 50)] == [0, 0, 1, 1, 2, 3, 3]
+
+
+def test_sharpening_is_the_taylor_polynomial_of_the_heat_kernel() -> None:
+    rng = np.random.default_rng(3)
+    r = sp.csr_matrix((rng.random((30, 12)) < 0.3).astype(np.float32))
+    rows = r[:5]
+    plain = GraphFilter(k=4, alpha=0.3).fit(r)
+    sharp = GraphFilter(k=4, alpha=0.3, sharpen=1.5).fit(r)
+    base = plain.score(rows)
+    assert plain.r_norm is not None
+    p = (plain.r_norm.T @ plain.r_norm).toarray()
+    step = -1.5 * p
+    taylor = np.eye(12) + step + step @ step / 2 + step @ step @ step / 6 + step @ step @ step @ step / 24
+    np.testing.assert_allclose(sharp.score(rows), base @ taylor, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(sharp.score(rows), base)
+
+
+def test_collective_mf_places_a_paper_nobody_has_by_its_words() -> None:
+    from paperfeed.recommend.models import CollectiveMF
+
+    # 40 readers, each with graph papers (0-3) or vision papers (4-7); nobody has 8-11 (speech) or graph paper 3
+    r = sp.lil_matrix((40, len(WORDS)), dtype=np.float32)
+    for u in range(40):
+        for item in [0, 1, 2] if u % 2 == 0 else [4, 5, 6, 7]:
+            r[u, item] = 1.0
+    r = sp.csr_matrix(r)
+    model = CollectiveMF(factors=3, iterations=20, seed=1).fit(r, tfidf(counts()))  # one factor a topic
+    graph_reader = model.score(np.array([0]))[0]
+    assert graph_reader[3] > graph_reader[4:].max() + 0.05  # unread, but its words are the reader's papers' words
+    assert model.user_factors is not None
+    assert model.user_factors.shape == (40, 3)  # readers only, not the words
+    no_words = CollectiveMF(factors=3, iterations=20, seed=1).fit(r, sp.csr_matrix((len(WORDS), 6), dtype=np.float32))
+    assert no_words.score(np.array([0]))[0, 3] == 0.0  # plain ALS cannot place it

@@ -84,6 +84,20 @@ def test_query_syntax(engine: SearchEngine) -> None:
     assert ids(engine.search("until:2025-01-01 year:2025", mode="keyword")) == ["2501.00000"]
 
 
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_a_phrase_no_paper_has_is_loosened_to_its_words_with_a_notice(engine: SearchEngine, mode: str) -> None:
+    exact = engine.search('"video generation"', mode=mode)
+    assert ids(exact) == ["2501.00003"]  # a phrase that some paper has still filters
+    assert not exact.notices
+    loose = engine.search('"generation video" cat:cs.cv', mode=mode)  # both words, never in this order
+    assert ids(loose)[0] == "2501.00003"
+    assert set(ids(loose)) <= {"2501.00002", "2501.00003"}  # the other filters still hold
+    assert loose.notices[0] == 'No paper has the exact phrase "generation video": showing papers with its words'
+    nothing = engine.search('"generation video" cat:hep-th', mode=mode)  # loosening finds nothing either
+    assert ids(nothing) == []
+    assert not nothing.notices
+
+
 def test_filters_apply_in_every_mode(engine: SearchEngine) -> None:
     window = Window(since=None, until=None, category="cs.CL")
     for mode in ("keyword", "semantic", "hybrid"):

@@ -114,6 +114,19 @@ def test_bf16_embeddings_match_fp32() -> None:
     assert float(np.mean(np.sum(fast * exact, axis=1))) > 0.999
 
 
+def test_a_query_ranked_by_its_vector_alone_is_embedded_in_fp32() -> None:
+    text = corpus()[3].title
+    embedder = Embedder("bf16")
+    hybrid = embedder.encode_query(text)
+    assert set(embedder._models) == {"bf16"}
+    semantic = embedder.encode_query(text, alone=True)
+    assert set(embedder._models) == {"bf16", "fp32"}
+    assert np.allclose(semantic, Embedder("fp32").encode([text])[0], atol=1e-6)
+    assert not np.array_equal(hybrid, semantic)
+    forced = Embedder("bf16", query_precision="bf16")
+    assert np.array_equal(forced.encode_query(text, alone=True), hybrid)  # an explicit setting holds everywhere
+
+
 def test_postgresql_uses_pgvector_when_the_server_has_it(store: Store, backend: str, tmp_path: Path) -> None:
     if backend != "postgresql":
         pytest.skip("PostgreSQL only")

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
         "auto", description="Embedding arithmetic: bf16 where the CPU has bf16 matrix units (auto), or fp32."
     )
     query_precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="Query embedding arithmetic: auto follows embed_precision; fp32 is ~5 ms slower a query."
+        "auto",
+        description="Query embedding arithmetic: auto follows embed_precision, except fp32 for semantic-only searches"
+        " (~5 ms slower a query, slightly more accurate); bf16 or fp32 for every query.",
     )
     exact_search_below: int = Field(
         20_000, ge=0, description="Vector search is exact below this many papers, approximate (HNSW) above."

@@ -4,7 +4,12 @@
   those dismissed), over L2-normalised item features (tf-idf rows, or sentence embeddings). It works from one
   liked item, and from an "interests" vector alone.
 * :class:`GraphFilter`: GF-CF (Shen et al., 2021), a closed-form collaborative filter: the normalised item-item
-  co-occurrence filter plus an ideal low-pass filter from the top singular vectors of the normalised matrix.
+  co-occurrence filter plus an ideal low-pass filter from the top singular vectors of the normalised matrix;
+  optionally followed by BSPM's sharpening step (Choi et al., 2023), which takes back what is merely near
+  everything the user has.
+* :class:`CollectiveMF`: implicit-feedback matrix factorisation (the ``implicit`` package's ALS) of the user-item
+  matrix stacked with the item features, each feature a pseudo-user who "has" the items that carry it: items
+  nobody has yet get factors from their words, and words get meaning from who reads what.
 * :class:`Popularity`: how many users have each item.
 * :class:`Blend`: z-scored model scores mixed with weights that depend on how much history the user has, fitted
   on held-out interactions (collaborative models are useless for a user with one item; content is not).
@@ -67,11 +72,16 @@ class ContentModel:
 
 @dataclass
 class GraphFilter:
-    """GF-CF: s_u = r_u R~'R~ + alpha * r_u D^-1/2 V V' D^1/2, with R~ = Du^-1/2 R Di^-1/2."""
+    """GF-CF: s_u = r_u R~'R~ + alpha * r_u D^-1/2 V V' D^1/2, with R~ = Du^-1/2 R Di^-1/2.
+
+    With ``sharpen`` T > 0 the scores then go through BSPM's sharpening process ds/dt = -s R~'R~ for a time T,
+    solved as BSPM does with one Runge-Kutta-4 step, which for this linear equation is exactly the 4th-order
+    Taylor polynomial of exp(-T R~'R~): s (I - TP (I - TP/2 (I - TP/3 (I - TP/4)))), P = R~'R~."""
 
     k: int = 256
     alpha: float = 0.3
     beta: float = 0.5  # degree normalisation power of the linear filter (0.5: symmetric, as in GF-CF)
+    sharpen: float = 0.0
     r_norm: sp.csr_matrix | None = field(default=None, repr=False)
     d_item: np.ndarray | None = field(default=None, repr=False)
     v: np.ndarray | None = field(default=None, repr=False)
@@ -98,10 +108,60 @@ class GraphFilter:
         rows = sp.csr_matrix(rows, dtype=np.float32)
         linear = np.asarray(((rows @ self.r_norm.T) @ self.r_norm).todense(), dtype=np.float32)
         if self.v is None:
-            return linear
+            return self._sharpened(linear)
         low = (rows @ sp.diags(self.d_item**-0.5)) @ self.v
         ideal = (low @ self.v.T) * (self.d_item**0.5)[None, :]
-        return linear + self.alpha * np.asarray(ideal, dtype=np.float32)
+        return self._sharpened(linear + self.alpha * np.asarray(ideal, dtype=np.float32))
+
+    def _sharpened(self, scores: np.ndarray) -> np.ndarray:
+        if not self.sharpen:
+            return scores
+        assert self.r_norm is not None, "fit() first"
+        # P applied as (s R~') R~: two sparse products instead of the dense items x items matrix
+        r, rt = self.r_norm, sp.csr_matrix(self.r_norm.T)
+        out = scores
+        for n in (4, 3, 2, 1):
+            filtered = np.asarray((rt @ (r @ out.T)).T, dtype=np.float32)
+            out = scores - (self.sharpen / n) * filtered
+        return out
+
+
+@dataclass
+class CollectiveMF:
+    """ALS on [R; feature_weight * F'] (users and features as rows, items as columns), confidence 1 + c x.
+
+    The defaults were chosen on held-out training interactions of CiteULike-t (bench/recommend_quality.py):
+    with features weighted 2 and 200 factors, Recall@50 on held-out items rose from 0.19 (ALS on R alone) to
+    0.26. ``score`` takes users of the fitted matrix by row number (ALS has no closed form for a new row)."""
+
+    factors: int = 200
+    feature_weight: float = 2.0
+    iterations: int = 15
+    regularization: float = 0.05
+    confidence: float = 20.0
+    seed: int = 0
+    user_factors: np.ndarray | None = field(default=None, repr=False)
+    item_factors: np.ndarray | None = field(default=None, repr=False)
+
+    def fit(self, r: sp.csr_matrix, features: sp.csr_matrix) -> CollectiveMF:
+        """``r``: users x items; ``features``: items x features (non-negative, e.g. tf-idf rows)."""
+        from implicit.cpu.als import AlternatingLeastSquares  # imported here: compiled, and only needed to fit
+
+        stacked = sp.vstack([sp.csr_matrix(r, dtype=np.float32), self.feature_weight * sp.csr_matrix(features).T])
+        model = AlternatingLeastSquares(
+            factors=self.factors, iterations=self.iterations, regularization=self.regularization,
+            random_state=self.seed,
+        )  # fmt: skip
+        model.fit(sp.csr_matrix(stacked * self.confidence, dtype=np.float32), show_progress=False)
+        self.user_factors = np.asarray(model.user_factors[: r.shape[0]], dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        assert self.user_factors is not None, "fit() first"
+        assert self.item_factors is not None, "fit() first"
+        scores: np.ndarray = self.user_factors[users] @ self.item_factors.T
+        return scores
 
 
 class Popularity:

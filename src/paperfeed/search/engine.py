@@ -117,11 +117,23 @@ class SearchEngine:
         return self._page(q, mode, r.used, sort, r.parsed, r.hits, offset, limit, r.total, r.notices, r.found_by)
 
     def rank(self, q: str, *, mode: str = "hybrid", window: Window = Window(), depth: int = 21) -> Ranking:
-        """The ``depth`` best (key, score) pairs for a query, without loading the papers."""
+        """The ``depth`` best (key, score) pairs for a query, without loading the papers. When no paper has a
+        quoted phrase, the phrase's words are searched instead and a notice says so (as search boxes do)."""
         parsed = _with_window(parse_query(q), window)
         if parsed.is_empty:
             raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
         self._fresh()
+        r = self._rank(parsed, mode, depth)
+        if r.hits or not parsed.phrases:
+            return r
+        loosened = self._rank(parsed.phrases_as_words(), mode, depth)
+        if loosened.hits:
+            quoted = " or ".join(f'"{phrase}"' for phrase in parsed.phrases)
+            loosened.notices.insert(0, f"No paper has the exact phrase {quoted}: showing papers with its words")
+            return loosened
+        return r
+
+    def _rank(self, parsed: ParsedQuery, mode: str, depth: int) -> Ranking:
         r = Ranking(parsed, used="filter")
         lexical = None
         if parsed.text and mode == "hybrid":  # BM25 runs on the other core while the query is embedded
@@ -174,7 +186,7 @@ class SearchEngine:
         self._fresh()
         if len(self.vectors) == 0:
             raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
-        vector = self.embedder.encode_query(text)
+        vector = self.embedder.encode_query(text, alone=True)
         parsed = _with_window(ParsedQuery(), window)
         hits = self._semantic(vector, parsed, limit)
         return self._page("similar text", "semantic", "semantic", "relevance", parsed, hits, 0, limit, None, [], {})
@@ -189,7 +201,7 @@ class SearchEngine:
             notices.append(f"Keyword results only: {NO_EMBEDDINGS} to add semantic ranking")
             return None
         try:
-            return self.embedder.encode_query(text)
+            return self.embedder.encode_query(text, alone=mode == "semantic")
         except PaperfeedError as exc:
             if mode == "semantic":
                 raise

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from paperfeed.errors import BadRequest
@@ -60,6 +60,10 @@ class ParsedQuery:
     @property
     def is_empty(self) -> bool:
         return not (self.words or self.has_constraints)
+
+    def phrases_as_words(self) -> ParsedQuery:
+        """The same query with its quoted phrases loosened to plain words (what to try when none matches)."""
+        return replace(self, words=[*self.words, *self.phrases], phrases=[])
 
 
 def parse_query(q: str) -> ParsedQuery:
