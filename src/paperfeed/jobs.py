@@ -81,7 +81,8 @@ def jobs_in_process(s: Settings) -> bool:
 
 
 def schedule(s: JobSettings) -> tuple[Periodic, ...]:
-    plan = [Periodic("refit", daily_after_hour=3)]
+    # once a UTC day, due from midnight: a fixed later hour left a worker started before it with nothing to do
+    plan = [Periodic("refit", every=timedelta(days=1))]
     if s.update_every is not None:
         plan.append(Periodic("update", every=s.update_every))
     if s.embed_every is not None:
