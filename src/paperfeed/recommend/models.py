@@ -5,8 +5,8 @@
   liked item, and from an "interests" vector alone.
 * :class:`GraphFilter`: GF-CF (Shen et al., 2021), a closed-form collaborative filter: the normalised item-item
   co-occurrence filter plus an ideal low-pass filter from the top singular vectors of the normalised matrix;
-  optionally followed by BSPM's sharpening step (Choi et al., 2023), which takes back what is merely near
-  everything the user has.
+  optionally followed by BSPM's sharpening step (Choi et al., 2023), which undoes part of the filters' smoothing
+  so that papers close to the user's own ones stand out from those that are merely popular in the neighbourhood.
 * :class:`CollectiveMF`: implicit-feedback matrix factorisation (the ``implicit`` package's ALS) of the user-item
   matrix stacked with the item features, each feature a pseudo-user who "has" the items that carry it: items
   nobody has yet get factors from their words, and words get meaning from who reads what.
