@@ -190,8 +190,9 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
         user = reader(store, f"fit{n}")
         for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
             community.vote(store, user, arxiv_id, True)
-    said = foryou.fit_weights()
-    fitted = re.match(r"blend weights fitted on (\d+) readers", said)
+    said = foryou.refit()
+    assert re.match(r"collective model v1 fitted on \d+ readers x 12 papers", said), said
+    fitted = re.search(r"blend weights \(content, graph, collective, popularity\) fitted on (\d+) readers", said)
     assert fitted, said
     assert int(fitted[1]) >= 24  # and the readers of the tests before, in this module's shared store
     stored = store.get_state(BLEND_STATE)
@@ -199,6 +200,38 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
     fresh = ForYou(store, app.state.engine, refit_after=0)
     fresh.community()
     assert fresh.blend.weights == {int(b): tuple(w) for b, w in stored["weights"].items()}
+    assert fresh.collective is not None and len(fresh.collective.keys) == len(papers())
     me = reader(store, "afterfit")
     community.vote(store, me, "2506.00001", True)
     assert len(set(r.paper.arxiv_id for r in fresh.recommend(me, window="week", limit=3)) & ids("gnn")) >= 2
+
+
+def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a_bad_save(app, caplog) -> None:  # type: ignore[no-untyped-def]
+    from paperfeed.recommend.collective import ARTIFACT
+
+    store, engine = app.state.store, app.state.engine
+    ForYou(store, engine, refit_after=0).refit()  # over this module's readers so far
+    fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY, "source": "test"}
+    late = Paper("2506.00099", title="Graph Neural Networks on Protein Residue Graphs",
+                 abstract="Message passing graph neural networks over residue graphs predict protein function.",
+                 **fields)  # fmt: skip
+    store.upsert_papers([late])  # after the fit: its factors come from its words and vector
+    embed_papers(store, engine.embedder)
+    foryou = ForYou(store, engine, refit_after=0)
+    me = reader(store, "latecomer")
+    community.vote(store, me, "2506.00003", True)  # after the fit: my factors are solved from it at once
+    community.vote(store, me, "2506.00004", True)
+    foryou.community()
+    assert foryou.collective is not None
+    keys = store.paper_keys(["2506.00003", "2506.00004", "2506.00099", *ids("vision"), *ids("speech")])
+    others = [keys[i] for i in sorted(ids("vision") | ids("speech"))]
+    liked = [keys["2506.00003"], keys["2506.00004"]]
+    scores = foryou.collective.score(liked, [keys["2506.00099"], *others], foryou._describe)
+    assert scores is not None
+    assert scores[0, 0] > scores[0, 1:].max()  # the new graph paper, for a reader of graph papers
+    assert "2506.00099" in [r.paper.arxiv_id for r in foryou.recommend(me, window="week", limit=4)]
+    store.save_artifact(ARTIFACT, {}, b"not a model")  # a broken save: served without the model, and said so
+    foryou.community()
+    assert foryou.collective is None
+    assert "unreadable" in caplog.text
+    assert foryou.recommend(me, window="week", limit=4)

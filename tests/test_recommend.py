@@ -117,3 +117,83 @@ def test_collective_mf_places_a_paper_nobody_has_by_its_words() -> None:
     assert model.user_factors.shape == (40, 3)  # readers only, not the words
     no_words = CollectiveMF(factors=3, iterations=20, seed=1).fit(r, sp.csr_matrix((len(WORDS), 6), dtype=np.float32))
     assert no_words.score(np.array([0]))[0, 3] == 0.0  # plain ALS cannot place it
+
+
+def test_folding_in_solves_the_same_least_squares_step_als_takes() -> None:
+    from paperfeed.recommend.models import CollectiveMF
+
+    r = sp.random(300, 400, density=0.005, random_state=1, format="csr", dtype=np.float32)
+    r.data[:] = 1.0
+    features = sp.random(400, 50, density=0.06, random_state=2, format="csr", dtype=np.float32)
+    model = CollectiveMF(factors=16, iterations=30, seed=3).fit(r, features)
+    assert model.item_factors is not None
+    for u in np.flatnonzero(np.diff(r.indptr))[:5]:  # a reader's factors from their items alone: ALS's own ranking
+        folded = model.fold_in_user(model.item_factors[r[u].indices]) @ model.item_factors.T
+        assert np.corrcoef(folded, model.score(np.array([u]))[0])[0, 1] > 0.999
+    nobody = np.flatnonzero(np.asarray(r.sum(axis=0)).ravel() == 0)[:20]  # ALS placed these by features alone
+    np.testing.assert_allclose(model.fold_in_items(features[nobody]), model.item_factors[nobody], atol=2e-3)
+    assert np.abs(model.item_factors[nobody]).max() > 0.02  # (the check above is not between two zeros)
+    assert not model.fold_in_items(sp.csr_matrix((2, 50), dtype=np.float32)).any()  # no features: nothing known
+
+
+def corpus() -> tuple[list[str], np.ndarray]:
+    """24 papers on three topics: words of the topic, and a vector near the topic's direction."""
+    rng = np.random.default_rng(0)
+    topics = [("graph", "node", "edge", "message"), ("image", "pixel", "vision", "camera"),
+              ("speech", "audio", "voice", "acoustic")]  # fmt: skip
+    directions = rng.normal(size=(3, 384))
+    texts, vectors = [], []
+    for i in range(24):
+        words = topics[i % 3]
+        texts.append(" ".join(rng.choice(words, size=6)) + f" paper{i}")
+        v = directions[i % 3] + 0.3 * rng.normal(size=384)
+        vectors.append(v / np.linalg.norm(v))
+    return texts, np.array(vectors, np.float32)
+
+
+def test_the_served_collective_model_round_trips_and_folds_in_new_papers() -> None:
+    from paperfeed.recommend.collective import CollectiveModel, PaperFeatures
+
+    texts, vectors = corpus()
+    features, x = PaperFeatures.fit_transform(texts, vectors)
+    assert features.vocabulary == sorted(["graph", "node", "edge", "message", "image", "pixel", "vision", "camera",
+                                          "speech", "audio", "voice", "acoustic"])  # fmt: skip  # "paperN": once
+    assert (x != features.transform(texts, vectors)).nnz == 0  # fitting and serving see the same features
+    keys = np.arange(100, 124)
+    r = sp.lil_matrix((30, 24), dtype=np.float32)
+    for u in range(30):
+        for item in range(u % 3, 21, 3):  # nobody reads papers 21-23
+            r[u, item] = 1.0
+    model, users = CollectiveModel.fit(sp.csr_matrix(r), keys, features, x, seed=1, factors=3)  # a factor a topic
+    assert users.shape[0] == 30
+    loaded = CollectiveModel.from_bytes(model.to_bytes())
+
+    def describe(wanted):  # type: ignore[no-untyped-def]
+        return [texts[k - 100] for k in wanted], [vectors[k - 100] for k in wanted]
+
+    mine = [100, 103]  # two graph papers
+    scores = loaded.score(mine, list(keys), describe)
+    assert scores is not None
+    np.testing.assert_allclose(scores, model.score(mine, list(keys), describe), rtol=1e-2, atol=1e-2)
+    assert set(np.argsort(-scores[0])[:8]) <= set(range(0, 24, 3))  # the graph papers, read or not
+
+    def describe_new(wanted):  # type: ignore[no-untyped-def]  # paper 999 is a copy of unread graph paper 21
+        return [texts[21] if k == 999 else texts[k - 100] for k in wanted], [vectors[21] for k in wanted]
+
+    new = loaded.item_factors([999], describe_new)
+    np.testing.assert_allclose(new[0], loaded.item_factors([121], describe)[0], atol=2e-2)
+    assert loaded.score([], [100], describe) is None
+
+
+def test_an_unreadable_collective_model_is_refused() -> None:
+    import io
+
+    import pytest
+
+    from paperfeed.recommend.collective import CollectiveModel
+
+    other = io.BytesIO()
+    np.savez(other, keys=np.arange(3))  # an archive, but not of a model
+    for data in (b"", b"not a model", b"PK\x03\x04" + b"\x00" * 40, other.getvalue()):
+        with pytest.raises(ValueError, match="not a saved collective model"):
+            CollectiveModel.from_bytes(data)

@@ -35,9 +35,9 @@ def make(n: int, **fields: object) -> Paper:
 def test_migrate_is_idempotent_and_versioned(store_url: str) -> None:
     s = open_store(store_url)
     assert s.schema_version() == 0
-    assert s.migrate() == [1, 2, 3, 4, 5, 6]
+    assert s.migrate() == [1, 2, 3, 4, 5, 6, 7]
     assert s.migrate() == []
-    assert s.schema_version() == 6
+    assert s.schema_version() == 7
     s.close()
 
 
@@ -165,7 +165,7 @@ def test_stats(store: Store) -> None:
     stats = store.stats()
     assert (stats.papers, stats.versions, stats.categories) == (2, 2, 2)
     assert stats.by_source == {"test": 1, "other": 1}
-    assert stats.schema_version == 6
+    assert stats.schema_version == 7
     assert stats.size_bytes
     assert stats.size_bytes > 0
 
@@ -280,3 +280,16 @@ def test_embeddings_are_saved_replaced_and_followed(store: Store) -> None:
     keys = store.paper_keys(["2401.00001", "2401.99999"])
     assert list(keys) == ["2401.00001"]
     assert store.papers_by_key(list(keys.values()))[keys["2401.00001"]].upvotes == 5
+
+
+def test_artifacts_are_replaced_whole_with_rising_versions(store: Store) -> None:
+    assert store.artifact_version("recommend:cmf") is None
+    assert store.load_artifact("recommend:cmf") is None
+    blob = bytes(range(256)) * 4_000  # binary, ~1 MB, with every byte value (NULs included)
+    assert store.save_artifact("recommend:cmf", {"papers": 3}, blob) == 1
+    assert store.save_artifact("recommend:cmf", {"papers": 4}, blob[::-1]) == 2
+    assert store.save_artifact("other", {}, b"x") == 1
+    found = store.load_artifact("recommend:cmf")
+    assert found is not None
+    assert (found.version, found.meta, found.data) == (2, {"papers": 4}, blob[::-1])
+    assert store.artifact_version("recommend:cmf") == 2

@@ -1,13 +1,19 @@
-"""The "for you" feed: content (the reader's papers and interests, over sentence embeddings), collaborative (what
-readers with similar papers liked: a graph filter over this instance's upvotes and collections) and popularity,
-blended by how much history the reader has; every recommendation says why.
+"""The "for you" feed: four models blended by how much history the reader has; every recommendation says why.
 
-Shared by the pages, the API and the digests. The collaborative model is refitted when the community's signal
-has changed (checked on each call by the count of interactions; a refit over 10,000 readers takes seconds).
+- content: the reader's papers and interests, over sentence embeddings;
+- graph: what readers with the same papers liked (a graph filter over this instance's upvotes and collections),
+  refitted in each process when the community's signal has changed (a refit over 10,000 readers takes seconds);
+- collective: matrix factorisation of the upvotes and collections together with every paper's words and concepts
+  (:mod:`paperfeed.recommend.collective`), fitted by the nightly ``refit`` job and loaded by every process; it
+  places papers nobody has read yet, and readers and papers that are newer than the fit are folded in;
+- popularity.
+
+Shared by the pages, the API and the digests.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +25,8 @@ import scipy.sparse as sp
 
 from paperfeed.errors import BadRequest
 from paperfeed.models import Paper, Subscription, User
-from paperfeed.recommend.models import Blend, GraphFilter, fit_blend
+from paperfeed.recommend.collective import ARTIFACT, CollectiveModel, PaperFeatures
+from paperfeed.recommend.models import Blend, CollectiveMF, GraphFilter, fit_blend, zscore
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
@@ -30,6 +37,9 @@ MIN_READERS = 3  # below this many readers with history, collaborative filtering
 REFIT_AFTER_S = 60.0  # the community model is refitted at most this often (a reader's own row is always fresh)
 BLEND_STATE = "recommend:blend"  # blend weights fitted on this instance's data by the ``refit`` job
 MIN_FIT_READERS = 20  # below this many readers with two or more papers, the default weights stay
+CATALOGUE_PAGE = 5_000
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,8 @@ class ForYou:
     ) -> None:
         self.store, self.engine, self.blend, self.refit_after = store, engine, blend or Blend(), refit_after
         self._community: _Community | None = None
+        self.collective: CollectiveModel | None = None
+        self._collective_version: int | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
 
@@ -72,25 +84,60 @@ class ForYou:
                 stored = self.store.get_state(BLEND_STATE)
                 if stored is not None:
                     self.blend = Blend({int(b): tuple(w) for b, w in stored["weights"].items()}, self.blend.default)
+                self._load_collective()
             return self._community
 
-    def fit_weights(self, max_readers: int = 1_000, max_items: int = 20_000, seed: int = 0) -> str:
+    def _load_collective(self) -> None:
+        """Take in the collective model the last ``refit`` saved, when it is newer than the one held."""
+        version = self.store.artifact_version(ARTIFACT)
+        if version == self._collective_version:
+            return
+        found = self.store.load_artifact(ARTIFACT)
+        try:
+            self.collective = CollectiveModel.from_bytes(found.data) if found is not None else None
+        except ValueError as error:  # unreadable: serve without it
+            log.warning("the saved collective model (version %s) is unreadable: %s", version, error)
+            self.collective = None
+        self._collective_version = version
+
+    def refit(self, max_readers: int = 1_000, max_items: int = 20_000, seed: int = 0) -> str:
+        """The nightly ``refit`` job: fit the collective model on every reader's upvotes and collections and every
+        paper's words and concepts, and save it for every web process; then fit the blend weights (see
+        :meth:`_fit_weights`). Returns what it did, in words."""
+        started = time.perf_counter()
+        community = _fit(self.store.interactions(), ())
+        if community.matrix.shape[0] < MIN_READERS:
+            return f"{community.matrix.shape[0]} readers with upvotes or collections: too few to fit a model"
+        self.engine.refresh()
+        keys, features, x = self._catalogue(community)
+        columns = np.searchsorted(keys, sorted(community.papers, key=community.papers.__getitem__))
+        rank = _rank(community.matrix)
+        model, _ = CollectiveModel.fit(_widen(community.matrix, columns, len(keys)), keys, features, x, seed, rank)
+        meta = {"readers": community.matrix.shape[0], "papers": len(keys), "features": features.size}
+        version = self.store.save_artifact(ARTIFACT, meta, model.to_bytes())
+        said = (f"collective model v{version} fitted on {meta['readers']:,} readers x {len(keys):,} papers with "
+                f"{features.size:,} features in {time.perf_counter() - started:.0f} s")  # fmt: skip
+        weights = self._fit_weights(community, keys, columns, (features, x, rank), max_readers, max_items, seed)
+        return f"{said}; {weights}"
+
+    def _fit_weights(
+        self, community: _Community, keys: np.ndarray, columns: np.ndarray,
+        catalogue: tuple[PaperFeatures, sp.csr_matrix, int], max_readers: int, max_items: int, seed: int,
+    ) -> str:  # fmt: skip
         """Fit the blend weights on this instance's history: one paper held out per reader (at most
         ``max_readers``), weights chosen for Recall@20 on them among at most ``max_items`` candidates (the held-out
         papers and the most upvoted others; see :func:`paperfeed.recommend.models.fit_blend`), so that memory stays
         at a few hundred MB whatever the instance's size. Saved for every web process."""
-        community = _fit(self.store.interactions(), ())
         rng = np.random.default_rng(seed)
         sizes = np.diff(community.matrix.indptr)
         eligible = np.flatnonzero(sizes >= 2)
         if eligible.size < MIN_FIT_READERS:
-            return f"{eligible.size} readers with two or more papers: too few to fit, default weights kept"
+            return f"{eligible.size} readers with two or more papers: too few to fit blend weights, defaults kept"
         readers = np.sort(rng.choice(eligible, size=min(max_readers, eligible.size), replace=False))
         history, held = _hold_out(community.matrix, readers, rng)
         degree = np.asarray(history.sum(axis=0), np.float32).ravel()
         cols = np.union1d(held.indices, np.argsort(-degree, kind="stable")[:max_items])  # every held-out paper
         train, test = history[readers], held[readers][:, cols]
-        self.engine.refresh()
         items = self._item_vectors(sorted(community.papers, key=community.papers.__getitem__))
         profiles = np.asarray(train @ items)
         profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-9)
@@ -98,11 +145,34 @@ class ForYou:
         k = max(1, min(64, min(history.shape) - 1))
         graph = GraphFilter(k=k, alpha=0.3).fit(history)
         collaborative = np.vstack([graph.score(train[i : i + 200])[:, cols] for i in range(0, readers.size, 200)])
+        features, x, rank = catalogue
+        held_model, users = CollectiveModel.fit(_widen(history, columns, len(keys)), keys, features, x, seed, rank)
+        assert held_model.mf.item_factors is not None
+        collective = users[readers] @ held_model.mf.item_factors[columns[cols]].T
         popular = np.broadcast_to(np.log1p(degree[cols]), content.shape).copy()
-        blend = fit_blend(train[:, cols], test, [content, collaborative, None, popular], k=20)
+        blend = fit_blend(train[:, cols], test, [content, collaborative, collective, popular], k=20)
         weights = {str(b): list(w) for b, w in blend.weights.items()}
         self.store.set_state(BLEND_STATE, {"weights": weights, "readers": int(readers.size)})
-        return f"blend weights fitted on {readers.size} readers: {weights}"
+        return f"blend weights (content, graph, collective, popularity) fitted on {readers.size} readers: {weights}"
+
+    def _catalogue(self, community: _Community) -> tuple[np.ndarray, PaperFeatures, sp.csr_matrix]:
+        """Every paper that has a vector or a reader, ascending by key, and their features."""
+        texts: dict[int, str] = {}
+        after = (0, 0)
+        while batch := self.store.changed_papers(after, CATALOGUE_PAGE):
+            texts.update((d.key, _text(d.title, d.abstract)) for d in batch)
+            after = (batch[-1].seq, batch[-1].key)
+        index = self.engine.vectors
+        keys = np.union1d(index.keys, np.fromiter(community.papers, np.int64, len(community.papers)))
+        vectors = np.zeros((len(keys), index.matrix.shape[1]), np.float32)
+        vectors[np.searchsorted(keys, index.keys)] = index.matrix
+        features, x = PaperFeatures.fit_transform([texts.get(int(k), "") for k in keys], vectors)
+        return keys, features, x
+
+    def _describe(self, keys: Sequence[int]) -> tuple[list[str], list[np.ndarray | None]]:
+        papers = self.store.papers_by_key(list(keys))
+        texts = [_text(p.title, p.abstract) if (p := papers.get(k)) is not None else "" for k in keys]
+        return texts, [self.engine.vectors.vector(k) for k in keys]
 
     def _item_vectors(self, keys: Sequence[int]) -> np.ndarray:
         items = np.zeros((len(keys), 384), np.float32)  # a paper not yet embedded scores 0 on content
@@ -134,8 +204,10 @@ class ForYou:
             return []
         content = _content_scores(vectors, profile, keys) if np.any(profile) else None
         collaborative = self._collaborative(signals.liked, keys)
+        # after _collaborative, whose community() call has taken in the newest saved collective model
+        collective = self.collective.score(signals.liked, keys, self._describe) if self.collective else None
         popular = np.log1p(np.array([upvotes.get(k, 0) for k in keys], dtype=np.float32))[None, :]
-        parts = [content, collaborative, None, popular]
+        parts = [content, collaborative, collective, popular]
         mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
         order = np.argsort(-mixed)[:limit]
         papers = self.store.papers_by_key([keys[i] for i in order])
@@ -183,6 +255,21 @@ def _fit(pairs: list[tuple[int, int]], mark: tuple[int, ...]) -> _Community:
         k = min(64, min(matrix.shape) - 1)
         model = GraphFilter(k=k, alpha=0.3 if k >= 1 else 0.0).fit(matrix)
     return _Community(mark, users, papers, matrix, model)
+
+
+def _rank(matrix: sp.csr_matrix) -> int:
+    """Factors for the collective model: CollectiveMF's 200 (chosen on CiteULike-t's 5,551 readers), fewer on a
+    small instance, where so many would only fit its noise (a guard, not a tuned value)."""
+    return int(np.clip(min(matrix.shape) // 2, 2, CollectiveMF.factors))
+
+
+def _widen(matrix: sp.csr_matrix, columns: np.ndarray, width: int) -> sp.csr_matrix:
+    """``matrix`` with its column j moved to ``columns[j]`` of a matrix ``width`` wide."""
+    return sp.csr_matrix((matrix.data, columns[matrix.indices], matrix.indptr), shape=(matrix.shape[0], width))
+
+
+def _text(title: str, abstract: str) -> str:
+    return f"{title}\n{abstract}"
 
 
 def _hold_out(
@@ -244,9 +331,12 @@ class _Reasons:
                 best, near = float(vector @ other), liked
         if self.interests is not None and vector is not None and float(vector @ self.interests) >= best:
             return f"matches your interests ({_short(self.text)})"
-        collaborative = parts[1]
-        if collaborative is not None and collaborative[0, column] > 0 and (near is None or best < 0.5):
-            return "popular with readers like you"
+        graph, collective = parts[1], parts[2]
+        if near is None or best < 0.5:  # not close to any of the reader's own papers: the readers' signal put it here
+            if graph is not None and graph[0, column] > 0:
+                return "popular with readers like you"
+            if collective is not None and zscore(collective)[0, column] >= 1.0:
+                return "read by readers whose papers are like yours"
         if near is not None:
             return f"close to “{_short(self.titles.get(near, ''))}”, which you liked"
         return "trending in this window"

@@ -4,8 +4,8 @@
   ``embed`` job;
 - ``embed``: embed papers that have no embedding or a stale one (every few minutes; a long backlog in chunks of
   EMBED_CHUNK papers, each job queuing the next);
-- ``refit``: fit the "for you" blend weights on this instance's own upvotes and collections (daily), which every
-  web process picks up at its next model refit;
+- ``refit``: fit the "for you" collective model and blend weights on this instance's own upvotes, collections
+  and papers (daily), which every web process picks up within a minute;
 - ``digest``: compose the day's digest editions into the outbox (daily from ``digest_hour``), then queue ``send``;
 - ``send``: deliver what is due in the outbox (every minute, and at once after a confirmation mail is queued).
 
@@ -117,7 +117,7 @@ def handlers(
         return f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left)"
 
     def refit(job: Job) -> str:
-        return foryou.fit_weights()
+        return foryou.refit()
 
     def digest(job: Job) -> str:
         day = date.fromisoformat(job.payload.get("day") or job.key.split(":", 1)[1])

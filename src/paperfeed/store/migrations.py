@@ -262,13 +262,25 @@ _V6_SQLITE = (
     "CREATE INDEX ix_jobs_due ON jobs (status, run_at)",
 )
 
-_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG = (
+# v7: artifacts: models fitted by the refit job (the collaborative "for you" model) for every web process to load.
+_V7_SQLITE = (
+    """CREATE TABLE artifacts (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        meta TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at DATETIME NOT NULL
+    )""",
+)
+
+_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG = (
     migrations_pg.V1,
     migrations_pg.V2,
     migrations_pg.V3,
     migrations_pg.V4,
     migrations_pg.V5,
     migrations_pg.V6,
+    migrations_pg.V7,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -278,6 +290,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "digest subscriptions and the outbox", _V4_SQLITE, _V4_PG),
     Migration(5, "dismissals and interests for recommendations", _V5_SQLITE, _V5_PG),
     Migration(6, "background job queue", _V6_SQLITE, _V6_PG),
+    Migration(7, "artifacts: fitted models", _V7_SQLITE, _V7_PG),
 )
 
 _BOOKKEEPING = {

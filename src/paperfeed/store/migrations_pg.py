@@ -203,3 +203,13 @@ V6 = (
     )""",
     "CREATE INDEX ix_jobs_due ON jobs (status, run_at)",
 )
+
+V7 = (
+    """CREATE TABLE artifacts (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        meta TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        created_at TIMESTAMP NOT NULL
+    )""",
+)

@@ -229,3 +229,13 @@ jobs = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("finished_at", sa.DateTime),
 )
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),  # e.g. "recommend:cmf"
+    sa.Column("version", sa.Integer, nullable=False),  # 1, 2, ...: one more on each save
+    sa.Column("meta", sa.String, nullable=False),  # JSON: what it was fitted on
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)

@@ -26,6 +26,7 @@ from paperfeed.store.schema import (
     papers,
 )
 from paperfeed.store.sql_ann import AnnMixin
+from paperfeed.store.sql_artifacts import ArtifactMixin
 from paperfeed.store.sql_community import CommunityMixin
 from paperfeed.store.sql_digests import DigestMixin
 from paperfeed.store.sql_jobs import JobMixin
@@ -132,7 +133,7 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(AnnMixin, CommunityMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
+class SqlStore(AnnMixin, ArtifactMixin, CommunityMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: sa.URL) -> None:
