@@ -38,6 +38,7 @@ def lived_in(store: Store) -> None:
     subs.subscribe(store, MAIL, "reader@example.org", subs.preferences(), None)
     store.enqueue_job("update", "update:2026-03-02T09:00", {"a": 1}, NOW)
     accounts.start_session(store, ada)
+    store.save_artifact("recommend:cmf", {"papers": 2}, bytes(range(256)) * 100)
 
 
 def test_sqlite_to_postgresql_and_back_copies_everything(tmp_path: Path) -> None:
@@ -52,12 +53,14 @@ def test_sqlite_to_postgresql_and_back_copies_everything(tmp_path: Path) -> None
     counts = {r["table"]: r["rows"] for r in report}
     assert counts["papers"] == len(corpus()) and counts["votes"] == 2 and counts["sessions"] == 1
     assert counts["paper_embeddings"] == 2 and counts["outbox"] == 1 and counts["jobs"] == 1
+    assert counts["artifacts"] == 1
 
     moved = open_store(target_url)
     assert moved.get_paper("2501.00001").upvotes == 2  # type: ignore[union-attr]
     assert accounts.authenticate(moved, "ADA", "correct horse battery").name == "ada"
     assert [c.hidden for c in moved.list_comments("2501.00001", include_hidden=True)] == [True]
     assert moved.get_user("root").is_admin  # type: ignore[union-attr]
+    assert moved.load_artifact("recommend:cmf").data == bytes(range(256)) * 100  # type: ignore[union-attr]
     grace = accounts.sign_up(moved, "grace", "another long password")  # identities continue past copied ids
     assert grace.id == 3
     moved.close()
