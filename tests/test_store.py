@@ -293,3 +293,13 @@ def test_artifacts_are_replaced_whole_with_rising_versions(store: Store) -> None
     assert found is not None
     assert (found.version, found.meta, found.data) == (2, {"papers": 4}, blob[::-1])
     assert store.artifact_version("recommend:cmf") == 2
+
+
+def test_upvotes_by_key_count_what_papers_by_key_count(store: Store) -> None:
+    store.upsert_papers([make(1, upvotes=5), make(2)])
+    user = store.create_user("ada", None, "x")
+    store.set_vote(user.id, "2401.00001", True, datetime.now(UTC))  # this instance's vote on top of the source's 5
+    keys = list(store.paper_keys(["2401.00001", "2401.00002"]).values())
+    counted = store.upvotes_by_key([*keys, 999_999])  # an unknown key is left out
+    assert counted == {k: p.upvotes for k, p in store.papers_by_key(keys).items()}
+    assert sorted(counted.values()) == [0, 6]

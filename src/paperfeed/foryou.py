@@ -58,6 +58,23 @@ class _Community:
     model: GraphFilter | None
 
 
+@dataclass
+class _Catalogue:
+    """Every paper that has a vector or a reader, ascending by key, as the refit job sees them."""
+
+    keys: np.ndarray
+    vectors: np.ndarray
+    features: PaperFeatures
+    x: sp.csr_matrix  # papers x features
+    columns: np.ndarray  # the community matrix's column j is paper keys[columns[j]]
+    rank: int  # factors for the collective model
+
+    def widen(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
+        """A readers x community-papers matrix as readers x every paper here."""
+        return sp.csr_matrix((matrix.data, self.columns[matrix.indices], matrix.indptr),
+                             shape=(matrix.shape[0], len(self.keys)))  # fmt: skip
+
+
 class ForYou:
     """Recommendations for one reader at a time over a store and its search engine's vectors."""
 
@@ -109,25 +126,19 @@ class ForYou:
         if community.matrix.shape[0] < MIN_READERS:
             return f"{community.matrix.shape[0]} readers with upvotes or collections: too few to fit a model"
         self.engine.refresh()
-        keys, features, x = self._catalogue(community)
-        columns = np.searchsorted(keys, sorted(community.papers, key=community.papers.__getitem__))
-        rank = _rank(community.matrix)
-        model, _ = CollectiveModel.fit(_widen(community.matrix, columns, len(keys)), keys, features, x, seed, rank)
-        meta = {"readers": community.matrix.shape[0], "papers": len(keys), "features": features.size}
+        cat = self._catalogue(community)
+        model, _ = CollectiveModel.fit(cat.widen(community.matrix), cat.keys, cat.features, cat.x, seed, cat.rank)
+        meta = {"readers": community.matrix.shape[0], "papers": len(cat.keys), "features": cat.features.size}
         version = self.store.save_artifact(ARTIFACT, meta, model.to_bytes())
-        said = (f"collective model v{version} fitted on {meta['readers']:,} readers x {len(keys):,} papers with "
-                f"{features.size:,} features in {time.perf_counter() - started:.0f} s")  # fmt: skip
-        weights = self._fit_weights(community, keys, columns, (features, x, rank), max_readers, max_items, seed)
-        return f"{said}; {weights}"
+        said = (f"collective model v{version} fitted on {meta['readers']:,} readers x {len(cat.keys):,} papers "
+                f"with {cat.features.size:,} features in {time.perf_counter() - started:.0f} s")  # fmt: skip
+        return f"{said}; {self._fit_weights(community, cat, max_readers, max_items, seed)}"
 
-    def _fit_weights(
-        self, community: _Community, keys: np.ndarray, columns: np.ndarray,
-        catalogue: tuple[PaperFeatures, sp.csr_matrix, int], max_readers: int, max_items: int, seed: int,
-    ) -> str:  # fmt: skip
+    def _fit_weights(self, community: _Community, cat: _Catalogue, max_readers: int, max_items: int, seed: int) -> str:
         """Fit the blend weights on this instance's history: one paper held out per reader (at most
         ``max_readers``), weights chosen for Recall@20 on them among at most ``max_items`` candidates (the held-out
-        papers and the most upvoted others; see :func:`paperfeed.recommend.models.fit_blend`), so that memory stays
-        at a few hundred MB whatever the instance's size. Saved for every web process."""
+        papers and the most upvoted others; see :func:`paperfeed.recommend.models.fit_blend`), so that the score
+        matrices stay at a few hundred MB whatever the instance's size. Saved for every web process."""
         rng = np.random.default_rng(seed)
         sizes = np.diff(community.matrix.indptr)
         eligible = np.flatnonzero(sizes >= 2)
@@ -138,25 +149,23 @@ class ForYou:
         degree = np.asarray(history.sum(axis=0), np.float32).ravel()
         cols = np.union1d(held.indices, np.argsort(-degree, kind="stable")[:max_items])  # every held-out paper
         train, test = history[readers], held[readers][:, cols]
-        items = self._item_vectors(sorted(community.papers, key=community.papers.__getitem__))
+        items = cat.vectors[cat.columns]  # the community's papers, in its column order
         profiles = np.asarray(train @ items)
         profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-9)
         content = (profiles @ items[cols].T).astype(np.float32)
         k = max(1, min(64, min(history.shape) - 1))
         graph = GraphFilter(k=k, alpha=0.3).fit(history)
         collaborative = np.vstack([graph.score(train[i : i + 200])[:, cols] for i in range(0, readers.size, 200)])
-        features, x, rank = catalogue
-        held_model, users = CollectiveModel.fit(_widen(history, columns, len(keys)), keys, features, x, seed, rank)
+        held_model, users = CollectiveModel.fit(cat.widen(history), cat.keys, cat.features, cat.x, seed, cat.rank)
         assert held_model.mf.item_factors is not None
-        collective = users[readers] @ held_model.mf.item_factors[columns[cols]].T
+        collective = users[readers] @ held_model.mf.item_factors[cat.columns[cols]].T
         popular = np.broadcast_to(np.log1p(degree[cols]), content.shape).copy()
         blend = fit_blend(train[:, cols], test, [content, collaborative, collective, popular], k=20)
         weights = {str(b): list(w) for b, w in blend.weights.items()}
         self.store.set_state(BLEND_STATE, {"weights": weights, "readers": int(readers.size)})
         return f"blend weights (content, graph, collective, popularity) fitted on {readers.size} readers: {weights}"
 
-    def _catalogue(self, community: _Community) -> tuple[np.ndarray, PaperFeatures, sp.csr_matrix]:
-        """Every paper that has a vector or a reader, ascending by key, and their features."""
+    def _catalogue(self, community: _Community) -> _Catalogue:
         texts: dict[int, str] = {}
         after = (0, 0)
         while batch := self.store.changed_papers(after, CATALOGUE_PAGE):
@@ -164,23 +173,16 @@ class ForYou:
             after = (batch[-1].seq, batch[-1].key)
         index = self.engine.vectors
         keys = np.union1d(index.keys, np.fromiter(community.papers, np.int64, len(community.papers)))
-        vectors = np.zeros((len(keys), index.matrix.shape[1]), np.float32)
+        vectors = np.zeros((len(keys), index.matrix.shape[1]), np.float32)  # a paper not embedded: zeros
         vectors[np.searchsorted(keys, index.keys)] = index.matrix
         features, x = PaperFeatures.fit_transform([texts.get(int(k), "") for k in keys], vectors)
-        return keys, features, x
+        columns = np.searchsorted(keys, sorted(community.papers, key=community.papers.__getitem__))
+        return _Catalogue(keys, vectors, features, x, columns, _rank(community.matrix))
 
     def _describe(self, keys: Sequence[int]) -> tuple[list[str], list[np.ndarray | None]]:
         papers = self.store.papers_by_key(list(keys))
         texts = [_text(p.title, p.abstract) if (p := papers.get(k)) is not None else "" for k in keys]
         return texts, [self.engine.vectors.vector(k) for k in keys]
-
-    def _item_vectors(self, keys: Sequence[int]) -> np.ndarray:
-        items = np.zeros((len(keys), 384), np.float32)  # a paper not yet embedded scores 0 on content
-        for i, key in enumerate(keys):
-            found = self.engine.vectors.vector(key)
-            if found is not None:
-                items[i] = found
-        return items
 
     def recommend(self, user: User, window: str = "week", limit: int = 20) -> list[Recommendation]:
         """Up to ``limit`` papers for ``user`` from the latest day's or week's feed, or from every paper; never one
@@ -221,8 +223,7 @@ class ForYou:
     def _candidates(self, window: str, profile: np.ndarray) -> tuple[list[int], dict[int, int]]:
         if window == "all":
             found = [k for k, _ in self.engine.vectors.search(_unit(profile), POOL)] if np.any(profile) else []
-            papers = self.store.papers_by_key(found)
-            return found, {k: p.upvotes for k, p in papers.items()}
+            return found, self.store.upvotes_by_key(found)
         latest = self.store.latest_feed_date()
         if latest is None:
             return [], {}
@@ -261,11 +262,6 @@ def _rank(matrix: sp.csr_matrix) -> int:
     """Factors for the collective model: CollectiveMF's 200 (chosen on CiteULike-t's 5,551 readers), fewer on a
     small instance, where so many would only fit its noise (a guard, not a tuned value)."""
     return int(np.clip(min(matrix.shape) // 2, 2, CollectiveMF.factors))
-
-
-def _widen(matrix: sp.csr_matrix, columns: np.ndarray, width: int) -> sp.csr_matrix:
-    """``matrix`` with its column j moved to ``columns[j]`` of a matrix ``width`` wide."""
-    return sp.csr_matrix((matrix.data, columns[matrix.indices], matrix.indptr), shape=(matrix.shape[0], width))
 
 
 def _text(title: str, abstract: str) -> str:

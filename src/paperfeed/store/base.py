@@ -141,6 +141,11 @@ class SearchData(abc.ABC):
         """The stored papers among ``keys``, without version history."""
 
     @abc.abstractmethod
+    def upvotes_by_key(self, keys: Sequence[int]) -> dict[int, int]:
+        """The upvotes (the source's plus this instance's) of the stored papers among ``keys``: what
+        :meth:`papers_by_key` would say, without loading the papers."""
+
+    @abc.abstractmethod
     def embedding_backlog(self, model: str) -> int:
         """How many papers have no embedding from ``model``, or one older than the paper."""
 

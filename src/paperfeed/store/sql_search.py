@@ -83,6 +83,14 @@ class SearchDataMixin(SqlPlumbing, SearchData):
                 found.update({ids[p.arxiv_id]: p for p in self._load(conn, papers.c.id.in_(chunk))})
         return found
 
+    def upvotes_by_key(self, keys: Sequence[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks(list(keys)):
+                query = sa.select(papers.c.id, papers.c.upvotes + papers.c.local_upvotes).where(papers.c.id.in_(chunk))
+                found.update({int(key): int(count) for key, count in conn.execute(query)})
+        return found
+
     def embedding_backlog(self, model: str) -> int:
         query = (
             sa.select(sa.func.count())
