@@ -42,7 +42,8 @@ def arxiv() -> Iterator[Server]:
 def app_and_folder(tmp_path_factory: pytest.TempPathFactory, arxiv: Server, backend: str) -> tuple[object, Path]:
     folder = tmp_path_factory.mktemp("accounts")
     settings = load_settings(
-        database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET, arxiv_api_url=arxiv.url,
+        base_url="http://testserver", database_url=new_database_url(backend, folder), data_dir=folder,
+        secret_key=SECRET, arxiv_api_url=arxiv.url,
         login_attempts_per_minute=5,
     )  # fmt: skip
     app = create_app(settings)
@@ -196,7 +197,7 @@ def test_api_tokens_for_scripts(app_and_folder: tuple[object, Path]) -> None:
         "id": "2501.00006", "upvotes": 1, "upvoted": True}  # fmt: skip
     comment = script.post("/api/papers/2501.00006/comments", headers=auth, json={"body": "Good *paper*"})
     assert comment.status_code == 201 and comment.json()["html"] == "<p>Good <em>paper</em></p>\n"
-    too_long = script.post("/api/papers/2501.00006/comments", headers=auth, json={"body": "x" * 10_001})
+    too_long = script.post("/api/papers/2501.00006/comments", headers=auth, json={"body": "x" * 20_001})
     assert too_long.status_code == 400 and too_long.json()["error"]["status"] == 400
     created = script.post("/api/collections", headers=auth, json={"name": "To read", "public": True})
     assert created.status_code == 201 and created.json()["slug"] == "to-read"
@@ -270,8 +271,8 @@ def test_api_papers_cursor_and_link_header(app_and_folder: tuple[object, Path]) 
 def test_oversized_form_fields_get_a_clear_error(app_and_folder: tuple[object, Path]) -> None:
     client = new_client(app_and_folder)
     sign_up(client, "bigwriter")
-    response = post_form(client, "/papers/2501.00001", "/papers/2501.00001/comments", body="x" * 20_000)
-    assert response.status_code == 400 and "at most 10000 characters" in response.text  # type: ignore[attr-defined]
+    response = post_form(client, "/papers/2501.00001", "/papers/2501.00001/comments", body="x" * 20_001)
+    assert response.status_code == 400 and "at most 20,000 characters" in response.text  # type: ignore[attr-defined]
 
 
 def test_oversized_bodies_are_refused_before_reading(app_and_folder: tuple[object, Path]) -> None:
@@ -285,7 +286,7 @@ def test_oversized_bodies_are_refused_before_reading(app_and_folder: tuple[objec
 
 
 def test_cookies_are_secure_over_https(app_and_folder: tuple[object, Path]) -> None:
-    client = TestClient(app_and_folder[0], base_url="https://paperfeed.example")  # type: ignore[arg-type]
+    client = TestClient(app_and_folder[0], base_url="https://testserver")  # type: ignore[arg-type]
     token = csrf_of(client.get("/signup").text)
     response = client.post("/signup", data={"csrf_token": token, "name": "tlsuser", "password": "over https only"},
                            follow_redirects=False)  # fmt: skip
@@ -295,7 +296,12 @@ def test_cookies_are_secure_over_https(app_and_folder: tuple[object, Path]) -> N
 
 def test_the_app_refuses_to_start_without_a_real_secret_key(tmp_path: Path) -> None:
     for weak in ("", "changeme", "too-short"):
-        settings = load_settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", data_dir=tmp_path, secret_key=weak)
+        settings = load_settings(
+            base_url="http://testserver",
+            database_url=f"sqlite:///{tmp_path / 'k.db'}",
+            data_dir=tmp_path,
+            secret_key=weak,
+        )
         with pytest.raises(BadRequest, match="PAPERFEED_SECRET_KEY"):
             create_app(settings)
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -109,4 +110,32 @@ def test_reader_journey_in_chromium(site: str, tmp_path: Path) -> None:
         page.goto(site + "/papers/2503.00001")
         page.wait_for_selector("h1 .katex")  # the vendored KaTeX rendered the title's math
         assert "Entmax" in page.locator("h1").inner_text()
+        browser.close()
+
+
+def test_pages_and_api_docs_run_under_the_content_security_policy(site: str, tmp_path: Path) -> None:
+    """No script or style is blocked by the CSP (KaTeX renders, Swagger UI starts from its vendored files), at
+    desktop and at phone width; screenshots of each are left in tmp_path to look at."""
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        for width, height in ((1280, 900), (390, 844)):
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(15_000)
+            blocked: list[str] = []
+
+            def watch(message: Any, seen: list[str] = blocked) -> None:
+                if "Content Security" in message.text:
+                    seen.append(message.text)
+
+            page.on("console", watch)
+            page.goto(site + "/papers/2503.00001")
+            page.wait_for_selector("h1 .katex")
+            page.screenshot(path=str(tmp_path / f"paper-{width}.png"), full_page=True)
+            page.goto(site + "/api/docs")
+            page.wait_for_selector(".opblock")  # Swagger UI drew the operations
+            assert page.locator(".opblock").count() > 20
+            page.screenshot(path=str(tmp_path / f"api-docs-{width}.png"))
+            assert blocked == [], blocked
+            print(f"screenshots: {tmp_path}")
+            page.close()
         browser.close()

@@ -120,8 +120,8 @@ def test_comments_render_safely_and_admins_hide_them(filled: Store, ada: User, a
     with pytest.raises(Forbidden):
         community.hide_comment(filled, ada, made.id, True)
     community.hide_comment(filled, admin, made.id, True)
-    assert community.comments(filled, "2501.00001", ada) == []
-    assert [c.hidden for c in community.comments(filled, "2501.00001", admin)] == [True]
+    assert community.comments(filled, "2501.00001", ada).comments == []
+    assert [c.hidden for c in community.comments(filled, "2501.00001", admin).comments] == [True]
     assert filled.get_paper("2501.00001").num_comments == 0  # type: ignore[union-attr]
     for body in ("", "   ", "x" * (community.MAX_COMMENT + 1)):
         with pytest.raises(BadRequest, match="body"):

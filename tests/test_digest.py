@@ -257,7 +257,9 @@ def test_bad_preferences_name_the_field(field: str, value: str) -> None:
 
 def test_links_are_signed_for_one_purpose_and_expire(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     store = store_of(client)
-    sub = subs.subscribe(store, _mail(store), "links@example.org", subs.preferences())
+    subs.subscribe(store, _mail(store), "links@example.org", subs.preferences())
+    sub, made = store.add_subscription("links@example.org", subs.preferences(), None, datetime.now(UTC))
+    assert not made
     manage = links.sign(SECRET, "manage", sub.id)
     assert client.get("/subscribe/confirm", params={"token": manage}).status_code == 400  # wrong purpose
     assert client.get("/subscribe/confirm", params={"token": manage[:-2] + "xx"}).status_code == 400

@@ -72,8 +72,10 @@ def ids(topic: str) -> set[str]:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, backend: str):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("foryou")
-    settings = load_settings(database_url=new_database_url(backend, folder), data_dir=folder,
-                             secret_key="foryou-secret-" + "f" * 40, digest_schedule=False)  # fmt: skip
+    settings = load_settings(
+        base_url="http://testserver", database_url=new_database_url(backend, folder), data_dir=folder,
+        secret_key="foryou-secret-" + "f" * 40, digest_schedule=False,
+    )  # fmt: skip
     app = create_app(settings)
     app.state.store.migrate()
     app.state.store.upsert_papers(papers())

@@ -20,7 +20,9 @@ SECRET = "test-secret-key-" + "x" * 32
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory, backend: str) -> TestClient:
     folder = tmp_path_factory.mktemp("web")
-    settings = load_settings(database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET)
+    settings = load_settings(
+        base_url="http://testserver", database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET
+    )
     app = create_app(settings)
     store = app.state.store
     store.migrate()
@@ -156,7 +158,14 @@ def test_settings_and_app_are_built_only_by_the_factory(tmp_path: Path) -> None:
     import paperfeed.web.app as module
 
     assert not hasattr(module, "app")  # nothing created at import time
-    app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", data_dir=tmp_path, secret_key=SECRET))
+    app = create_app(
+        load_settings(
+            base_url="http://testserver",
+            database_url=f"sqlite:///{tmp_path / 'x.db'}",
+            data_dir=tmp_path,
+            secret_key=SECRET,
+        )
+    )
     app.state.store.migrate()
     response = TestClient(app).get("/")
     assert response.status_code == 404  # no papers yet: a clear page, not a 500

@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,9 +39,24 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()  # argon2id with the library's recommended parameters (RFC 9106 low-memory profile)
 
 
+# argon2 is meant to be costly (tens of ms of CPU and 64 MiB each): at most half the cores hash at once, so
+# that a burst of log-ins queues here instead of starving the event loop and every other request of CPU.
+_HASHING = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) // 2))
+
+
+def _hash(password: str) -> str:
+    with _HASHING:
+        return _hasher().hash(password)
+
+
+def _verify(password_hash: str, password: str) -> None:
+    with _HASHING:
+        _hasher().verify(password_hash, password)
+
+
 @functools.cache
 def _dummy_hash() -> str:
-    return _hasher().hash("not a password anyone has")
+    return _hash("not a password anyone has")
 
 
 def check_secret_key(value: str | None) -> str:
@@ -82,7 +99,7 @@ def check_email(email: str | None) -> str | None:
 def sign_up(store: Store, name: str, password: str, email: str | None = None, *, is_admin: bool = False) -> User:
     """A new account; BadRequest names the field that is wrong, Conflict when the name is taken."""
     name, password, address = check_name(name), check_password(password), check_email(email)
-    return store.create_user(name, address, _hasher().hash(password), is_admin=is_admin)
+    return store.create_user(name, address, _hash(password), is_admin=is_admin)
 
 
 def authenticate(store: Store, name: str, password: str) -> User:
@@ -90,13 +107,13 @@ def authenticate(store: Store, name: str, password: str) -> User:
     found = store.credentials(name.strip()) if len(password) <= MAX_PASSWORD else None
     try:
         # a missing account costs a verification too, so timing does not tell which names exist
-        _hasher().verify(found.password_hash if found else _dummy_hash(), password)
+        _verify(found.password_hash if found else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         found = None
     if found is None:
         raise Unauthorized("wrong name or password")
     if _hasher().check_needs_rehash(found.password_hash):
-        store.set_password_hash(found.user.id, _hasher().hash(password))
+        store.set_password_hash(found.user.id, _hash(password))
     return found.user
 
 
@@ -140,12 +157,14 @@ def token_user(store: Store, secret: str) -> User:
     return user
 
 
-def csrf_token(secret_key: str, binding: str) -> str:
-    """The token a form must echo: an HMAC of the client's CSRF cookie under the server's secret key."""
-    return hmac.new(secret_key.encode(), binding.encode(), hashlib.sha256).hexdigest()
+def csrf_token(secret_key: str, binding: str, session: str | None = None) -> str:
+    """The token a form must echo: an HMAC, under the server's secret key, of the client's CSRF cookie and its
+    session cookie (none when anonymous), so a token stops working when the reader logs in or out."""
+    message = f"{binding}|{digest(session) if session else ''}"
+    return hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_valid(secret_key: str, binding: str | None, token: str | None) -> bool:
-    if not binding or not token:
+def csrf_valid(secret_key: str, binding: str | None, token: str | None, session: str | None = None) -> bool:
+    if not binding or not token or len(token) > 200:
         return False
-    return hmac.compare_digest(csrf_token(secret_key, binding), token)
+    return hmac.compare_digest(csrf_token(secret_key, binding, session), token)

@@ -47,7 +47,7 @@ def cli(ctx: click.Context, database_url: str | None, config_file: str | None) -
         settings = load_settings(config_file, database_url=database_url)
     except BadRequest as exc:
         raise click.UsageError(exc.message) from exc
-    context = Context(settings)
+    context = Context(settings, config_file)
     ctx.obj = context
     ctx.call_on_close(context.close)
 
@@ -440,14 +440,28 @@ def serve(ctx: Context, host: str, port: int, workers: int) -> None:
 
     import uvicorn
 
-    check_secret_key(ctx.settings.secret_key)
+    s = ctx.settings
+    check_secret_key(s.secret_key)
     ctx.ready_store()
-    os.environ["PAPERFEED_DATABASE_URL"] = ctx.settings.database_url  # the workers build the app from settings
-    os.environ["PAPERFEED_SECRET_KEY"] = ctx.settings.secret_key
-    err.print(f"paperfeed serving on http://{host}:{port}/ (API: http://{host}:{port}/api/docs)")
+    # The server processes build the app from settings themselves: they read the same config file and
+    # environment, and the options given here win as they did in this process.
+    if ctx.config_file:
+        os.environ["PAPERFEED_CONFIG"] = str(Path(ctx.config_file).resolve())
+    os.environ["PAPERFEED_DATABASE_URL"] = s.database_url
+    os.environ["PAPERFEED_SECRET_KEY"] = s.secret_key
+    err.print(f"paperfeed serving on http://{host}:{port}/ (API: http://{host}:{port}/api/docs), as {s.base_url}")
+    if host not in ("127.0.0.1", "localhost", "::1") and not s.trusted_proxies:
+        err.print(
+            "Listening beyond this machine with no PAPERFEED_TRUSTED_PROXIES: fine when readers connect directly; "
+            "behind a reverse proxy, set it to the proxy's address (docs/deployment.md).", style="yellow",
+        )  # fmt: skip
+    # Forwarding headers are the app's to judge (paperfeed.web.security, from PAPERFEED_TRUSTED_PROXIES), so
+    # uvicorn's own handling, which trusts 127.0.0.1 by default, is off. Slow clients: every request's headers
+    # must be in within header_timeout seconds (paperfeed.web.server), and idle connections close after as long.
     uvicorn.run(
         "paperfeed.web.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning",
-        access_log=False, proxy_headers=True,
+        access_log=False, proxy_headers=False, timeout_keep_alive=max(1, round(s.header_timeout)),
+        http="paperfeed.web.server:HeaderDeadlineProtocol", limit_concurrency=1000,
     )  # fmt: skip
 
 

@@ -27,8 +27,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Context:
     """What every command gets: the settings, and the store built from them on first use."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, config_file: str | None = None) -> None:
+        self.settings, self.config_file = settings, config_file
         self._store: Store | None = None
         self._engine: SearchEngine | None = None
 

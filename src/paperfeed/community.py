@@ -18,7 +18,8 @@ from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
 from paperfeed.models import Collection, Comment, Paper, User
 from paperfeed.store import Store
 
-MAX_COMMENT = 10_000
+MAX_COMMENT = 20_000
+COMMENTS_PER_PAGE = 50
 MAX_COLLECTION_NAME = 80
 PAGE_SIZE = 30
 # What sanitised comment HTML may contain: Markdown's output, no images, no raw HTML from the writer.
@@ -78,13 +79,37 @@ def comment(store: Store, user: User, raw_id: str, body: str) -> Comment:
     if not body:
         raise BadRequest("body is empty: write a comment")
     if len(body) > MAX_COMMENT:
-        raise BadRequest(f"body must be at most {MAX_COMMENT} characters")
-    return store.add_comment(user.id, arxiv_id_of(raw_id), body, _now())
+        raise BadRequest(f"body must be at most {MAX_COMMENT:,} characters ({len(body):,} given)")
+    # rendered once, here: every later view shows the stored HTML
+    return store.add_comment(user.id, arxiv_id_of(raw_id), body, _now(), html=render_markdown(body))
 
 
-def comments(store: Store, raw_id: str, viewer: User | None) -> list[Comment]:
-    """A paper's thread; admins also see hidden comments."""
-    return store.list_comments(arxiv_id_of(raw_id), include_hidden=bool(viewer and viewer.is_admin))
+def html_of(comment: Comment) -> str:
+    """A comment's sanitised HTML: the stored one, or (for comments older than that) rendered now."""
+    return comment.html or render_markdown(comment.body)
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """One page of a paper's discussion, oldest first."""
+
+    comments: list[Comment]
+    total: int
+    page: int
+    pages: int
+
+
+def comments(
+    store: Store, raw_id: str, viewer: User | None, page: int = 1, per_page: int = COMMENTS_PER_PAGE
+) -> Thread:
+    """A page of a paper's thread; admins also see hidden comments. BadRequest for a page past the last."""
+    arxiv_id, hidden = arxiv_id_of(raw_id), bool(viewer and viewer.is_admin)
+    total = store.count_comments(arxiv_id, include_hidden=hidden)
+    pages = max(1, -(-total // per_page))
+    if not 1 <= page <= pages:
+        raise BadRequest(f"comments page must be between 1 and {pages}")
+    found = store.list_comments(arxiv_id, include_hidden=hidden, limit=per_page, offset=(page - 1) * per_page)
+    return Thread(found, total, page, pages)
 
 
 def _admin(user: User) -> None:

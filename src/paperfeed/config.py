@@ -7,9 +7,11 @@ then the defaults below. Nothing is built at import time: call :func:`load_setti
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -97,12 +99,28 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(10, ge=1, description="Log-in attempts per client address a minute.")
     writes_per_minute: int = Field(30, ge=1, description="Votes, comments and submissions per user a minute.")
     signups_per_hour: int = Field(20, ge=1, description="New accounts per client address an hour.")
+    account_login_failures: int = Field(
+        5, ge=1, description="Failed log-ins to one account before it must wait (the wait doubles each time)."
+    )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the site answers to (comma-separated); others get 400. Default: base_url's host, "
+        "localhost, 127.0.0.1 and ::1. '*' accepts any (only behind a proxy that checks Host itself).",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed. Default none: the peer's address is the client's.",
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a connection may idle or take to send its request headers (slow clients)."
+    )
 
-    @field_validator("categories", mode="before")
+    @field_validator("categories", "trusted_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _split_categories(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
 
     @model_validator(mode="after")
@@ -110,6 +128,36 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir.as_posix()}/paperfeed.db"
         return self
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("base_url must be an http(s) address such as https://papers.example.org")
+        return value.strip().rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The Host header values the site answers to (see trusted_hosts)."""
+        if self.trusted_hosts:
+            return list(self.trusted_hosts)
+        return list(dict.fromkeys([urlsplit(self.base_url).hostname or "localhost", "localhost", "127.0.0.1", "::1"]))
+
+    @property
+    def base_path(self) -> str:
+        """The path part of base_url ('' at a domain's root): pages' own links start with it."""
+        return urlsplit(self.base_url).path.rstrip("/")
 
     @property
     def search_dir(self) -> Path:

@@ -17,3 +17,10 @@ def store_of(request: Request) -> Store:
 def engine_of(request: Request) -> SearchEngine:
     engine: SearchEngine = request.app.state.engine
     return engine
+
+
+def cache_key(request: Request) -> str:
+    """What can vary an anonymous page or API answer: its path and query, and (though neither prints them: links
+    come from PAPERFEED_BASE_URL or are relative) the scheme and the Host the HostGuard let through, so that no
+    request can make an entry that a different kind of request is then served."""
+    return f"{request.url.scheme}://{request.headers.get('host', '')}{request.url.path}?{request.url.query}"

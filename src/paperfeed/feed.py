@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from paperfeed import daterange
 from paperfeed.errors import BadRequest, NotFound
 from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
 from paperfeed.models import Paper
@@ -53,9 +54,10 @@ class FeedPage:
 
 def parse_day(value: str, name: str = "date") -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError) as exc:
         raise BadRequest(f"{name} must be a date as YYYY-MM-DD, not {value!r}") from exc
+    return daterange.check_day(day, name)
 
 
 def day_period(day: date) -> Period:
@@ -68,27 +70,31 @@ def week_period(value: str) -> Period:
         if not match:
             raise ValueError(value)
         start = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError as exc:
+        end = start + timedelta(days=6)  # OverflowError for the last week of year 9999
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(f"week must be an ISO week as YYYY-Www (e.g. 2025-W12), not {value!r}") from exc
-    return Period("week", value, start, start + timedelta(days=6))
+    if not daterange.in_range(start) and not daterange.in_range(end):
+        daterange.check_day(start, "week")
+    return Period("week", value, start, end)
 
 
 def month_period(value: str) -> Period:
     match = _MONTH.match(value)
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
         raise BadRequest(f"month must be YYYY-MM (e.g. 2025-03), not {value!r}")
-    start = date(int(match.group(1)), int(match.group(2)), 1)
+    start = daterange.check_day(date(int(match.group(1)), int(match.group(2)), 1), "month")
     following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
     return Period("month", value, start, following - timedelta(days=1))
 
 
-def _shift(period: Period, forward: bool) -> str:
+def _shift(period: Period, forward: bool) -> str | None:
+    """The next or previous week's or month's label; None past either end of the known days."""
     if period.kind == "week":
         day = period.start + timedelta(days=7 if forward else -7)
         year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
+        return f"{year}-W{week:02d}" if daterange.in_range(day) or daterange.in_range(day + timedelta(6)) else None
     day = period.end + timedelta(days=1) if forward else period.start - timedelta(days=1)
-    return f"{day.year:04d}-{day.month:02d}"
+    return f"{day.year:04d}-{day.month:02d}" if daterange.in_range(day.replace(day=1)) else None
 
 
 def resolve_period(

@@ -125,7 +125,8 @@ class Vote:
 
 @dataclass(frozen=True, slots=True)
 class Comment:
-    """A comment in a paper's discussion thread; ``body`` is the Markdown as written."""
+    """A comment in a paper's discussion thread; ``body`` is the Markdown as written, ``html`` the sanitised
+    HTML made from it when it was written ('' for comments stored before that was kept)."""
 
     id: int
     arxiv_id: str
@@ -134,6 +135,7 @@ class Comment:
     body: str
     created_at: datetime
     hidden: bool = False
+    html: str = ""
 
 
 @dataclass(frozen=True, slots=True)

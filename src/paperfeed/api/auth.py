@@ -11,9 +11,15 @@ from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import User
 
 
+def authorization(request: Request) -> str:
+    """The Authorization header, '' when absent or blank (a blank one is no credential, and no reason to skip
+    the CSRF check a cookie needs)."""
+    return request.headers.get("authorization", "").strip()
+
+
 def caller(request: Request) -> User | None:
     """The user behind a request, None when anonymous; Unauthorized for a bad token."""
-    header = request.headers.get("authorization", "")
+    header = authorization(request)
     if header:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
@@ -27,10 +33,11 @@ def api_writer(request: Request) -> User:
     user = caller(request)
     if user is None:
         raise Unauthorized("log in, or send Authorization: Bearer <token> (create a token at /account)")
-    if "authorization" not in request.headers:
+    if not authorization(request):
         secret_key: str = request.app.state.settings.secret_key
         binding, token = request.cookies.get(accounts.CSRF_COOKIE), request.headers.get("x-csrf-token")
-        if not accounts.csrf_valid(secret_key, binding, token):
+        session = request.cookies.get(accounts.SESSION_COOKIE)
+        if not accounts.csrf_valid(secret_key, binding, token, session):
             raise Forbidden("a browser session must send the page's CSRF token in X-CSRF-Token")
     request.app.state.write_limiter.hit(f"user:{user.id}")
     request.app.state.page_cache.invalidate()

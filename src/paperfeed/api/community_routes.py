@@ -67,22 +67,30 @@ def unvote(request: Request, arxiv_id: str) -> dict[str, Any]:
     return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
 
 
-@router.get("/papers/{arxiv_id}/comments", summary="A paper's comment thread (native)")
-def list_comments(request: Request, arxiv_id: str) -> list[dict[str, Any]]:
-    thread = community.comments(store_of(request), arxiv_id, caller(request))
-    return [comment_dict(c, community.render_markdown(c.body)) for c in thread]
+@router.get("/papers/{arxiv_id}/comments", summary="A paper's comment thread, a page at a time (native)")
+def list_comments(
+    request: Request, response: Response, arxiv_id: str, page: str | None = None, limit: str | None = None
+) -> list[dict[str, Any]]:
+    """Oldest first; ``X-Total-Count`` holds the thread's size and ``Link`` (rel="next") the next page."""
+    size = int_param(limit, "limit", community.COMMENTS_PER_PAGE, 1, 100)
+    number = int_param(page, "page", 1, 1, 100_000)
+    thread = community.comments(store_of(request), arxiv_id, caller(request), page=number, per_page=size)
+    response.headers["X-Total-Count"] = str(thread.total)
+    if thread.page < thread.pages:
+        response.headers["Link"] = f'<{request.url.path}?page={thread.page + 1}&limit={size}>; rel="next"'
+    return [comment_dict(c, community.html_of(c)) for c in thread.comments]
 
 
 @router.post("/papers/{arxiv_id}/comments", status_code=201, summary="Comment on a paper (native)")
 def add_comment(request: Request, arxiv_id: str, given: CommentIn) -> dict[str, Any]:
     made = community.comment(store_of(request), api_writer(request), arxiv_id, given.body)
-    return comment_dict(made, community.render_markdown(made.body))
+    return comment_dict(made, community.html_of(made))
 
 
 @router.put("/comments/{comment_id}", summary="Hide or show a comment (admins; native)")
 def change_comment(request: Request, comment_id: int, given: CommentChange) -> dict[str, Any]:
     changed = community.hide_comment(store_of(request), api_writer(request), comment_id, given.hidden)
-    return comment_dict(changed, community.render_markdown(changed.body))
+    return comment_dict(changed, community.html_of(changed))
 
 
 @router.delete("/papers/{arxiv_id}", status_code=204, summary="Remove a paper (admins; native)")
@@ -170,7 +178,9 @@ def interests(request: Request, given: InterestsIn) -> dict[str, Any]:
 
 @router.post("/subscriptions", status_code=202, summary="Subscribe an address to the digest (native; double opt-in)")
 def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
-    """Queues a confirmation mail; nothing else is sent until its link is opened. Rate limited per client."""
+    """Queues a confirmation mail for a new address (nothing else is sent until its link is opened). An address
+    that already subscribes is not changed: it is mailed its manage link (at most once an hour), and the answer
+    is the same either way, so it never tells whether an address subscribes. Rate limited per client."""
     request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
     prefs = subs.preferences(
         given.frequency,

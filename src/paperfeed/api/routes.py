@@ -13,8 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from paperfeed import feed
 from paperfeed.accounts import SESSION_COOKIE
+from paperfeed.api.auth import authorization
 from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
-from paperfeed.edge import engine_of, store_of
+from paperfeed.edge import cache_key, engine_of, store_of
 from paperfeed.errors import BadRequest
 from paperfeed.pagecache import PageCache
 
@@ -62,13 +63,13 @@ async def daily_papers(
 async def cached_json(request: Request, make: Callable[[], bytes]) -> bytes:
     """Anonymous callers share answers for a few seconds (see paperfeed.pagecache); others get fresh ones."""
     cache: PageCache = request.app.state.page_cache
-    if "authorization" in request.headers or SESSION_COOKIE in request.cookies:
+    if authorization(request) or SESSION_COOKIE in request.cookies:
         return await run_in_threadpool(make)
 
     async def make_body() -> bytes | None:
         return await run_in_threadpool(make)
 
-    body = await cache.through("api " + request.url.path + "?" + request.url.query, make_body)
+    body = await cache.through(cache_key(request), make_body)
     return body if body is not None else await run_in_threadpool(make)
 
 

@@ -2,6 +2,11 @@
 
 Every header is set through :class:`email.message.EmailMessage` with the SMTP policy, which refuses a CR or LF
 in any header value, so no user-supplied field (an address, a keyword) can add a header.
+
+Headers that carry a URL (``List-Unsubscribe``) must stay plain ``<https://...>`` text (RFC 2369, RFC 8058): the
+SMTP policy's 78-character lines made Python turn a long one into RFC 2047 encoded words, which mail providers
+do not read as a link, so one-click unsubscribe broke. Lines may be up to RFC 5322's 998 characters instead,
+and a URL header that would not fit is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paperfeed import feed
 from paperfeed.digest import links
+from paperfeed.errors import MailError
 from paperfeed.models import Paper, Subscription
 from paperfeed.store import Store
 from paperfeed.store.digests import OutgoingMail
@@ -121,19 +127,30 @@ def _message_id(settings: MailSettings) -> str:
     return f"<{secrets.token_hex(12)}@{domain}>"
 
 
+_POLICY = SMTP.clone(max_line_length=998)
+
+
+def _url_header(url: str) -> str:
+    """``<url>`` for a header, checked to be plain ASCII on one line so that it is never encoded or folded."""
+    value = f"<{url}>"
+    if not url.isascii() or any(ch in url for ch in " <>\r\n") or len(value) > 900:
+        raise MailError(f"a URL for a mail header must be plain ASCII of at most 898 characters: {url[:80]!r}")
+    return value
+
+
 def build(
     settings: MailSettings, recipient: str, subject: str, template: str, message_id: str, now: datetime,
     unsubscribe_url: str | None, **context: object,
 ) -> bytes:  # fmt: skip
     """A multipart/alternative message (plain text first, then HTML) as bytes with CRLF line ends."""
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=_POLICY)
     message["From"] = settings.sender
     message["To"] = recipient
     message["Subject"] = subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id
     if unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe"] = _url_header(unsubscribe_url)
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058
     values = {"base_url": settings.base_url.rstrip("/"), "unsubscribe_url": unsubscribe_url, **context}
     message.set_content(_templates().get_template(f"{template}.txt").render(values))
@@ -174,3 +191,19 @@ def confirmation_mail(settings: MailSettings, sub: Subscription, now: datetime) 
         confirm_url=confirm_url, subscription=sub,
     )  # fmt: skip
     return OutgoingMail(sub.id, f"confirm:{now.timestamp():.6f}", sub.email, message_id, body)
+
+
+def reminder_mail(settings: MailSettings, sub: Subscription, now: datetime, prefix: str) -> OutgoingMail:
+    """For a subscribe request about an address that already subscribes: its manage link (and a confirm link
+    when it is unconfirmed, paused or unsubscribed); nothing about the subscription was changed."""
+    links_ = urls(settings, sub)
+    confirm_url = None
+    if not (sub.confirmed and sub.active):
+        token = links.sign(settings.secret_key, "confirm", sub.id)
+        confirm_url = f"{settings.base_url.rstrip('/')}/subscribe/confirm?token={token}"
+    message_id = _message_id(settings)
+    body = build(
+        settings, sub.email, "Your paperfeed digest", "reminder", message_id, now, None, subscription=sub,
+        confirm_url=confirm_url, manage_url=links_["manage_url"],
+    )  # fmt: skip
+    return OutgoingMail(sub.id, f"{prefix}{now.timestamp():.6f}", sub.email, message_id, body)

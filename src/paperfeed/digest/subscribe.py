@@ -4,12 +4,13 @@ confirmation link; managing and unsubscribing through signed links, without logg
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 
 from paperfeed.digest import links
-from paperfeed.digest.compose import MailSettings, confirmation_mail
+from paperfeed.digest.compose import MailSettings, confirmation_mail, reminder_mail
 from paperfeed.errors import BadRequest
 from paperfeed.models import Subscription, User
 from paperfeed.store import Store
@@ -65,17 +66,37 @@ def preferences(
     )  # fmt: skip
 
 
+REMINDER_EVERY = timedelta(hours=1)  # at most one "you already subscribe" mail per address in this time
+REMINDER = "reminder:"
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """What a subscribe request answers with: only what the caller sent, so the answer is the same whether or
+    not the address already subscribes."""
+
+    email: str
+    frequency: str
+    confirmed: bool = False
+
+
 def subscribe(
     store: Store, settings: MailSettings, email: str, prefs: Preferences, user: User | None = None,
     now: datetime | None = None,
-) -> Subscription:  # fmt: skip
-    """Save the subscription and, unless it is already confirmed, queue a confirmation mail. Subscribing again
-    (a lost confirmation mail, new preferences) is fine and says nothing about whether the address was known."""
+) -> Requested:  # fmt: skip
+    """Ask for a digest at ``email``. A new address gets a subscription and a confirmation mail. An address that
+    already has one (any state) is not changed at all: it is sent its manage link instead (with a confirm link
+    when it is not active), at most once per REMINDER_EVERY, so nobody can change or learn about another
+    person's subscription. A signed-in reader's account is attached only to the account's own address."""
     now = now or datetime.now(UTC)
-    saved, unconfirmed = store.save_subscription(check_address(email), prefs, user.id if user else None, now)
-    if unconfirmed:
+    address = check_address(email)
+    owner = user.id if user and user.email and user.email.strip().lower() == address.lower() else None
+    saved, made = store.add_subscription(address, prefs, owner, now)
+    if made:
         store.enqueue([confirmation_mail(settings, saved, now)], now)
-    return saved
+    elif not store.mailed_since(saved.id, REMINDER, now - REMINDER_EVERY):
+        store.enqueue([reminder_mail(settings, saved, now, REMINDER)], now)
+    return Requested(address, prefs.frequency)
 
 
 def confirm(store: Store, secret_key: str, token: str, now: datetime | None = None) -> Subscription:

@@ -7,6 +7,7 @@ split in halves until each part is small enough.
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from paperfeed.ingest.normalize import (
     parse_arxiv_id,
     parse_datetime,
 )
-from paperfeed.ingest.records import Item, Parsed, Skipped
+from paperfeed.ingest.records import Item, convert_node
 from paperfeed.ingest.xmlsafe import child_text as _text
 from paperfeed.ingest.xmlsafe import parse_xml
 from paperfeed.models import Author, Paper, PaperVersion
@@ -143,10 +144,7 @@ def parse_atom(data: bytes, *, first_position: int = 1) -> AtomPage:
         if "api/errors" in entry_id:
             raise IngestError(f"arXiv API error: {_text(entry, ATOM + 'summary')}")
         position = first_position + offset
-        try:
-            items.append(Parsed(position, parse_entry(entry)))
-        except InvalidRecord as exc:
-            items.append(Skipped(position, str(exc)))
+        items.append(convert_node(position, functools.partial(parse_entry, entry)))
     total = _int(root, OPENSEARCH + "totalResults", len(items))
     start = _int(root, OPENSEARCH + "startIndex", 0)
     return AtomPage(total=total, start=start, items=items)

@@ -12,6 +12,7 @@ from typing import IO, Any
 import ijson
 
 from paperfeed.errors import IngestError
+from paperfeed.ingest.bounds import MAX_DEPTH
 from paperfeed.ingest.normalize import (
     InvalidRecord,
     clean_text,
@@ -19,7 +20,7 @@ from paperfeed.ingest.normalize import (
     parse_arxiv_id,
     parse_datetime,
 )
-from paperfeed.ingest.records import Item, convert
+from paperfeed.ingest.records import Item, Skipped, convert
 from paperfeed.models import Author, Paper
 
 SOURCE = "hf_daily"
@@ -75,12 +76,63 @@ def parse_hf_item(item: dict[str, Any]) -> Paper:
     )
 
 
+class _TooDeep:
+    """Stands in for an array item that nests deeper than MAX_DEPTH (it is never built)."""
+
+
+TOO_DEEP = _TooDeep()
+
+
+def array_items(stream: IO[bytes], max_depth: int = MAX_DEPTH) -> Iterator[object]:
+    """The items of a top-level JSON array, built one at a time from the parser's events; an item nesting
+    deeper than ``max_depth`` is read past without being built and yields TOO_DEEP. (ijson.items keeps every
+    level's path as a string, quadratic in the depth: 100 KB of brackets took 6 GB.)"""
+    events = ijson.basic_parse(stream, use_float=True)
+    if next(events, ("", None))[0] != "start_array":
+        raise IngestError("Daily Papers JSON is not an array")
+    stack: list[list[Any]] = []  # [container, key waiting for its value] per open level of the current item
+    depth = 0  # open levels of the current item, counted also while skipping one that is too deep
+    for event, value in events:
+        if event in ("start_map", "start_array"):
+            depth += 1
+            if depth <= max_depth and len(stack) == depth - 1:
+                stack.append([{} if event == "start_map" else [], None])
+            else:
+                stack.clear()  # too deep: drop what was built, read on to the item's end
+            continue
+        if event == "map_key":
+            if stack:
+                stack[-1][1] = value
+            continue
+        if event in ("end_map", "end_array"):
+            depth -= 1
+            if depth < 0:
+                return  # the end of the top-level array
+            if not stack:
+                if depth == 0:
+                    yield TOO_DEEP
+                continue
+            value = stack.pop()[0]
+        elif depth and not stack:
+            continue  # a scalar inside an item being skipped
+        if not stack:
+            yield value
+        elif isinstance(stack[-1][0], dict):
+            stack[-1][0][stack[-1][1]] = value
+        else:
+            stack[-1][0].append(value)
+
+
 def iter_hf_array(stream: IO[bytes], *, skip_until: int = 0) -> Iterator[Item]:
-    """Items of a JSON array, streamed (constant memory); positions are 1-based item numbers."""
+    """Items of a JSON array, streamed (memory bounded by one item); positions are 1-based item numbers."""
     position = 0
     try:
-        for position, raw in enumerate(ijson.items(stream, "item", use_float=True), 1):
-            if position > skip_until:
+        for position, raw in enumerate(array_items(stream), 1):
+            if position <= skip_until:
+                continue
+            if raw is TOO_DEEP:
+                yield Skipped(position, f"record nests deeper than {MAX_DEPTH} levels")
+            else:
                 yield convert(position, raw, parse_hf_item)
     except ijson.JSONError as exc:
         raise IngestError(f"Daily Papers JSON is malformed after item {position}: {exc}") from exc

@@ -52,9 +52,15 @@ def parse_arxiv_id(raw: object) -> ArxivId:
     return ArxivId(match.group(1), int(match.group(2)) if match.group(2) else None)
 
 
+# C0 control characters (and DEL): tab, line ends and the separators become spaces, the rest go. None of them
+# belongs in a title or an abstract, NUL is refused by PostgreSQL, and some would garble a terminal or a mail.
+_CONTROLS = {code: (" " if chr(code) in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else None) for code in [*range(32), 127]}
+
+
 def clean_text(value: object) -> str:
-    """Collapse runs of whitespace (sources wrap titles and abstracts at fixed widths)."""
-    return " ".join(value.split()) if isinstance(value, str) else ""
+    """Drop control characters and collapse runs of whitespace (sources wrap titles and abstracts at fixed
+    widths)."""
+    return " ".join(value.translate(_CONTROLS).split()) if isinstance(value, str) else ""
 
 
 def optional_text(value: object) -> str | None:

@@ -5,6 +5,7 @@ The harvest loop (resumption tokens, incremental ``from``) lives in :mod:`paperf
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from paperfeed.ingest.normalize import (
     parse_date,
     parse_datetime,
 )
-from paperfeed.ingest.records import Item, Parsed, Skipped
+from paperfeed.ingest.records import Item, Skipped, convert_node
 from paperfeed.ingest.xmlsafe import child_text as _text
 from paperfeed.ingest.xmlsafe import parse_xml
 from paperfeed.models import Author, Paper, PaperVersion
@@ -102,10 +103,7 @@ def parse_oai(data: bytes, *, first_position: int = 1) -> OaiPage:
         if meta is None:
             items.append(Skipped(position, "record has no arXiv metadata"))
             continue
-        try:
-            items.append(Parsed(position, parse_record_metadata(meta)))
-        except InvalidRecord as exc:
-            items.append(Skipped(position, str(exc)))
+        items.append(convert_node(position, functools.partial(parse_record_metadata, meta)))
     token_node = listing.find(OAI + "resumptionToken")
     token = optional_text(token_node.text) if token_node is not None else None
     size_text = token_node.get("completeListSize") if token_node is not None else None

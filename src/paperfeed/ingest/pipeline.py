@@ -174,11 +174,20 @@ def import_file(
         offset = done
 
     items = iter_file_items(source, skip_until=report.resumed_from, on_position=moved)
-    for chunk, prepared in in_chunks(items, batch_size, store.prepare):
-        writer.skip_from(chunk)
-        writer.flush({"position": chunk[-1].position, "path": str(source.path), "format": source.format}, prepared)
-        if progress is not None:
-            progress(report, offset, source.size)
+    kept = report.resumed_from
+    try:
+        for chunk, prepared in in_chunks(items, batch_size, store.prepare):
+            writer.skip_from(chunk)
+            kept = chunk[-1].position
+            writer.flush({"position": kept, "path": str(source.path), "format": source.format}, prepared)
+            if progress is not None:
+                progress(report, offset, source.size)
+    except IngestError as exc:
+        raise IngestError(
+            f"{exc.message}. The complete batches before the damage are kept (records 1 to {kept:,}: "
+            f"{report.records:,} papers written now); the rest of the file was not imported. Importing a "
+            "complete copy of the file adds what is missing, duplicating nothing."
+        ) from exc
     store.delete_state(key)  # finished: a later import of the same file reads it all again (a no-op pass)
     report.complete = True
     report.seconds = time.monotonic() - started

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from paperfeed.ingest.bounds import check_depth, check_paper
 from paperfeed.ingest.normalize import InvalidRecord
 from paperfeed.models import Paper
 
@@ -25,15 +26,31 @@ class Skipped:
 Item = Parsed | Skipped
 
 
+# What a hostile record can make a parser raise: wrong types, overflowing numbers and dates, bad text.
+RECORD_DEFECTS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError, UnicodeError)
+
+
 def convert(position: int, raw: Any, parse: Callable[[dict[str, Any]], Paper]) -> Item:
-    """Run one record through its parser, turning any defect in it into a Skipped with the reason."""
+    """Run one record through its parser and the bounds (paperfeed.ingest.bounds), turning any defect in it
+    into a Skipped with the reason."""
     if not isinstance(raw, dict):
         return Skipped(position, f"expected a JSON object, got {type(raw).__name__}")
     try:
-        return Parsed(position, parse(raw))
+        check_depth(raw)
+        return Parsed(position, check_paper(parse(raw)))
     except InvalidRecord as exc:
         return Skipped(position, str(exc))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except RECORD_DEFECTS as exc:
+        return Skipped(position, f"malformed record: {type(exc).__name__}: {str(exc)[:120]}")
+
+
+def convert_node(position: int, parse: Callable[[], Paper]) -> Item:
+    """The same for a record that is not JSON (an XML entry): ``parse`` makes its paper."""
+    try:
+        return Parsed(position, check_paper(parse()))
+    except InvalidRecord as exc:
+        return Skipped(position, str(exc))
+    except RECORD_DEFECTS as exc:
         return Skipped(position, f"malformed record: {type(exc).__name__}: {str(exc)[:120]}")
 
 

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from paperfeed import daterange
 from paperfeed.errors import BadRequest
 
 MAX_QUERY_CHARS = 10_000
@@ -121,6 +122,9 @@ def parse_date_bound(value: str, name: str, *, end: bool) -> date:
         month = int(match.group(2)) if match.group(2) else (12 if end else 1)
         last = calendar.monthrange(year, month)[1]
         day = int(match.group(3)) if match.group(3) else (last if end else 1)
-        return date(year, month, day)
+        found = date(year, month, day)
     except ValueError:
         raise BadRequest(f"{name} must be a date like 2025, 2025-03 or 2025-03-14 (got {value!r})") from None
+    # a year or a month counts by its first day, so that until:2026 is fine all through 2026
+    daterange.check_day(found if match.group(3) else date(year, month if match.group(2) else 1, 1), name)
+    return found

@@ -97,11 +97,18 @@ class CommunityData(abc.ABC):
         """Those of ``arxiv_ids`` the user has upvoted."""
 
     @abc.abstractmethod
-    def add_comment(self, user_id: int, arxiv_id: str, body: str, now: datetime) -> Comment:
-        """Append a comment to a paper's thread; NotFound when the paper is not stored."""
+    def add_comment(self, user_id: int, arxiv_id: str, body: str, now: datetime, html: str = "") -> Comment:
+        """Append a comment (its Markdown and the sanitised HTML made from it) to a paper's thread; NotFound
+        when the paper is not stored."""
 
     @abc.abstractmethod
-    def list_comments(self, arxiv_id: str, *, include_hidden: bool = False) -> list[Comment]:
+    def count_comments(self, arxiv_id: str, *, include_hidden: bool = False) -> int:
+        """How many comments a paper's thread has (hidden ones too when asked)."""
+
+    @abc.abstractmethod
+    def list_comments(
+        self, arxiv_id: str, *, include_hidden: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[Comment]:
         """A paper's thread, oldest first."""
 
     @abc.abstractmethod

@@ -52,6 +52,17 @@ class DigestData(abc.ABC):
         confirming: a new or an unsubscribed address starts unconfirmed; a confirmed one keeps its state."""
 
     @abc.abstractmethod
+    def add_subscription(
+        self, email: str, prefs: Preferences, user_id: int | None, now: datetime
+    ) -> tuple[Subscription, bool]:
+        """The subscription of ``email`` (any case) and whether it was made now: a new address gets one,
+        unconfirmed; an address that has one (in any state) is left exactly as it was."""
+
+    @abc.abstractmethod
+    def mailed_since(self, subscription_id: int, edition_prefix: str, since: datetime) -> bool:
+        """Whether a mail whose edition starts with ``edition_prefix`` was queued for it at or after ``since``."""
+
+    @abc.abstractmethod
     def get_subscription(self, subscription_id: int) -> Subscription | None: ...
 
     @abc.abstractmethod

@@ -273,7 +273,10 @@ _V7_SQLITE = (
     )""",
 )
 
-_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG = (
+# comments keep the sanitised HTML made when they were written (older ones are rendered when shown)
+_V8_SQLITE = ("ALTER TABLE comments ADD COLUMN html TEXT",)
+
+_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG = (
     migrations_pg.V1,
     migrations_pg.V2,
     migrations_pg.V3,
@@ -281,6 +284,7 @@ _V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG = (
     migrations_pg.V5,
     migrations_pg.V6,
     migrations_pg.V7,
+    migrations_pg.V8,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -291,6 +295,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "dismissals and interests for recommendations", _V5_SQLITE, _V5_PG),
     Migration(6, "background job queue", _V6_SQLITE, _V6_PG),
     Migration(7, "artifacts: fitted models", _V7_SQLITE, _V7_PG),
+    Migration(8, "comments keep their sanitised HTML", _V8_SQLITE, _V8_PG),
 )
 
 _BOOKKEEPING = {

@@ -204,6 +204,8 @@ V6 = (
     "CREATE INDEX ix_jobs_due ON jobs (status, run_at)",
 )
 
+V8 = ("ALTER TABLE comments ADD COLUMN html TEXT",)
+
 V7 = (
     """CREATE TABLE artifacts (
         name TEXT PRIMARY KEY,

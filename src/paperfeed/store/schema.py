@@ -134,9 +134,10 @@ comments = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("paper_id", sa.Integer, nullable=False),
     sa.Column("user_id", sa.Integer, nullable=False),
-    sa.Column("body", sa.String, nullable=False),  # Markdown as written; sanitised HTML is made when shown
+    sa.Column("body", sa.String, nullable=False),  # Markdown as written
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("hidden", sa.Boolean, nullable=False, server_default="0"),
+    sa.Column("html", sa.String),  # sanitised HTML made when written (migration 8); NULL for older comments
 )
 
 collections = sa.Table(

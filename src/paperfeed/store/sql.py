@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from paperfeed.errors import StoreError
+from paperfeed.errors import BadRequest, StoreError
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 from paperfeed.store import migrations
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult, VoteStats
@@ -473,9 +473,14 @@ class SqlStore(AnnMixin, ArtifactMixin, CommunityMixin, DigestMixin, JobMixin, S
 @contextmanager
 def _operational_errors(database: str) -> Iterator[None]:
     """Turn the database's operational failures (cannot open, locked, disk full, missing tables) into
-    StoreError with the driver's one-line reason; integrity errors (bugs, bad rows) pass through."""
+    StoreError with the driver's one-line reason, and values it cannot take (PostgreSQL refuses NUL characters
+    and out-of-range numbers) into BadRequest; integrity errors (bugs, bad rows) pass through. The transaction
+    is rolled back either way: nothing is half written."""
     try:
         yield
+    except sa.exc.DataError as exc:
+        reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()[0]
+        raise BadRequest(f"a value given cannot be stored or looked up: {reason}") from exc
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
         reason = (str(exc.orig) if exc.orig is not None else str(exc)).strip().splitlines()[0]
         if "no such table" in reason or ("relation" in reason and "does not exist" in reason):

@@ -41,7 +41,7 @@ def _user(row: Any) -> User:
 def _comment(row: Any) -> Comment:
     return Comment(
         row.id, row.arxiv_id, row.user_id, row.user_name, row.body, _aware(row.created_at) or row.created_at,
-        bool(row.hidden),
+        bool(row.hidden), row.html or "",
     )  # fmt: skip
 
 
@@ -198,11 +198,13 @@ class CommunityMixin(SqlPlumbing, CommunityData):
         with self._read() as conn:
             return {row[0] for row in conn.execute(query)}
 
-    def add_comment(self, user_id: int, arxiv_id: str, body: str, now: datetime) -> Comment:
+    def add_comment(self, user_id: int, arxiv_id: str, body: str, now: datetime, html: str = "") -> Comment:
         with self._write() as conn:
             paper_id = self._paper_id(conn, arxiv_id)
             new_id = conn.execute(
-                comments.insert().values(paper_id=paper_id, user_id=user_id, body=body, created_at=_naive(now))
+                comments.insert().values(
+                    paper_id=paper_id, user_id=user_id, body=body, html=html or None, created_at=_naive(now)
+                )
             ).inserted_primary_key
             assert new_id is not None
             conn.execute(
@@ -211,10 +213,25 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             row = conn.execute(_COMMENT_QUERY.where(comments.c.id == new_id[0])).one()
         return _comment(row)
 
-    def list_comments(self, arxiv_id: str, *, include_hidden: bool = False) -> list[Comment]:
+    def count_comments(self, arxiv_id: str, *, include_hidden: bool = False) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(comments.join(papers, papers.c.id == comments.c.paper_id))
+            .where(papers.c.arxiv_id == arxiv_id)
+        )
+        if not include_hidden:
+            query = query.where(comments.c.hidden == sa.false())
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def list_comments(
+        self, arxiv_id: str, *, include_hidden: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[Comment]:
         query = _COMMENT_QUERY.where(papers.c.arxiv_id == arxiv_id).order_by(comments.c.id)
         if not include_hidden:
             query = query.where(comments.c.hidden == sa.false())
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
         with self._read() as conn:
             return [_comment(row) for row in conn.execute(query)]
 

@@ -70,6 +70,27 @@ class DigestMixin(SqlPlumbing, DigestData):
             saved = _subscription(conn.execute(sa.select(subscriptions).where(S.id == sub_id)).one())
         return saved, not saved.confirmed
 
+    def add_subscription(
+        self, email: str, prefs: Preferences, user_id: int | None, now: datetime
+    ) -> tuple[Subscription, bool]:
+        values = {"email": email, "user_id": user_id, "created_at": _naive(now), **_values(prefs)}
+        with self._write() as conn:
+            # one statement, so two requests racing for one new address make one row (the unique lower(email)
+            # index turns the second into a no-op)
+            insert = self._insert(subscriptions).values(**values).on_conflict_do_nothing().returning(S.id)
+            made = conn.execute(insert).first() is not None
+            row = conn.execute(sa.select(subscriptions).where(sa.func.lower(S.email) == email.lower())).one()
+        return _subscription(row), made
+
+    def mailed_since(self, subscription_id: int, edition_prefix: str, since: datetime) -> bool:
+        o = outbox.c
+        query = sa.select(o.id).where(
+            o.subscription_id == subscription_id, o.edition.startswith(edition_prefix, autoescape=True),
+            o.created_at >= _naive(since),
+        ).limit(1)  # fmt: skip
+        with self._read() as conn:
+            return conn.execute(query).first() is not None
+
     def get_subscription(self, subscription_id: int) -> Subscription | None:
         with self._read() as conn:
             row = conn.execute(sa.select(subscriptions).where(S.id == subscription_id)).first()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from paperfeed import accounts, community, export
 from paperfeed.accounts import Session
 from paperfeed.edge import store_of
-from paperfeed.errors import PaperfeedError
+from paperfeed.errors import PaperfeedError, TooManyRequests, Unauthorized
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import SESSION_COOKIE, checked_form, field, require_user, viewer
+from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, CheckedForm, field, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -27,12 +29,33 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def new_csrf_cookie(request: Request, response: Response) -> None:
+    """A fresh CSRF binding: tokens from before a log-in or log-out stop working (no session fixation of forms)."""
+    response.set_cookie(
+        CSRF_COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="lax", secure=request.url.scheme == "https",
+        path="/",
+    )  # fmt: skip
+
+
 def logged_in(request: Request, session: Session, to: str) -> Response:
     response = back(safe_next(to))
     response.set_cookie(
         SESSION_COOKIE, session.token, expires=session.expires_at, httponly=True, samesite="lax",
         secure=request.url.scheme == "https", path="/",
     )  # fmt: skip
+    new_csrf_cookie(request, response)
+    return response
+
+
+def account_key(name: str) -> str:
+    return "account:" + name.strip().lower()[:64]
+
+
+def form_error(request: Request, exc: PaperfeedError, **context: object) -> Response:
+    """The form again with what went wrong (and, for a rate limit, when to try again)."""
+    response = render(request, "account_form.html", status=exc.status, error=exc.message, **context)
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -42,14 +65,13 @@ def signup_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/signup", response_class=HTMLResponse)
-async def signup(request: Request) -> Response:
-    form = await checked_form(request)
+def signup(request: Request, form: CheckedForm) -> Response:
     entered = {"name": field(form, "name"), "email": field(form, "email"), "next": field(form, "next", "/")}
     try:
         request.app.state.signup_limiter.hit(client_of(request))
         user = accounts.sign_up(store_of(request), entered["name"], field(form, "password"), entered["email"])
     except PaperfeedError as exc:
-        return render(request, "account_form.html", status=exc.status, action="signup", form=entered, error=exc.message)
+        return form_error(request, exc, action="signup", form=entered)
     return logged_in(request, accounts.start_session(store_of(request), user), entered["next"])
 
 
@@ -59,23 +81,29 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
-    form = await checked_form(request)
+def login(request: Request, form: CheckedForm) -> Response:
     entered = {"name": field(form, "name"), "next": field(form, "next", "/")}
+    guard = request.app.state.account_guard
     try:
         request.app.state.login_limiter.hit(client_of(request))
-        user = accounts.authenticate(store_of(request), entered["name"], field(form, "password"))
+        guard.check(account_key(entered["name"]))
+        try:
+            user = accounts.authenticate(store_of(request), entered["name"], field(form, "password"))
+        except Unauthorized:
+            guard.failed(account_key(entered["name"]))
+            raise
+        guard.succeeded(account_key(entered["name"]))
     except PaperfeedError as exc:
-        return render(request, "account_form.html", status=exc.status, action="login", form=entered, error=exc.message)
+        return form_error(request, exc, action="login", form=entered)
     return logged_in(request, accounts.start_session(store_of(request), user), entered["next"])
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
-    await checked_form(request)
+def logout(request: Request, _: CheckedForm) -> Response:
     accounts.end_session(store_of(request), request.cookies.get(SESSION_COOKIE))
     response = back("/")
     response.delete_cookie(SESSION_COOKIE, path="/")
+    new_csrf_cookie(request, response)
     return response
 
 
@@ -88,16 +116,14 @@ def account(request: Request) -> Response:
 
 
 @router.post("/account/tokens", response_class=HTMLResponse)
-async def new_token(request: Request) -> Response:
-    form = await checked_form(request)
+def new_token(request: Request, form: CheckedForm) -> Response:
     user = writer(request)
     secret, _ = accounts.create_token(store_of(request), user, field(form, "name"))
     return render(request, "account.html", tokens=store_of(request).list_tokens(user.id), new_token=secret)
 
 
 @router.post("/account/tokens/{token_id}/delete")
-async def delete_token(request: Request, token_id: int) -> Response:
-    await checked_form(request)
+def delete_token(request: Request, token_id: int, _: CheckedForm) -> Response:
     store_of(request).delete_token(writer(request).id, token_id)
     return back("/account")
 
@@ -109,8 +135,7 @@ def user_page(request: Request, name: str) -> Response:
 
 
 @router.post("/collections")
-async def create_collection(request: Request) -> Response:
-    form = await checked_form(request)
+def create_collection(request: Request, form: CheckedForm) -> Response:
     user = writer(request)
     made = community.create_collection(store_of(request), user, field(form, "name"), field(form, "public") == "1")
     paper = field(form, "paper")
@@ -133,16 +158,14 @@ def collection_bibtex(request: Request, name: str, slug: str) -> Response:
 
 
 @router.post("/u/{name}/collections/{slug}/papers")
-async def collect(request: Request, name: str, slug: str) -> Response:
-    form = await checked_form(request)
+def collect(request: Request, name: str, slug: str, form: CheckedForm) -> Response:
     present = field(form, "present", "1") != "0"
     found = community.set_in_collection(store_of(request), writer(request), name, slug, field(form, "paper"), present)
     return back(f"/u/{found.owner}/collections/{found.slug}")
 
 
 @router.post("/u/{name}/collections/{slug}/delete")
-async def delete_collection(request: Request, name: str, slug: str) -> Response:
-    await checked_form(request)
+def delete_collection(request: Request, name: str, slug: str, _: CheckedForm) -> Response:
     user = writer(request)
     community.delete_collection(store_of(request), user, name, slug)
     return back(f"/u/{user.name}")

@@ -11,7 +11,7 @@ from paperfeed import community
 from paperfeed.edge import store_of
 from paperfeed.errors import PaperfeedError
 from paperfeed.models import User
-from paperfeed.web.deps import cache_of, checked_form, fetcher_of, field, require_user, viewer
+from paperfeed.web.deps import CheckedForm, cache_of, fetcher_of, field, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -30,30 +30,26 @@ def back(path: str) -> RedirectResponse:
 
 
 @router.post("/papers/{arxiv_id}/upvote")
-async def upvote(request: Request, arxiv_id: str) -> Response:
-    form = await checked_form(request)
+def upvote(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
     result = community.vote(store_of(request), writer(request), arxiv_id, field(form, "up", "1") != "0")
     return back(f"/papers/{result.arxiv_id}#votes")
 
 
 @router.post("/papers/{arxiv_id}/comments")
-async def add_comment(request: Request, arxiv_id: str) -> Response:
-    form = await checked_form(request)
+def add_comment(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
     made = community.comment(store_of(request), writer(request), arxiv_id, field(form, "body"))
     return back(f"/papers/{made.arxiv_id}#comment-{made.id}")
 
 
 @router.post("/comments/{comment_id}/hide")
-async def hide_comment(request: Request, comment_id: int) -> Response:
-    form = await checked_form(request)
+def hide_comment(request: Request, comment_id: int, form: CheckedForm) -> Response:
     hidden = field(form, "hidden", "1") != "0"
     changed = community.hide_comment(store_of(request), writer(request), comment_id, hidden)
     return back(f"/papers/{changed.arxiv_id}#comment-{changed.id}")
 
 
 @router.post("/papers/{arxiv_id}/remove")
-async def remove_paper(request: Request, arxiv_id: str) -> Response:
-    form = await checked_form(request)
+def remove_paper(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
     community.remove_paper(store_of(request), writer(request), arxiv_id, field(form, "reason"))
     return back("/")
 
@@ -66,8 +62,7 @@ def submit_form(request: Request) -> Response:
 
 
 @router.post("/submit", response_class=HTMLResponse)
-async def submit(request: Request) -> Response:
-    form = await checked_form(request)
+def submit(request: Request, form: CheckedForm) -> Response:
     raw = field(form, "id")
     try:
         paper = community.submit(store_of(request), fetcher_of(request), writer(request), raw)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -34,7 +33,7 @@ from paperfeed.foryou import ForYou
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import fetch_one
 from paperfeed.jobs import handlers, job_settings, jobs_in_process, polite_client, schedule
-from paperfeed.limits import RateLimiter
+from paperfeed.limits import FailureBackoff, RateLimiter
 from paperfeed.models import Paper
 from paperfeed.pagecache import PageCache
 from paperfeed.search.embed import Embedder
@@ -46,6 +45,7 @@ from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.foryou_pages import router as foryou_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
+from paperfeed.web.security import ClientAddress, HostGuard, NoNul, SecurityHeaders, refuse
 from paperfeed.web.subscribe_pages import router as subscribe_router
 from paperfeed.worker import Worker
 
@@ -71,10 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = open_store(settings.database_url)
     embedder = Embedder(settings.embed_precision, query_precision=settings.query_precision)
     engine = SearchEngine(store, settings.search_dir, embedder, exact_below=settings.exact_search_below)
-    app = FastAPI(title="paperfeed", version="0.1.0", docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(title="paperfeed", version="0.1.0", docs_url=None, redoc_url=None)
     app.state.store, app.state.engine, app.state.settings = store, engine, settings
     app.state.page_cache = PageCache(settings.page_cache_seconds)
     app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute, 60, "log-in attempts")
+    app.state.account_guard = FailureBackoff(settings.account_login_failures, "failed log-ins to this account")
     app.state.signup_limiter = RateLimiter(settings.signups_per_hour, 3600, "sign-ups from this address")
     app.state.write_limiter = RateLimiter(settings.writes_per_minute, 60, "votes, comments and submissions")
     app.state.fetch_paper = lambda arxiv_id: _fetch_paper(settings, arxiv_id)
@@ -100,8 +101,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    # the last added is the outermost: security headers on every answer, then the Host check, then the rest
     app.add_middleware(BodyLimit)
+    app.add_middleware(NoNul)
+    app.add_middleware(ClientAddress, proxies=settings.trusted_proxies)
+    app.add_middleware(HostGuard, allowed=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/docs", _api_docs, methods=["GET"], include_in_schema=False)
     app.router.add_event_handler("shutdown", store.close)
     return app
 
@@ -109,6 +116,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _healthz() -> PlainTextResponse:
     """For load balancers and monitors: the process answers (it touches nothing else)."""
     return PlainTextResponse("ok")
+
+
+def _api_docs(request: Request) -> Response:
+    """Swagger UI over /openapi.json, from vendored files (no CDN; no inline script, which the CSP forbids)."""
+    return templates.TemplateResponse(request, "api_docs.html", {})
 
 
 MAX_BODY_BYTES = 1_000_000  # the largest form or JSON body paperfeed accepts (a comment is at most 10,000 chars)
@@ -140,11 +152,7 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
-        message = f"the request body must be at most {MAX_BODY_BYTES} bytes"
-        body = orjson.dumps(error_body(413, message)) if scope["path"].startswith("/api") else message.encode()
-        kind = b"application/json" if scope["path"].startswith("/api") else b"text/plain; charset=utf-8"
-        await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", kind)]})
-        await send({"type": "http.response.body", "body": body})
+        await refuse(scope, send, 413, f"the request body must be at most {MAX_BODY_BYTES} bytes")
 
 
 def _fetch_paper(settings: Settings, arxiv_id: str) -> Paper | None:

@@ -4,9 +4,9 @@ CSRF check every state-changing form goes through."""
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
 from paperfeed import accounts
@@ -59,17 +59,31 @@ def csrf_binding(request: Request) -> str:
 
 
 def csrf_token(request: Request) -> str:
-    return accounts.csrf_token(settings_of(request).secret_key, csrf_binding(request))
+    session = request.cookies.get(SESSION_COOKIE)
+    return accounts.csrf_token(settings_of(request).secret_key, csrf_binding(request), session)
 
 
 async def checked_form(request: Request) -> FormData:
-    """The POSTed form, once its CSRF token matches the reader's cookie; Forbidden otherwise."""
+    """The POSTed form, once its CSRF token matches the reader's cookies; Forbidden otherwise.
+
+    A dependency (``CheckedForm``): FastAPI awaits it on the event loop (reading the body is I/O), then runs the
+    plain ``def`` handler, with its store calls and password hashing, in the thread pool."""
     form = await request.form()
     token = form.get(CSRF_FIELD)
-    binding = request.cookies.get(CSRF_COOKIE)
-    if not accounts.csrf_valid(settings_of(request).secret_key, binding, token if isinstance(token, str) else None):
+    binding, session = request.cookies.get(CSRF_COOKIE), request.cookies.get(SESSION_COOKIE)
+    secret_key = settings_of(request).secret_key
+    if not accounts.csrf_valid(secret_key, binding, token if isinstance(token, str) else None, session):
         raise Forbidden("the form's CSRF token is missing or stale: reload the page and try again")
     return form
+
+
+async def posted_form(request: Request) -> FormData:
+    """The POSTed form without a CSRF check, for the one-click unsubscribe (authorised by its signed token)."""
+    return await request.form()
+
+
+CheckedForm = Annotated[FormData, Depends(checked_form)]
+PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 def field(form: FormData, name: str, default: str = "") -> str:

@@ -11,6 +11,7 @@ from paperfeed import export, feed
 from paperfeed.edge import engine_of, store_of
 from paperfeed.errors import NotFound
 from paperfeed.models import Paper
+from paperfeed.web.deps import settings_of
 
 router = APIRouter()
 TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
@@ -19,8 +20,8 @@ TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+
 def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Response:
     if fmt not in TYPES:
         raise NotFound("feeds are .rss or .atom")
-    base = str(request.base_url).rstrip("/")
-    link = str(request.url)
+    base = settings_of(request).base_url  # never the request's Host: a feed reader may cache what it gets
+    link = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if fmt == "rss":
         body = export.rss(title, link, f"{title}, from paperfeed", papers, base)
     else:

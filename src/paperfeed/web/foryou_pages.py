@@ -9,7 +9,7 @@ from paperfeed import community
 from paperfeed.edge import store_of
 from paperfeed.foryou import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import checked_form, field, viewer
+from paperfeed.web.deps import CheckedForm, field, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -31,14 +31,12 @@ def for_you(request: Request, window: str = "week") -> Response:
 
 
 @router.post("/papers/{arxiv_id}/dismiss")
-async def dismiss(request: Request, arxiv_id: str) -> Response:
-    form = await checked_form(request)
+def dismiss(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
     community.dismiss(store_of(request), writer(request), arxiv_id, undo=field(form, "undo") == "1")
     return back(f"/for-you?window={field(form, 'window', 'week')}")
 
 
 @router.post("/account/interests")
-async def interests(request: Request) -> Response:
-    form = await checked_form(request)
+def interests(request: Request, form: CheckedForm) -> Response:
     community.set_interests(store_of(request), writer(request), field(form, "interests"))
     return back("/for-you")

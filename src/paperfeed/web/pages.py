@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from paperfeed import community, feed
-from paperfeed.edge import engine_of, store_of
+from paperfeed.edge import cache_key, engine_of, store_of
 from paperfeed.errors import BadRequest, Conflict
 from paperfeed.search.engine import MODES, SORTS
 from paperfeed.search.keyword import Snippet
@@ -65,7 +65,7 @@ async def cached(request: Request, make: Callable[[], HTMLResponse]) -> Response
         made.append(await run_in_threadpool(make))
         return bytes(made[0].body) if made[0].status_code == 200 else None
 
-    body = await cache_of(request).through(request.url.path + "?" + request.url.query, make_body)
+    body = await cache_of(request).through(cache_key(request), make_body)
     if made:
         return made[0]
     return HTMLResponse(body) if body is not None else await run_in_threadpool(make)
@@ -112,18 +112,18 @@ async def _feed(
 
 
 @router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
-def paper(request: Request, arxiv_id: str) -> HTMLResponse:
+def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLResponse:
     found = feed.paper(store_of(request), arxiv_id)
     try:
         similar = feed.similar(engine_of(request), found.arxiv_id, limit=5).hits
     except Conflict:  # no embeddings yet: the page works without the similar list
         similar = []
     user = viewer(request)
-    thread = community.comments(store_of(request), found.arxiv_id, user)
+    thread = community.comments(store_of(request), found.arxiv_id, user, page=_int(comments, "comments", 1))
     lists = store_of(request).list_collections(user.name, include_private=True) if user else []
     return render(
         request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
-        collections=lists, markdown=community.render_markdown,
+        collections=lists, html_of=community.html_of,
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from paperfeed.digest import subscribe as subs
 from paperfeed.edge import store_of
 from paperfeed.errors import PaperfeedError
 from paperfeed.jobs import send_soon
-from paperfeed.web.deps import checked_form, field, settings_of, viewer
+from paperfeed.web.deps import CheckedForm, PostedForm, field, settings_of, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -39,8 +39,7 @@ def subscribe_form(request: Request, email: str = "") -> Response:
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
-async def subscribe(request: Request) -> Response:
-    form = await checked_form(request)
+def subscribe(request: Request, form: CheckedForm) -> Response:
     entered = {k: field(form, k) for k in ("email", "frequency", "weekday", "categories", "keywords", "max_papers")}
     try:
         request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
@@ -66,8 +65,7 @@ def manage_form(request: Request, token: str = "") -> Response:
 
 
 @router.post("/subscribe/manage", response_class=HTMLResponse)
-async def manage(request: Request) -> Response:
-    form = await checked_form(request)
+def manage(request: Request, form: CheckedForm) -> Response:
     token = field(form, "token")
     sub = subs.change(store_of(request), settings_of(request).secret_key, token, _prefs(form))
     return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
@@ -81,9 +79,8 @@ def unsubscribe_form(request: Request, token: str = "") -> Response:
 
 
 @router.post("/unsubscribe")
-async def unsubscribe(request: Request, token: str = "") -> Response:
+def unsubscribe(request: Request, form: PostedForm, token: str = "") -> Response:
     """One click, by the link's token (query or form): mail clients POST it without cookies (RFC 8058), so the
     token is the authorisation and there is no CSRF token to check."""
-    form = await request.form()
     sub = subs.leave(store_of(request), settings_of(request).secret_key, token or field(form, "token"))
     return render(request, "subscribe_done.html", subscription=sub, state="left")

@@ -1,0 +1,5 @@
+// Starts Swagger UI on /api/docs from the vendored bundle (no CDN, no inline script: the CSP forbids both).
+window.addEventListener("load", function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({ url: root.dataset.spec, dom_id: "#swagger-ui", deepLinking: true });
+});
