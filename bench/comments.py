@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from paperfeed import community
 from paperfeed.config import load_settings
+from paperfeed.edge import site
 from paperfeed.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -55,7 +56,7 @@ def main() -> None:
         secret_key="bench-" + "c" * 40, digest_schedule=False, jobs_in_process=False,
     )  # fmt: skip
     app = create_app(settings)
-    store = app.state.store
+    store = site(app).services.store
     store.migrate()
     store.upsert_papers(corpus())
     client = TestClient(app)

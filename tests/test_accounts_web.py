@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from conftest import Reply, Seen, Server, new_database_url
 from feeds import atom_entry, atom_page
 from paperfeed.config import load_settings
+from paperfeed.edge import site
 from paperfeed.errors import BadRequest
 from paperfeed.web import account_pages, actions, foryou_pages, pages, subscribe_pages
 from paperfeed.web import feeds as web_feeds
@@ -47,8 +48,8 @@ def app_and_folder(tmp_path_factory: pytest.TempPathFactory, arxiv: Server, back
         login_attempts_per_minute=5,
     )  # fmt: skip
     app = create_app(settings)
-    app.state.store.migrate()
-    app.state.store.upsert_papers(corpus())
+    site(app).services.store.migrate()
+    site(app).services.store.upsert_papers(corpus())
     return app, folder
 
 
@@ -236,7 +237,7 @@ def test_admin_hides_comments_and_removes_papers(app_and_folder: tuple[object, P
     assert post_form(reader, "/papers/2501.00005", f"/comments/{comment_id}/hide").status_code == 403  # type: ignore[attr-defined]
     admin = new_client(app_and_folder)
     sign_up(admin, "boss")
-    app.state.store.set_admin("boss", True)  # type: ignore[attr-defined]
+    site(app).services.store.set_admin("boss", True)  # type: ignore[attr-defined]
     assert post_form(admin, "/papers/2501.00005", f"/comments/{comment_id}/hide").status_code == 303  # type: ignore[attr-defined]
     assert "buy cheap pills" not in reader.get("/papers/2501.00005").text
     assert "buy cheap pills" in admin.get("/papers/2501.00005").text  # admins still see it, marked hidden
@@ -247,12 +248,12 @@ def test_admin_hides_comments_and_removes_papers(app_and_folder: tuple[object, P
 
 def test_login_is_rate_limited(app_and_folder: tuple[object, Path]) -> None:
     app = app_and_folder[0]
-    app.state.login_limiter.reset("testclient")  # type: ignore[attr-defined]
+    site(app).limits.login.reset("testclient")  # type: ignore[attr-defined]
     client = new_client(app_and_folder)
     codes = [post_form(client, "/login", "/login", name="x", password="wrong guess").status_code  # type: ignore[attr-defined]
              for _ in range(7)]  # fmt: skip
     assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
-    app.state.login_limiter.reset("testclient")  # type: ignore[attr-defined]
+    site(app).limits.login.reset("testclient")  # type: ignore[attr-defined]
 
 
 def test_api_papers_cursor_and_link_header(app_and_folder: tuple[object, Path]) -> None:
@@ -308,7 +309,7 @@ def test_the_app_refuses_to_start_without_a_real_secret_key(tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def garbage_token(app_and_folder: tuple[object, Path]) -> str:
-    app_and_folder[0].state.signup_limiter.reset("testclient")  # type: ignore[attr-defined]
+    site(app_and_folder[0]).limits.signup.reset("testclient")  # type: ignore[attr-defined]
     browser = new_client(app_and_folder)
     sign_up(browser, "garbageuser")
     made = post_form(browser, "/account", "/account/tokens", name="t")

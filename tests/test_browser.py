@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from paperfeed.config import load_settings
+from paperfeed.edge import site as site_of_app
 from paperfeed.web.app import create_app
 from search_corpus import corpus, paper
 
@@ -44,13 +45,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         database_url=f"sqlite:///{folder / 'site.db'}", data_dir=folder, secret_key="browser-test-" + "z" * 40
     )
     app = create_app(settings)
-    app.state.store.migrate()
+    site_of_app(app).services.store.migrate()
     today = [
         paper(60, arxiv_id="2503.00001", title="Sparse $\\alpha$-Entmax Attention", feed_date=LATEST, upvotes=3),
         paper(61, arxiv_id="2503.00002", title="Robust Graph Matching", feed_date=LATEST, upvotes=1),
         paper(62, arxiv_id="2503.00003", title="Quiet Paper About Surface Codes", feed_date=LATEST),
     ]
-    app.state.store.upsert_papers([*corpus(), *today])
+    site_of_app(app).services.store.upsert_papers([*corpus(), *today])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -102,12 +102,12 @@ def test_votes_move_papers_in_trending(filled: Store, ada: User) -> None:
     day = "2025-01-03"
     extra = [paper(40 + n, arxiv_id=f"2501.0090{n}", feed_date=date(2025, 1, 3)) for n in range(3)]
     filled.upsert_papers(extra)
-    before = [p.arxiv_id for p in feed.feed(filled, day=day, sort="trending").papers]
+    before = [p.arxiv_id for p in feed.feed(filled, feed.period_of(day=day), sort="trending").papers]
     last = before[-1]
     community.vote(filled, ada, last, True)
-    after = [p.arxiv_id for p in feed.feed(filled, day=day, sort="trending").papers]
+    after = [p.arxiv_id for p in feed.feed(filled, feed.period_of(day=day), sort="trending").papers]
     assert after[0] == last
-    assert feed.feed(filled, day=day, sort="upvotes").papers[0].arxiv_id == last
+    assert feed.feed(filled, feed.period_of(day=day), sort="upvotes").papers[0].arxiv_id == last
 
 
 def test_comments_render_safely_and_admins_hide_them(filled: Store, ada: User, admin: User) -> None:
@@ -145,7 +145,7 @@ def test_submit_fetches_unknown_papers_and_refuses_duplicates(filled: Store, ada
         community.submit(filled, fetch, ada, "not an id")
     assert community.submit(filled, fetch, admin, "2501.00004").submitted_by == "root"  # stored: no fetch
     assert fetched == ["2502.00001", "2502.00002"]
-    mine = feed.feed(filled, day="2025-01-05", submitter="root", sort="newest")
+    mine = feed.feed(filled, feed.period_of(day="2025-01-05"), submitter="root", sort="newest")
     assert [p.arxiv_id for p in mine.papers] == ["2501.00004"]
 
 

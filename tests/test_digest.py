@@ -20,6 +20,7 @@ from paperfeed.digest import links, run
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.config import mail_settings, smtp_settings
 from paperfeed.digest.send import STALE_CLAIM, SmtpSender, deliver
+from paperfeed.edge import site
 from paperfeed.errors import BadRequest
 from paperfeed.store import Store
 from paperfeed.web.app import create_app
@@ -51,7 +52,7 @@ def app_settings(tmp_path: Path, sink: MailSink, backend: str) -> Settings:
 @pytest.fixture
 def client(app_settings: Settings) -> TestClient:
     app = create_app(app_settings)
-    store: Store = app.state.store
+    store: Store = site(app).services.store
     store.migrate()
     extra = [paper(70 + n, arxiv_id=f"2501.0080{n}", feed_date=DAY, upvotes=n, categories=("cs.CL",)) for n in range(4)]
     store.upsert_papers([*corpus(), *extra])
@@ -59,7 +60,7 @@ def client(app_settings: Settings) -> TestClient:
 
 
 def store_of(client: TestClient) -> Store:
-    store: Store = client.app.state.store  # type: ignore[attr-defined]
+    store: Store = site(client.app).services.store  # type: ignore[attr-defined]
     return store
 
 
@@ -318,7 +319,7 @@ def test_kill_9_in_the_middle_of_a_send_run(tmp_path: Path, backend: str) -> Non
     server.handler.delay = 0.03
     try:
         settings = make_settings(tmp_path, server.port, backend)
-        store = create_app(settings).state.store
+        store = site(create_app(settings)).services.store
         store.migrate()
         store.upsert_papers(corpus())
         readers = subscribed(store, 60)
@@ -380,7 +381,7 @@ def test_the_digest_jobs_compose_once_a_day_and_deliver(
     readers = subscribed(store, 3)
     clock = [datetime(2025, 1, 3, 6, 0, tzinfo=UTC)]
     config = job_settings(app_settings.model_copy(update={"digest_schedule": True, "digest_hour": 7}))
-    engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine = site(client.app).services.engine  # type: ignore[attr-defined]
     every = handlers(store, engine, ForYou(store, engine), config, lambda: None)  # type: ignore[arg-type,return-value]
     jobs = {kind: every[kind] for kind in ("digest", "send")}
     worker = Worker(store, jobs, schedule(config), clock=lambda: clock[0])

@@ -31,9 +31,9 @@ def test_bad_months(bad: str) -> None:
 
 def test_feed_navigation(store: Store) -> None:
     store.upsert_papers([make(n) for n in range(6)])
-    week = feed.feed(store, week="2024-W01")
+    week = feed.feed(store, feed.period_of(week="2024-W01"))
     assert (week.previous, week.next, week.total) == ("2023-W52", "2024-W02", 6)
-    month = feed.feed(store, month="2024-01")
+    month = feed.feed(store, feed.period_of(month="2024-01"))
     assert (month.previous, month.next) == ("2023-12", "2024-02")
     latest = feed.feed(store)
     assert (latest.period.label, latest.previous, latest.next) == ("2024-01-03", "2024-01-02", None)
@@ -41,9 +41,9 @@ def test_feed_navigation(store: Store) -> None:
 
 def test_feed_checks_inputs(store: Store) -> None:
     with pytest.raises(BadRequest, match="sort must be one of"):
-        feed.feed(store, day="2024-01-01", sort="random")
+        feed.parse_sort("random")
     with pytest.raises(BadRequest, match="page must be"):
-        feed.feed(store, day="2024-01-01", page=0)
+        feed.feed(store, feed.period_of(day="2024-01-01"), page=0)
     with pytest.raises(NotFound, match="no papers yet"):
         feed.feed(store)
     with pytest.raises(NotFound):

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from conftest import new_database_url
 from paperfeed import accounts, community
 from paperfeed.config import load_settings
+from paperfeed.edge import site
 from paperfeed.foryou import ForYou
 from paperfeed.models import Author, Paper, User
 from paperfeed.search.embed_job import embed_papers
@@ -77,9 +78,9 @@ def app(tmp_path_factory: pytest.TempPathFactory, backend: str):  # type: ignore
         secret_key="foryou-secret-" + "f" * 40, digest_schedule=False,
     )  # fmt: skip
     app = create_app(settings)
-    app.state.store.migrate()
-    app.state.store.upsert_papers(papers())
-    embed_papers(app.state.store, app.state.engine.embedder)
+    site(app).services.store.migrate()
+    site(app).services.store.upsert_papers(papers())
+    embed_papers(site(app).services.store, site(app).services.engine.embedder)
     return app
 
 
@@ -88,7 +89,7 @@ def reader(store: Store, name: str) -> User:
 
 
 def test_a_graph_reader_gets_mostly_graph_papers(app) -> None:  # type: ignore[no-untyped-def]
-    store, foryou = app.state.store, app.state.foryou
+    store, foryou = site(app).services.store, site(app).services.foryou
     user = reader(store, "gnnfan")
     community.vote(store, user, "2506.00001", True)
     picks = foryou.recommend(user, window="week", limit=4)
@@ -99,7 +100,7 @@ def test_a_graph_reader_gets_mostly_graph_papers(app) -> None:  # type: ignore[n
 
 
 def test_dismissed_papers_never_come_back(app) -> None:  # type: ignore[no-untyped-def]
-    store, foryou = app.state.store, app.state.foryou
+    store, foryou = site(app).services.store, site(app).services.foryou
     user = reader(store, "picky")
     community.vote(store, user, "2506.00002", True)
     first = foryou.recommend(user, window="all", limit=20)[0].paper.arxiv_id
@@ -109,7 +110,7 @@ def test_dismissed_papers_never_come_back(app) -> None:  # type: ignore[no-untyp
 
 
 def test_a_new_reader_with_only_interests_gets_sensible_results(app) -> None:  # type: ignore[no-untyped-def]
-    store, foryou = app.state.store, app.state.foryou
+    store, foryou = site(app).services.store, site(app).services.foryou
     user = reader(store, "newcomer")
     assert foryou.recommend(user, window="week", limit=3)  # nothing known: still an answer (popular papers)
     community.set_interests(store, user, "speech recognition and speech synthesis")
@@ -119,8 +120,8 @@ def test_a_new_reader_with_only_interests_gets_sensible_results(app) -> None:  #
 
 
 def test_readers_like_you_shape_the_blend_and_it_never_fails(app) -> None:  # type: ignore[no-untyped-def]
-    store = app.state.store
-    foryou = ForYou(store, app.state.engine, refit_after=0)  # sees the crowd's votes at once
+    store = site(app).services.store
+    foryou = ForYou(store, site(app).services.engine, refit_after=0)  # sees the crowd's votes at once
     alone = reader(store, "alone")
     assert foryou.recommend(alone, window="all", limit=5) == []  # no history, no interests, nothing near
     crowd = [reader(store, f"crowd{n}") for n in range(4)]
@@ -163,7 +164,7 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
     from paperfeed.digest.compose import MailSettings
     from paperfeed.foryou import digest_picks
 
-    store = app.state.store
+    store = site(app).services.store
     user = reader(store, "digestreader")
     community.set_interests(store, user, "quantum computing")
     prefs = subs.preferences(content="for_you", max_papers="2")
@@ -172,7 +173,7 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
     trending, _ = store.save_subscription("tr@example.org", subs.preferences(max_papers="2"), None, datetime.now(UTC))
     store.confirm_subscription(trending.id, datetime.now(UTC))
     mail = MailSettings("p <d@example.org>", "http://testserver", "k" * 40)
-    report = run.compose(store, mail, DAY, personal=digest_picks(app.state.foryou))
+    report = run.compose(store, mail, DAY, personal=digest_picks(site(app).services.foryou))
     assert report.queued >= 2
     claimed = {m.recipient: m.message for m in store.claim_due(datetime.now(UTC), 100, datetime.now(UTC))}
     mine = claimed["dr@example.org"].decode()
@@ -185,8 +186,8 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
 def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them_up(app) -> None:  # type: ignore[no-untyped-def]
     from paperfeed.foryou import BLEND_STATE
 
-    store = app.state.store
-    foryou = ForYou(store, app.state.engine, refit_after=0)
+    store = site(app).services.store
+    foryou = ForYou(store, site(app).services.engine, refit_after=0)
     topics = list(TOPICS)
     for n in range(24):  # each reader likes three papers of one topic (or both of a small one)
         user = reader(store, f"fit{n}")
@@ -199,7 +200,7 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
     assert int(fitted[1]) >= 24  # and the readers of the tests before, in this module's shared store
     stored = store.get_state(BLEND_STATE)
     assert stored["readers"] == int(fitted[1]) and stored["weights"]
-    fresh = ForYou(store, app.state.engine, refit_after=0)
+    fresh = ForYou(store, site(app).services.engine, refit_after=0)
     fresh.community()
     assert fresh.blend.weights == {int(b): tuple(w) for b, w in stored["weights"].items()}
     assert fresh.collective is not None and len(fresh.collective.keys) == len(papers())
@@ -211,7 +212,7 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
 def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a_bad_save(app, caplog) -> None:  # type: ignore[no-untyped-def]
     from paperfeed.recommend.collective import ARTIFACT
 
-    store, engine = app.state.store, app.state.engine
+    store, engine = site(app).services.store, site(app).services.engine
     ForYou(store, engine, refit_after=0).refit()  # over this module's readers so far
     fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY, "source": "test"}
     late = Paper("2506.00099", title="Graph Neural Networks on Protein Residue Graphs",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import new_database_url
 from paperfeed.config import load_settings
+from paperfeed.edge import site
 from paperfeed.web.app import create_app
 from search_corpus import corpus
 
@@ -43,10 +44,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Fast
             page_cache_seconds=0,
         )
     )
-    made.state.store.migrate()
-    made.state.store.upsert_papers(corpus())
+    site(made).services.store.migrate()
+    site(made).services.store.upsert_papers(corpus())
     yield made
-    made.state.store.close()
+    site(made).services.store.close()
 
 
 def routes(app: FastAPI) -> list[tuple[str, str, list[str], list[str]]]:

@@ -20,6 +20,7 @@ from paperfeed.config import load_settings
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.compose import Edition, confirmation_mail, digest_mail
 from paperfeed.digest.config import mail_settings
+from paperfeed.edge import site
 from paperfeed.models import Subscription
 from paperfeed.store import Store
 from paperfeed.web.app import create_app
@@ -38,10 +39,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[Fast
         digest_schedule=False, page_cache_seconds=60, account_login_failures=3,
     )  # fmt: skip
     made = create_app(settings)
-    made.state.store.migrate()
-    made.state.store.upsert_papers(corpus())
+    site(made).services.store.migrate()
+    site(made).services.store.upsert_papers(corpus())
     yield made
-    made.state.store.close()
+    site(made).services.store.close()
 
 
 def visitor(app: FastAPI, **kwargs: Any) -> TestClient:
@@ -50,7 +51,7 @@ def visitor(app: FastAPI, **kwargs: Any) -> TestClient:
 
 
 def store_of(app: FastAPI) -> Store:
-    found: Store = app.state.store
+    found: Store = site(app).services.store
     return found
 
 
@@ -184,7 +185,7 @@ def test_guessing_one_account_from_many_addresses_backs_off(app: FastAPI) -> Non
 
 
 def test_forwarded_for_counts_only_from_a_trusted_proxy(app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
-    limiter = app.state.signup_limiter
+    limiter = site(app).limits.signup
     direct = visitor(app, client=("192.0.2.50", 1))
     token = csrf_of(direct.get("/signup").text)
     with caplog.at_level(logging.WARNING, logger="paperfeed.web"):
@@ -277,7 +278,7 @@ def test_an_empty_authorization_header_does_not_skip_the_csrf_check(app: FastAPI
 
 
 def test_url_headers_are_plain_in_the_raw_bytes(app: FastAPI) -> None:
-    settings = mail_settings(app.state.settings)
+    settings = mail_settings(site(app).settings)
     sub = Subscription(id=2_000_000_001, email="long.address.of.a.reader@example.org", frequency="daily")
     now = datetime.now(UTC)
     edition = Edition("daily:2025-01-03", "daily", "Papers of Fri 03 Jan 2025", day="2025-01-03")

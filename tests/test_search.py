@@ -8,6 +8,7 @@ import pytest
 
 from paperfeed import feed
 from paperfeed.errors import BadRequest, Conflict, NotFound
+from paperfeed.search import engine as search_engine
 from paperfeed.search.embed import Embedder
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.search.engine import SearchEngine, SearchResults, Window
@@ -170,8 +171,6 @@ def test_any_input_gives_results_or_a_clear_bad_request(engine: SearchEngine, q:
         ("   ", {}, "q is empty"),
         ("since:2025-13", {}, "since: must be a date"),
         ("since:2025-03 until:2025-01", {}, "the date range is empty"),
-        ("proteins", {"mode": "fuzzy"}, "mode must be one of"),
-        ("proteins", {"sort": "random"}, "sort must be one of"),
         ("proteins", {"limit": 0}, "limit must be between 1 and 100"),
         ("proteins", {"limit": 101}, "limit must be between 1 and 100"),
         ("proteins", {"offset": 5000}, "offset must be between"),
@@ -180,6 +179,14 @@ def test_any_input_gives_results_or_a_clear_bad_request(engine: SearchEngine, q:
 def test_bad_requests_name_the_parameter(engine: SearchEngine, q: str, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         engine.search(q, **kwargs)  # type: ignore[arg-type]
+
+
+def test_modes_and_sorts_are_parsed_at_the_edge_naming_the_parameter() -> None:
+    with pytest.raises(BadRequest, match="mode must be one of"):
+        search_engine.parse_mode("fuzzy")
+    with pytest.raises(BadRequest, match="sort must be one of"):
+        search_engine.parse_sort("random")
+    assert search_engine.parse_mode("semantic") == "semantic" and search_engine.parse_sort("newest") == "newest"
 
 
 def test_feed_validates_filters(engine: SearchEngine) -> None:

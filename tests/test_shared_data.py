@@ -27,7 +27,7 @@ def test_real_slice_imports_completely(arxiv_file: Path, tmp_path: Path, store: 
     assert (report.inserted, report.skipped) == (len({r["id"] for r in records}), 0)
     days = Counter(r["first_seen_date"] for r in records)
     busiest, count = days.most_common(1)[0]
-    assert feed.feed(store, day=busiest, limit=1).total == count
+    assert feed.feed(store, feed.period_of(day=busiest), limit=1).total == count
     sample = records[1234]
     stored = feed.paper(store, sample["id"])
     assert stored.title == " ".join(sample["title"].split())

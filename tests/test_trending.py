@@ -37,10 +37,10 @@ def test_feed_sorted_by_trending(store: Store) -> None:
     week[0] = paper(0, feed_date=date(2025, 1, 6), upvotes=30)
     week[2] = paper(2, feed_date=date(2025, 1, 8), upvotes=6)
     store.upsert_papers(week)
-    result = feed.feed(store, week="2025-W02", sort="trending", now=NOW)
+    result = feed.feed(store, feed.period_of(week="2025-W02"), sort="trending", now=NOW)
     assert [p.arxiv_id for p in result.papers] == ["2501.00002", "2501.00000", "2501.00001"]
-    later = feed.feed(store, week="2025-W02", sort="trending", now=NOW + timedelta(days=30))
+    later = feed.feed(store, feed.period_of(week="2025-W02"), sort="trending", now=NOW + timedelta(days=30))
     assert [p.arxiv_id for p in later.papers] == ["2501.00000", "2501.00002", "2501.00001"]
     assert result.total == 3
-    paged = feed.feed(store, week="2025-W02", sort="trending", now=NOW, limit=1, page=2)
+    paged = feed.feed(store, feed.period_of(week="2025-W02"), sort="trending", now=NOW, limit=1, page=2)
     assert [p.arxiv_id for p in paged.papers] == ["2501.00000"]

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from conftest import new_database_url
 from paperfeed.config import load_settings
+from paperfeed.edge import site
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.web.app import create_app
 from search_corpus import corpus, paper
@@ -24,11 +25,11 @@ def client(tmp_path_factory: pytest.TempPathFactory, backend: str) -> TestClient
         base_url="http://testserver", database_url=new_database_url(backend, folder), data_dir=folder, secret_key=SECRET
     )
     app = create_app(settings)
-    store = app.state.store
+    store = site(app).services.store
     store.migrate()
     hostile = paper(10, title="<script>alert('title')</script> & $\\alpha$", abstract="<img src=x onerror=alert(1)>")
     store.upsert_papers([*corpus(), hostile])
-    embed_papers(store, app.state.engine.embedder)
+    embed_papers(store, site(app).services.engine.embedder)
     return TestClient(app)
 
 
@@ -166,7 +167,7 @@ def test_settings_and_app_are_built_only_by_the_factory(tmp_path: Path) -> None:
             secret_key=SECRET,
         )
     )
-    app.state.store.migrate()
+    site(app).services.store.migrate()
     response = TestClient(app).get("/")
     assert response.status_code == 404  # no papers yet: a clear page, not a 500
     assert "paperfeed update" in response.text

@@ -25,7 +25,8 @@ from paperfeed.ingest.files import FORMATS
 from paperfeed.ingest.pipeline import UPDATE_STATE, ArxivFetch, fetch_arxiv, harvest_oai, import_file, update_plan
 from paperfeed.search.embed import MODEL_ID
 from paperfeed.search.embed_job import EmbedReport, embed_papers
-from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS
+from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS, parse_mode
+from paperfeed.search.engine import parse_sort as parse_search_sort
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -222,7 +223,9 @@ def papers(
     as_json: bool,
 ) -> None:
     """List the feed for a day, week or month (default: the latest day with papers)."""
-    result = feed.feed(ctx.store, day=day, week=week, month=month, category=category, sort=sort, page=page, limit=limit)
+    period = feed.period_of(day=day, week=week, month=month)
+    order = feed.parse_sort(sort)
+    result = feed.feed(ctx.store, period, category=category, sort=order, page=page, limit=limit)
     if as_json:
         emit_json(
             {
@@ -351,8 +354,9 @@ def search(
     Semantic and hybrid modes need `paperfeed embed`; until then hybrid gives keyword results and says so.
     """
     results = feed.search(
-        ctx.engine, query, mode=mode, since=since, until=until, category=category, sort=sort, limit=limit, page=page
-    )
+        ctx.engine, query, mode=parse_mode(mode), since=since, until=until, category=category,
+        sort=parse_search_sort(sort), limit=limit, page=page,
+    )  # fmt: skip
     show_results(results, as_json)
 
 

@@ -16,36 +16,28 @@ from paperfeed.cli_render import err
 from paperfeed.config import Settings
 from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.ingest.fetch import PoliteClient
-from paperfeed.jobs import polite_client
-from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
-from paperfeed.store import Store, open_store
+from paperfeed.services import Services
+from paperfeed.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Context:
-    """What every command gets: the settings, and the store built from them on first use."""
+    """What every command gets: the settings, and the Services built from them (each object on first use)."""
 
     def __init__(self, settings: Settings, config_file: str | None = None) -> None:
         self.settings, self.config_file = settings, config_file
-        self._store: Store | None = None
-        self._engine: SearchEngine | None = None
+        self.services = Services.build(settings)
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings.database_url)
-        return self._store
+        return self.services.store
 
     @property
     def engine(self) -> SearchEngine:
         """The search engine over the store (indexes under the configured index folder)."""
-        if self._engine is None:
-            s = self.settings
-            embedder = Embedder(s.embed_precision, query_precision=s.query_precision)
-            self._engine = SearchEngine(self.store, s.search_dir, embedder, exact_below=s.exact_search_below)
-        return self._engine
+        return self.services.engine
 
     def index(self) -> None:
         """Bring the keyword index up to date (after an import), saying how many papers it took in."""
@@ -59,11 +51,10 @@ class Context:
         return self.store
 
     def client(self, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
-        return polite_client(self.settings, max_retries=max_retries, timeout=timeout)
+        return self.services.arxiv_client(max_retries=max_retries, timeout=timeout)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
+        self.services.close()
 
 
 def handle_errors(command: F) -> F:

@@ -10,12 +10,12 @@ import click
 from paperfeed.cli_context import Context, handle_errors, pass_context
 from paperfeed.cli_render import emit_json, err, out
 from paperfeed.digest.compose import candidates, daily_edition, digest_mail, select, weekly_edition
-from paperfeed.digest.config import mail_settings, smtp_settings
+from paperfeed.digest.config import smtp_settings
 from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, deliver
 from paperfeed.digest.subscribe import check_address
 from paperfeed.errors import BadRequest, NotFound
-from paperfeed.foryou import ForYou, digest_picks
+from paperfeed.foryou import digest_picks
 from paperfeed.models import Subscription
 
 
@@ -47,8 +47,8 @@ def send(ctx: Context, day: str | None, dry_run: bool, as_json: bool) -> None:
     already sent are not sent again (see docs/digests.md for the one exception)."""
     store = ctx.ready_store()
     settings = ctx.settings
-    personal = digest_picks(ForYou(store, ctx.engine))
-    composed = compose(store, mail_settings(settings), _day(day), dry_run=dry_run, personal=personal)
+    personal = digest_picks(ctx.services.foryou)
+    composed = compose(store, ctx.services.mail, _day(day), dry_run=dry_run, personal=personal)
     report = None
     if not dry_run:
         stale = timedelta(seconds=settings.mail_claim_seconds)
@@ -95,7 +95,7 @@ def preview(ctx: Context, email: str, day: str | None, weekly: bool, target: Pat
     sub = next((s for s in found if s.email.lower() == address.lower()), None)
     sub = sub or Subscription(0, address, "weekly" if weekly else "daily")
     now = datetime.now(UTC)
-    mail = digest_mail(mail_settings(ctx.settings), sub, edition, select(candidates(store, edition, now), sub), now)
+    mail = digest_mail(ctx.services.mail, sub, edition, select(candidates(store, edition, now), sub), now)
     target = target or Path(f"digest-{edition.key.replace(':', '-')}.eml")
     target.write_bytes(mail.message)
     err.print(f"Wrote {target} ({len(mail.message):,} bytes, {edition.key}).")

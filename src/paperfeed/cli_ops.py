@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import signal
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -18,8 +17,6 @@ from paperfeed.accounts import check_secret_key
 from paperfeed.cli_context import Context, handle_errors, pass_context
 from paperfeed.cli_render import emit_json, err, out
 from paperfeed.errors import BadRequest, PaperfeedError
-from paperfeed.foryou import ForYou
-from paperfeed.jobs import handlers, job_settings, polite_client, schedule
 from paperfeed.store import database_url, open_store
 from paperfeed.store.copy import copy_store
 from paperfeed.store.sql import SqlStore
@@ -31,11 +28,8 @@ KINDS = ("update", "embed", "refit", "digest", "send")
 def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
     if ctx.settings.digest_schedule and (not kinds or {"digest", "send"} & set(kinds)):
         check_secret_key(ctx.settings.secret_key)  # the digests' links are signed with it
-    store = ctx.ready_store()
-    config = job_settings(ctx.settings)
-    every = handlers(store, ctx.engine, ForYou(store, ctx.engine), config, partial(polite_client, ctx.settings))
-    chosen = {kind: run for kind, run in every.items() if not kinds or kind in kinds}
-    return Worker(store, chosen, schedule(config))
+    ctx.ready_store()
+    return ctx.services.worker(kinds)
 
 
 @click.command()

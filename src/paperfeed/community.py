@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import nh3
 from markdown_it import MarkdownIt
 
+from paperfeed import feed
 from paperfeed.errors import BadRequest, Conflict, Forbidden, NotFound
-from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
 from paperfeed.models import Collection, Comment, Paper, User
 from paperfeed.store import Store
 
@@ -47,16 +47,6 @@ def render_markdown(body: str) -> str:
     )
 
 
-def arxiv_id_of(raw: str) -> str:
-    """The bare arXiv id of an id, URL or ``arXiv:`` reference, or BadRequest."""
-    try:
-        return parse_arxiv_id(raw).id
-    except InvalidRecord as exc:
-        raise BadRequest(
-            f"id must be an arXiv id or URL such as 2401.00001 or https://arxiv.org/abs/2401.00001: {exc}"
-        ) from None
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -70,7 +60,7 @@ class VoteResult:
 
 def vote(store: Store, user: User, raw_id: str, up: bool) -> VoteResult:
     """Upvote a paper, or take the upvote back; doing either twice changes nothing."""
-    arxiv_id = arxiv_id_of(raw_id)
+    arxiv_id = feed.arxiv_id(raw_id)
     return VoteResult(arxiv_id, store.set_vote(user.id, arxiv_id, up, _now()), up)
 
 
@@ -81,7 +71,7 @@ def comment(store: Store, user: User, raw_id: str, body: str) -> Comment:
     if len(body) > MAX_COMMENT:
         raise BadRequest(f"body must be at most {MAX_COMMENT:,} characters ({len(body):,} given)")
     # rendered once, here: every later view shows the stored HTML
-    return store.add_comment(user.id, arxiv_id_of(raw_id), body, _now(), html=render_markdown(body))
+    return store.add_comment(user.id, feed.arxiv_id(raw_id), body, _now(), html=render_markdown(body))
 
 
 def html_of(comment: Comment) -> str:
@@ -103,7 +93,7 @@ def comments(
     store: Store, raw_id: str, viewer: User | None, page: int = 1, per_page: int = COMMENTS_PER_PAGE
 ) -> Thread:
     """A page of a paper's thread; admins also see hidden comments. BadRequest for a page past the last."""
-    arxiv_id, hidden = arxiv_id_of(raw_id), bool(viewer and viewer.is_admin)
+    arxiv_id, hidden = feed.arxiv_id(raw_id), bool(viewer and viewer.is_admin)
     total = store.count_comments(arxiv_id, include_hidden=hidden)
     pages = max(1, -(-total // per_page))
     if not 1 <= page <= pages:
@@ -125,7 +115,7 @@ def hide_comment(store: Store, user: User, comment_id: int, hidden: bool) -> Com
 def remove_paper(store: Store, user: User, raw_id: str, reason: str | None = None) -> str:
     """Delete a paper with its votes and comments; imports will not bring it back."""
     _admin(user)
-    arxiv_id = arxiv_id_of(raw_id)
+    arxiv_id = feed.arxiv_id(raw_id)
     store.remove_paper(arxiv_id, user.name, (reason or "").strip()[:500] or None, _now())
     return arxiv_id
 
@@ -133,7 +123,7 @@ def remove_paper(store: Store, user: User, raw_id: str, reason: str | None = Non
 def submit(store: Store, fetch: FetchPaper, user: User, raw_id: str) -> Paper:
     """Put a paper on the daily list as ``user``'s submission, fetching its metadata from arXiv when this
     instance does not have it yet. Conflict when it was submitted before or an admin removed it."""
-    arxiv_id = arxiv_id_of(raw_id)
+    arxiv_id = feed.arxiv_id(raw_id)
     if store.removed_ids([arxiv_id]):
         raise Conflict(f"paper {arxiv_id} was removed from this instance by an admin")
     if store.get_paper(arxiv_id) is None:
@@ -197,7 +187,7 @@ def _own_collection(store: Store, user: User, owner: str, slug: str) -> Collecti
 
 def set_in_collection(store: Store, user: User, owner: str, slug: str, raw_id: str, present: bool) -> Collection:
     found = _own_collection(store, user, owner, slug)
-    store.set_in_collection(found.id, arxiv_id_of(raw_id), present, _now())
+    store.set_in_collection(found.id, feed.arxiv_id(raw_id), present, _now())
     return found
 
 
@@ -210,7 +200,7 @@ MAX_INTERESTS = 2000
 
 def dismiss(store: Store, user: User, raw_id: str, undo: bool = False) -> str:
     """ "Not interested": the paper never comes back in the user's recommendations (``undo`` takes it back)."""
-    arxiv_id = arxiv_id_of(raw_id)
+    arxiv_id = feed.arxiv_id(raw_id)
     store.set_dismissed(user.id, arxiv_id, not undo, _now())
     return arxiv_id
 

@@ -1,22 +1,78 @@
-"""What both HTTP edges (the pages and the JSON API) read from the app built by create_app: the store and the
-search engine. Here so that neither edge imports the other."""
+"""What both HTTP edges (the pages and the JSON API) read from the app that create_app built: the one typed
+accessor, :func:`site_of`, and the :class:`Site` it returns (the process's Services, plus the state that only
+the web edge keeps: rate limiters and the page cache). Here so that neither edge imports the other, and so that
+no handler reads ``request.app.state`` itself."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from dataclasses import dataclass
 
+from fastapi import Request
+from starlette.applications import Starlette
+
+from paperfeed.config import Settings
+from paperfeed.digest import subscribe as subs
+from paperfeed.digest.subscribe import Requested
+from paperfeed.errors import BadRequest
+from paperfeed.jobs import send_soon
+from paperfeed.limits import FailureBackoff, RateLimiter
+from paperfeed.models import User
+from paperfeed.pagecache import PageCache
 from paperfeed.search.engine import SearchEngine
+from paperfeed.services import Services
 from paperfeed.store import Store
+from paperfeed.store.digests import Preferences
+from paperfeed.worker import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The web edge's rate limits (per process; see paperfeed.limits)."""
+
+    login: RateLimiter  # log-in attempts per client address
+    account: FailureBackoff  # failed log-ins per account, with a doubling wait
+    signup: RateLimiter  # sign-ups and digest subscriptions per client address
+    write: RateLimiter  # votes, comments, submissions per user
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> Limits:
+        return cls(
+            RateLimiter(s.login_attempts_per_minute, 60, "log-in attempts"),
+            FailureBackoff(s.account_login_failures, "failed log-ins to this account"),
+            RateLimiter(s.signups_per_hour, 3600, "sign-ups from this address"),
+            RateLimiter(s.writes_per_minute, 60, "votes, comments and submissions"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Everything a handler may use: the services, the web-only state, and the in-process worker (SQLite)."""
+
+    services: Services
+    limits: Limits
+    page_cache: PageCache
+    worker: Worker | None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+
+def site(app: Starlette) -> Site:
+    found: Site = app.state.site
+    return found
+
+
+def site_of(request: Request) -> Site:
+    return site(request.app)
 
 
 def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+    return site_of(request).services.store
 
 
 def engine_of(request: Request) -> SearchEngine:
-    engine: SearchEngine = request.app.state.engine
-    return engine
+    return site_of(request).services.engine
 
 
 def cache_key(request: Request) -> str:
@@ -24,3 +80,39 @@ def cache_key(request: Request) -> str:
     come from PAPERFEED_BASE_URL or are relative) the scheme and the Host the HostGuard let through, so that no
     request can make an entry that a different kind of request is then served."""
     return f"{request.url.scheme}://{request.headers.get('host', '')}{request.url.path}?{request.url.query}"
+
+
+def client_address(request: Request) -> str:
+    """The client's address (the peer's, or a trusted proxy's word for it: paperfeed.web.security)."""
+    return request.client.host if request.client else "unknown"
+
+
+def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    """An integer query or form parameter within [low, high], or BadRequest naming it."""
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer between {low} and {high}") from None
+    if not low <= number <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}")
+    return number
+
+
+def counted_write(request: Request, user: User) -> User:
+    """``user``, once this write is within their rate limit; it empties this process's page cache."""
+    found = site_of(request)
+    found.limits.write.hit(f"user:{user.id}")
+    found.page_cache.invalidate()
+    return user
+
+
+def subscribe(request: Request, email: str, prefs: Preferences, user: User | None) -> Requested:
+    """A digest subscription request from the pages or the API (rate limited per client address); the worker
+    is woken to send the mail it queued."""
+    found = site_of(request)
+    found.limits.signup.hit(f"subscribe:{client_address(request)}")
+    answer = subs.subscribe(found.services.store, found.services.mail, email, prefs, user)
+    send_soon(found.services.store, found.worker)
+    return answer

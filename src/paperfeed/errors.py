@@ -73,6 +73,12 @@ class SourceUnreachable(IngestError):
     code = "source_unreachable"
 
 
+class BadResumptionToken(IngestError):
+    """An OAI-PMH server no longer knows the resumption token it gave (it expired): start the harvest over."""
+
+    code = "bad_resumption_token"
+
+
 class StoreError(PaperfeedError):
     """The database cannot be used: it cannot be opened, is not initialised, is locked, or the disk is full."""
 

@@ -10,19 +10,20 @@ import base64
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
 from paperfeed import daterange
 from paperfeed.errors import BadRequest, NotFound
 from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
 from paperfeed.models import Paper
 from paperfeed.recommend import trending
-from paperfeed.search.engine import SearchEngine, SearchResults, Window
+from paperfeed.search.engine import SearchEngine, SearchMode, SearchResults, SearchSort, Window
 from paperfeed.search.query import parse_date_bound
-from paperfeed.store import SortOrder, Store, StoreStats
+from paperfeed.store import Store, StoreStats
 
 MAX_LIMIT = 200
-SORTS: tuple[str, ...] = ("trending", "upvotes", "newest", "oldest")
+FeedSort = Literal["trending", "upvotes", "newest", "oldest"]
+SORTS: tuple[FeedSort, ...] = get_args(FeedSort)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -97,22 +98,31 @@ def _shift(period: Period, forward: bool) -> str | None:
     return f"{day.year:04d}-{day.month:02d}" if daterange.in_range(day.replace(day=1)) else None
 
 
-def resolve_period(
-    store: Store, *, day: str | None = None, week: str | None = None, month: str | None = None
-) -> Period:
-    """The period asked for; with none given, the latest day that has papers."""
+def period_of(*, day: str | None = None, week: str | None = None, month: str | None = None) -> Period | None:
+    """The period a caller asked for, parsed once at the edge; None when none was given (the latest day)."""
     if sum(x is not None for x in (day, week, month)) > 1:
         raise BadRequest("give only one of date, week and month")
     if week is not None:
         return week_period(week)
     if month is not None:
         return month_period(month)
-    if day is not None:
-        return day_period(parse_day(day))
+    return day_period(parse_day(day)) if day is not None else None
+
+
+def latest_period(store: Store) -> Period:
+    """The latest day that has papers, or NotFound on an empty instance."""
     latest = store.latest_feed_date()
     if latest is None:
         raise NotFound("no papers yet: run `paperfeed update` or `paperfeed import FILE` first")
     return day_period(latest)
+
+
+def parse_sort(value: str) -> FeedSort:
+    """A feed's sort order from a caller's text, or BadRequest naming the choices."""
+    for choice in SORTS:
+        if value == choice:
+            return choice
+    raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
 
 
 def check_paging(page: int, limit: int) -> None:
@@ -124,23 +134,19 @@ def check_paging(page: int, limit: int) -> None:
 
 def feed(
     store: Store,
+    period: Period | None = None,
     *,
-    day: str | None = None,
-    week: str | None = None,
-    month: str | None = None,
     category: str | None = None,
     submitter: str | None = None,
-    sort: str = "upvotes",
+    sort: FeedSort = "upvotes",
     page: int = 1,
     limit: int = 50,
     now: datetime | None = None,
 ) -> FeedPage:
-    """One page of the feed for a day, week or month (default: the latest day), ranked by ``sort``
-    (trending as of ``now``, default the current time: see paperfeed.recommend.trending)."""
+    """One page of the feed for ``period`` (default: the latest day), ranked by ``sort`` (trending as of
+    ``now``, default the current time: see paperfeed.recommend.trending)."""
     check_paging(page, limit)
-    if sort not in SORTS:
-        raise BadRequest(f"sort must be one of {', '.join(SORTS)}")
-    period = resolve_period(store, day=day, week=week, month=month)
+    period = period or latest_period(store)
     offset = (page - 1) * limit
     if sort == "trending":
         stats = store.vote_stats(period.start, period.end, category=category, submitter=submitter)
@@ -148,9 +154,8 @@ def feed(
         found = store.papers_by_key(keys)
         papers, total = [found[k] for k in keys if k in found], len(stats)
     else:
-        order: SortOrder = sort  # type: ignore[assignment]
         window = {"category": category, "submitter": submitter}
-        papers = store.list_papers(period.start, period.end, **window, sort=order, limit=limit, offset=offset)
+        papers = store.list_papers(period.start, period.end, **window, sort=sort, limit=limit, offset=offset)
         total = store.count_papers(period.start, period.end, **window)
     if period.kind == "day":
         before, after = store.neighbour_feed_dates(period.start)
@@ -161,15 +166,22 @@ def feed(
     return FeedPage(period, papers, total, page, limit, previous, following)
 
 
-def paper(store: Store, arxiv_id: str) -> Paper:
-    """One paper by arXiv id (a version suffix, URL or ``arXiv:`` prefix is accepted)."""
+def arxiv_id(raw: str) -> str:
+    """The bare arXiv id of an id, versioned id, URL or ``arXiv:`` reference, or BadRequest: the one parser of
+    ids that callers give (pages, API, CLI, community actions)."""
     try:
-        ident = parse_arxiv_id(arxiv_id)
+        return parse_arxiv_id(raw).id
     except InvalidRecord as exc:
-        raise BadRequest(f"id must be an arXiv id such as 2401.00001: {exc}") from exc
-    found = store.get_paper(ident.id)
+        raise BadRequest(
+            f"id must be an arXiv id or URL such as 2401.00001 or https://arxiv.org/abs/2401.00001: {exc}"
+        ) from None
+
+
+def paper(store: Store, raw_id: str) -> Paper:
+    """One paper by arXiv id (a version suffix, URL or ``arXiv:`` prefix is accepted)."""
+    found = store.get_paper(arxiv_id(raw_id))
     if found is None:
-        raise NotFound(f"paper {ident.id} is not in this instance")
+        raise NotFound(f"paper {arxiv_id(raw_id)} is not in this instance")
     return found
 
 
@@ -209,11 +221,11 @@ def search(
     engine: SearchEngine,
     q: str,
     *,
-    mode: str = "hybrid",
+    mode: SearchMode = "hybrid",
     since: str | None = None,
     until: str | None = None,
     category: str | None = None,
-    sort: str = "relevance",
+    sort: SearchSort = "relevance",
     limit: int = 20,
     page: int = 1,
 ) -> SearchResults:

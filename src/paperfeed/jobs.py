@@ -65,14 +65,6 @@ def job_settings(s: Settings) -> JobSettings:
     )  # fmt: skip
 
 
-def polite_client(s: Settings, *, max_retries: int | None = None, timeout: float | None = None) -> PoliteClient:
-    """An HTTP client for arXiv with the configured manners (user agent, spacing, retries)."""
-    return PoliteClient(
-        user_agent=s.user_agent, min_interval=s.request_interval, timeout=timeout or s.http_timeout,
-        max_retries=s.max_retries if max_retries is None else max_retries, max_retry_wait=s.max_retry_wait,
-    )  # fmt: skip
-
-
 def jobs_in_process(s: Settings) -> bool:
     """Whether `paperfeed serve` runs the jobs itself (default: on SQLite only)."""
     if s.jobs_in_process is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from paperfeed import accounts
-from paperfeed.edge import store_of
+from paperfeed.edge import counted_write, site_of, store_of
 from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import User
 
@@ -34,11 +34,9 @@ def api_writer(request: Request) -> User:
     if user is None:
         raise Unauthorized("log in, or send Authorization: Bearer <token> (create a token at /account)")
     if not authorization(request):
-        secret_key: str = request.app.state.settings.secret_key
+        secret_key = site_of(request).settings.secret_key
         binding, token = request.cookies.get(accounts.CSRF_COOKIE), request.headers.get("x-csrf-token")
         session = request.cookies.get(accounts.SESSION_COOKIE)
         if not accounts.csrf_valid(secret_key, binding, token, session):
             raise Forbidden("a browser session must send the page's CSRF token in X-CSRF-Token")
-    request.app.state.write_limiter.hit(f"user:{user.id}")
-    request.app.state.page_cache.invalidate()
-    return user
+    return counted_write(request, user)

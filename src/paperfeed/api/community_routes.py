@@ -11,12 +11,11 @@ from pydantic import BaseModel, Field
 
 from paperfeed import community, export
 from paperfeed.api.auth import api_writer, caller
-from paperfeed.api.routes import int_param
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
-from paperfeed.edge import store_of
+from paperfeed.edge import int_param, site_of, store_of
+from paperfeed.edge import subscribe as subscribe_request
 from paperfeed.errors import Unauthorized
-from paperfeed.jobs import send_soon
 
 router = APIRouter(prefix="/api")
 
@@ -101,7 +100,7 @@ def remove_paper(request: Request, arxiv_id: str, reason: str = "") -> Response:
 
 @router.post("/submit", status_code=201, summary="Submit a paper to the daily list (native)")
 def submit(request: Request, given: SubmitIn) -> dict[str, Any]:
-    paper = community.submit(store_of(request), request.app.state.fetch_paper, api_writer(request), given.id)
+    paper = community.submit(store_of(request), site_of(request).services.fetch_paper, api_writer(request), given.id)
     return hf_paper(paper)
 
 
@@ -157,7 +156,7 @@ def for_you(request: Request, window: str = "week", limit: str | None = None) ->
     if user is None:
         raise Unauthorized("log in, or send Authorization: Bearer <token>, to get recommendations")
     size = int_param(limit, "limit", 20, 1, 100)
-    picks = request.app.state.foryou.recommend(user, window=window, limit=size)
+    picks = site_of(request).services.foryou.recommend(user, window=window, limit=size)
     return [{**hf_paper(r.paper), "score": round(r.score, 4), "reason": r.reason} for r in picks]
 
 
@@ -181,7 +180,6 @@ def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
     """Queues a confirmation mail for a new address (nothing else is sent until its link is opened). An address
     that already subscribes is not changed: it is mailed its manage link (at most once an hour), and the answer
     is the same either way, so it never tells whether an address subscribes. Rate limited per client."""
-    request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
     prefs = subs.preferences(
         given.frequency,
         given.weekday,
@@ -191,6 +189,5 @@ def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
         given.min_upvotes,
         given.content,
     )
-    sub = subs.subscribe(store_of(request), request.app.state.mail_settings, given.email, prefs, caller(request))
-    send_soon(store_of(request), request.app.state.worker)
+    sub = subscribe_request(request, given.email, prefs, caller(request))
     return {"email": sub.email, "frequency": sub.frequency, "confirmed": sub.confirmed}

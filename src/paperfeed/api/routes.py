@@ -15,25 +15,12 @@ from paperfeed import feed
 from paperfeed.accounts import SESSION_COOKIE
 from paperfeed.api.auth import authorization
 from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
-from paperfeed.edge import cache_key, engine_of, store_of
+from paperfeed.edge import cache_key, engine_of, int_param, site_of, store_of
 from paperfeed.errors import BadRequest
-from paperfeed.pagecache import PageCache
+from paperfeed.search.engine import parse_mode, parse_sort
 
-HF_SORTS = {"publishedAt": "newest", "trending": "trending"}
+HF_SORTS: dict[str, feed.FeedSort] = {"publishedAt": "newest", "trending": "trending"}
 MAX_HF_QUERY = 250
-
-
-def int_param(value: str | None, name: str, default: int, low: int, high: int) -> int:
-    """An integer query parameter within [low, high], or BadRequest naming it."""
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer between {low} and {high}") from None
-    if not low <= number <= high:
-        raise BadRequest(f"{name} must be between {low} and {high}")
-    return number
 
 
 router = APIRouter(prefix="/api")
@@ -51,10 +38,10 @@ async def daily_papers(
             raise BadRequest("sort must be publishedAt or trending")
         size = int_param(limit, "limit", 50, 1, 100)
         page = int_param(p, "p", 0, 0, 100_000)
+        period = feed.period_of(day=date, week=week, month=month)
         result = feed.feed(
-            store_of(request), day=date, week=week, month=month, submitter=submitter or None, sort=HF_SORTS[sort],
-            page=page + 1, limit=size,
-        )  # fmt: skip
+            store_of(request), period, submitter=submitter or None, sort=HF_SORTS[sort], page=page + 1, limit=size
+        )
         return orjson.dumps([hf_daily_item(paper) for paper in result.papers])
 
     return Response(await cached_json(request, make), media_type="application/json")
@@ -62,7 +49,7 @@ async def daily_papers(
 
 async def cached_json(request: Request, make: Callable[[], bytes]) -> bytes:
     """Anonymous callers share answers for a few seconds (see paperfeed.pagecache); others get fresh ones."""
-    cache: PageCache = request.app.state.page_cache
+    cache = site_of(request).page_cache
     if authorization(request) or SESSION_COOKIE in request.cookies:
         return await run_in_threadpool(make)
 
@@ -117,8 +104,8 @@ def search(
     category: str | None = None, sort: str = "relevance", limit: str | None = None, page: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     results = feed.search(
-        engine_of(request), q, mode=mode, since=since, until=until, category=category or None, sort=sort,
-        limit=int_param(limit, "limit", 20, 1, 100), page=int_param(page, "page", 1, 1, 1000),
+        engine_of(request), q, mode=parse_mode(mode), since=since, until=until, category=category or None,
+        sort=parse_sort(sort), limit=int_param(limit, "limit", 20, 1, 100), page=int_param(page, "page", 1, 1, 1000),
     )  # fmt: skip
     return feed.search_results_dict(results)
 
@@ -129,8 +116,9 @@ def feed_page(
     category: str | None = None, sort: str = "trending", page: str | None = None, limit: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     result = feed.feed(
-        store_of(request), day=date, week=week, month=month, category=category or None, sort=sort,
-        page=int_param(page, "page", 1, 1, 100_000), limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
+        store_of(request), feed.period_of(day=date, week=week, month=month), category=category or None,
+        sort=feed.parse_sort(sort), page=int_param(page, "page", 1, 1, 100_000),
+        limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
     )  # fmt: skip
     return {
         "period": result.period.kind,

@@ -69,7 +69,8 @@ def weekly_edition(day: date) -> Edition:
 
 
 def candidates(store: Store, edition: Edition, now: datetime) -> list[Paper]:
-    return feed.feed(store, day=edition.day, week=edition.week, sort="trending", limit=CANDIDATES, now=now).papers
+    period = feed.period_of(day=edition.day, week=edition.week)  # the edition's own labels, made by us
+    return feed.feed(store, period, sort="trending", limit=CANDIDATES, now=now).papers
 
 
 def _matches(paper: Paper, text: str, sub: Subscription, words: Sequence[re.Pattern[str]]) -> bool:

@@ -42,6 +42,11 @@ class TransientMailError(MailError):
     """Try again later: a 4xx answer, a refused connection, a timeout."""
 
 
+class ServerUnreachable(TransientMailError):
+    """The SMTP server cannot be reached or dropped the connection: no later mail of this run would fare
+    better, so the run stops and gives the rest back."""
+
+
 class PermanentMailError(MailError):
     """Do not try again: a 5xx answer for this recipient or message."""
 
@@ -68,7 +73,7 @@ class SmtpSender:
         except smtplib.SMTPAuthenticationError as exc:
             raise PermanentMailError(f"SMTP login refused: {exc.smtp_code} {exc.smtp_error!r}") from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientMailError(f"cannot reach the SMTP server {s.host}:{s.port}: {exc}") from exc
+            raise ServerUnreachable(f"cannot reach the SMTP server {s.host}:{s.port}: {exc}") from exc
         return smtp
 
     def send(self, recipient: str, message: bytes) -> None:
@@ -86,7 +91,7 @@ class SmtpSender:
             raise _by_code(exc.smtp_code, exc.smtp_error) from exc
         except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise TransientMailError(f"SMTP connection failed: {exc}") from exc
+            raise ServerUnreachable(f"SMTP connection failed: {exc}") from exc
         if refused:
             code, text = next(iter(refused.values()))
             raise _by_code(code, text)
@@ -157,7 +162,7 @@ def deliver(
                         report.retried += 1
                         store.mark_retry(mail.id, exc.message, now() + backoff(mail.attempts))
                     report.errors.append(f"{mail.recipient}: {exc.message}")
-                    if "cannot reach" in exc.message or "connection failed" in exc.message:
+                    if isinstance(exc, ServerUnreachable):
                         _release(store, claimed[claimed.index(mail) + 1 :], exc.message, now())
                         return report  # the server is down: the rest wait for the next run
                     continue

@@ -9,7 +9,7 @@ import functools
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from paperfeed.errors import IngestError
+from paperfeed.errors import BadResumptionToken, IngestError
 from paperfeed.ingest.normalize import (
     InvalidRecord,
     announcement_date,
@@ -87,7 +87,8 @@ def parse_oai(data: bytes, *, first_position: int = 1) -> OaiPage:
         code = error.get("code", "unknown")
         if code == "noRecordsMatch":
             return OaiPage(response_date, [], 0, None, 0)
-        raise IngestError(f"OAI-PMH error {code}: {clean_text(error.text)}")
+        kind = BadResumptionToken if code == "badResumptionToken" else IngestError
+        raise kind(f"OAI-PMH error {code}: {clean_text(error.text)}")
     listing = root.find(OAI + "ListRecords")
     if listing is None:
         raise IngestError("OAI-PMH response has neither ListRecords nor error")

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from paperfeed.errors import BadRequest, IngestError
+from paperfeed.errors import BadRequest, BadResumptionToken, IngestError
 from paperfeed.ingest import arxiv_api, oai_pmh
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.files import inspect_file, iter_file_items
@@ -340,13 +340,13 @@ def harvest_oai(
         params = {"verb": "ListRecords", "resumptionToken": token} if token else fresh
         try:
             page = oai_pmh.parse_oai(client.get(url, params), first_position=position + 1)
-        except IngestError as exc:
-            if token and not restarted and "badResumptionToken" in str(exc):
-                # an expired token: start the harvest over once (upserts make the re-read harmless)
-                report.notes.append("resumption token expired; harvest restarted from the beginning")
-                token, position, restarted = None, 0, True
-                continue
-            raise
+        except BadResumptionToken:
+            if not token or restarted:
+                raise
+            # an expired token: start the harvest over once (upserts make the re-read harmless)
+            report.notes.append("resumption token expired; harvest restarted from the beginning")
+            token, position, restarted = None, 0, True
+            continue
         response_date = response_date or page.response_date
         report.deleted += page.deleted
         writer.add(page.items)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +31,28 @@ from paperfeed.store import Store
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 Sort = Literal["relevance", "newest", "oldest", "upvotes"]
-MODES: tuple[str, ...] = ("hybrid", "keyword", "semantic")
-SORTS: tuple[str, ...] = ("relevance", "newest", "oldest", "upvotes")
+SearchMode = Literal["hybrid", "keyword", "semantic"]
+SearchSort = Literal["relevance", "newest", "oldest", "upvotes"]
+MODES: tuple[SearchMode, ...] = get_args(SearchMode)
+SORTS: tuple[SearchSort, ...] = get_args(SearchSort)
+
+
+def parse_mode(value: str) -> SearchMode:
+    """A search mode from a caller's text, or BadRequest naming the choices (parsed once, at the edge)."""
+    for choice in MODES:
+        if value == choice:
+            return choice
+    raise BadRequest(f"mode must be one of {', '.join(MODES)} (got {value[:40]!r})")
+
+
+def parse_sort(value: str) -> SearchSort:
+    """A search sort order from a caller's text, or BadRequest naming the choices."""
+    for choice in SORTS:
+        if value == choice:
+            return choice
+    raise BadRequest(f"sort must be one of {', '.join(SORTS)} (got {value[:40]!r})")
+
+
 MAX_LIMIT = 100
 MAX_DEPTH = 1_000  # deepest result reachable by paging (offset + limit)
 KEYWORD_WEIGHT = 0.35
@@ -52,12 +72,23 @@ class SearchHit:
     snippet: Snippet
 
 
+@dataclass(frozen=True, slots=True)
+class PageAsk:
+    """Which page of results a caller wants, and how it asked (echoed in the results)."""
+
+    q: str
+    mode: SearchMode
+    sort: SearchSort = "relevance"
+    offset: int = 0
+    limit: int = 20
+
+
 @dataclass(frozen=True)
 class SearchResults:
     query: str
-    mode: str  # what was asked for
+    mode: SearchMode  # what was asked for
     used: str  # what ran: a mode, or "filter" for a query of filters only
-    sort: str
+    sort: SearchSort
     hits: list[SearchHit]
     offset: int
     limit: int
@@ -94,6 +125,10 @@ class SearchEngine:
         self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")
 
+    def close(self) -> None:
+        """Stop the search thread pool (searches in flight finish; none may start after)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def refresh(self) -> tuple[int, int]:
         """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""
         return self.keyword.sync(self.store), self.vectors.sync(self.store)
@@ -106,17 +141,17 @@ class SearchEngine:
     # -- entry points -----------------------------------------------------------------------------------
 
     def search(
-        self, q: str, *, mode: str = "hybrid", window: Window = Window(), sort: str = "relevance",
+        self, q: str, *, mode: SearchMode = "hybrid", window: Window = Window(), sort: SearchSort = "relevance",
         limit: int = 20, offset: int = 0,
     ) -> SearchResults:  # fmt: skip
-        """Search every paper. Raises BadRequest for a bad mode, sort, page or date; Conflict for semantic
-        mode before any embedding exists."""
-        _check_page(mode, sort, limit, offset)
+        """Search every paper. Raises BadRequest for a bad page or date; Conflict for semantic mode before any
+        embedding exists."""
+        ask = PageAsk(q, mode, sort, offset, limit)
+        _check_page(ask)
         depth = SORT_POOL if sort != "relevance" else offset + limit + 1
-        r = self.rank(q, mode=mode, window=window, depth=depth)
-        return self._page(q, mode, r.used, sort, r.parsed, r.hits, offset, limit, r.total, r.notices, r.found_by)
+        return self._page(ask, self.rank(q, mode=mode, window=window, depth=depth))
 
-    def rank(self, q: str, *, mode: str = "hybrid", window: Window = Window(), depth: int = 21) -> Ranking:
+    def rank(self, q: str, *, mode: SearchMode = "hybrid", window: Window = Window(), depth: int = 21) -> Ranking:
         """The ``depth`` best (key, score) pairs for a query, without loading the papers. When no paper has a
         quoted phrase, the phrase's words are searched instead and a notice says so (as search boxes do)."""
         parsed = _with_window(parse_query(q), window)
@@ -133,7 +168,7 @@ class SearchEngine:
             return loosened
         return r
 
-    def _rank(self, parsed: ParsedQuery, mode: str, depth: int) -> Ranking:
+    def _rank(self, parsed: ParsedQuery, mode: SearchMode, depth: int) -> Ranking:
         r = Ranking(parsed, used="filter")
         lexical = None
         if parsed.text and mode == "hybrid":  # BM25 runs on the other core while the query is embedded
@@ -159,7 +194,8 @@ class SearchEngine:
 
     def similar(self, arxiv_id: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:
         """The papers nearest in meaning to one paper (itself left out), optionally within a window."""
-        _check_page("semantic", "relevance", limit, 0)
+        ask = PageAsk(f"similar:{arxiv_id}", "semantic", limit=limit)
+        _check_page(ask)
         key = self.store.paper_keys([arxiv_id]).get(arxiv_id)
         if key is None:
             raise NotFound(f"paper {arxiv_id} is not in this instance")
@@ -172,13 +208,12 @@ class SearchEngine:
             vector = self.embedder.encode_query(paper_text(paper.title, paper.abstract))
         parsed = _with_window(ParsedQuery(), window)
         hits = [h for h in self._semantic(vector, parsed, limit + 1) if h[0] != key][:limit]
-        return self._page(
-            f"similar:{arxiv_id}", "semantic", "semantic", "relevance", parsed, hits, 0, limit, None, [], {}
-        )
+        return self._page(ask, Ranking(parsed, "semantic", hits))
 
     def similar_text(self, text: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:
         """The papers nearest in meaning to a piece of text (an abstract, a paragraph)."""
-        _check_page("semantic", "relevance", limit, 0)
+        ask = PageAsk("similar text", "semantic", limit=limit)
+        _check_page(ask)
         if not text.strip():
             raise BadRequest("text is empty: paste an abstract or a few sentences")
         if len(text) > MAX_QUERY_CHARS:
@@ -189,11 +224,11 @@ class SearchEngine:
         vector = self.embedder.encode_query(text, alone=True)
         parsed = _with_window(ParsedQuery(), window)
         hits = self._semantic(vector, parsed, limit)
-        return self._page("similar text", "semantic", "semantic", "relevance", parsed, hits, 0, limit, None, [], {})
+        return self._page(ask, Ranking(parsed, "semantic", hits))
 
     # -- retrieval --------------------------------------------------------------------------------------
 
-    def _query_vector(self, text: str, mode: str, notices: list[str]) -> Vectors | None:
+    def _query_vector(self, text: str, mode: SearchMode, notices: list[str]) -> Vectors | None:
         """The query's embedding; None (hybrid falls back to keyword, saying so) when there can be none."""
         if len(self.vectors) == 0:
             if mode == "semantic":
@@ -253,36 +288,33 @@ class SearchEngine:
 
     # -- results ----------------------------------------------------------------------------------------
 
-    def _page(
-        self, q: str, mode: str, used: str, sort: str, parsed: ParsedQuery, hits: Sequence[Hit],
-        offset: int, limit: int, total: int | None, notices: list[str], found_by: dict[int, tuple[str, ...]],
-    ) -> SearchResults:  # fmt: skip
-        papers = self.store.papers_by_key([key for key, _ in hits] if sort != "relevance" else [])
-        ordered = list(hits)
+    def _page(self, ask: PageAsk, r: Ranking) -> SearchResults:
+        """The asked-for page of a ranking, with its papers loaded and its snippets marked."""
+        sort, offset, limit = ask.sort, ask.offset, ask.limit
+        papers = self.store.papers_by_key([key for key, _ in r.hits] if sort != "relevance" else [])
+        ordered = list(r.hits)
         if sort != "relevance":
             ordered = _sorted(ordered, papers, sort)
         page = ordered[offset : offset + limit]
         if sort == "relevance":
             papers = self.store.papers_by_key([key for key, _ in page])
-        marks = self.keyword.snippets(parsed, [key for key, _ in page])
-        default = (used,) if used in ("keyword", "semantic") else ()
+        marks = self.keyword.snippets(r.parsed, [key for key, _ in page])
+        default = (r.used,) if r.used in ("keyword", "semantic") else ()
         results = []
         for key, score in page:
             if key not in papers:  # removed since it was indexed
                 continue
             paper = papers[key]
             title, snippet = marks.get(key, (Snippet(paper.title), Snippet(paper.abstract[:240])))
-            results.append(SearchHit(paper, round(score, 6), found_by.get(key, default), title, snippet))
-        has_more = len(ordered) > offset + limit or (total is not None and total > offset + limit)
+            results.append(SearchHit(paper, round(score, 6), r.found_by.get(key, default), title, snippet))
+        has_more = len(ordered) > offset + limit or (r.total is not None and r.total > offset + limit)
         has_more = has_more and offset + limit < MAX_DEPTH
-        return SearchResults(q, mode, used, sort, results, offset, limit, has_more, total, tuple(notices))
+        return SearchResults(ask.q, ask.mode, r.used, sort, results, offset, limit, has_more, r.total, tuple(r.notices))
 
 
-def _check_page(mode: str, sort: str, limit: int, offset: int) -> None:
-    if mode not in MODES:
-        raise BadRequest(f"mode must be one of {', '.join(MODES)} (got {mode!r})")
-    if sort not in SORTS:
-        raise BadRequest(f"sort must be one of {', '.join(SORTS)} (got {sort!r})")
+def _check_page(ask: PageAsk) -> None:
+    """Paging checked in one place: BadRequest naming ``limit`` or ``offset``."""
+    limit, offset = ask.limit, ask.offset
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0 or offset + limit > MAX_DEPTH:
@@ -311,7 +343,7 @@ def _found(lexical: bool, semantic: bool) -> tuple[str, ...]:
     return (*(("keyword",) if lexical else ()), *(("semantic",) if semantic else ()))
 
 
-def _sorted(hits: list[Hit], papers: dict[int, Paper], sort: str) -> list[Hit]:
+def _sorted(hits: list[Hit], papers: dict[int, Paper], sort: SearchSort) -> list[Hit]:
     def key(hit: Hit) -> tuple[object, ...]:
         paper = papers.get(hit[0])
         day = paper.feed_date.toordinal() if paper and paper.feed_date else 0

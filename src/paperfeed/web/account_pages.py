@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from paperfeed import accounts, community, export
 from paperfeed.accounts import Session
-from paperfeed.edge import store_of
+from paperfeed.edge import client_address, site_of, store_of
 from paperfeed.errors import PaperfeedError, TooManyRequests, Unauthorized
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, CheckedForm, field, require_user, viewer
@@ -23,10 +23,6 @@ def safe_next(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/"
-
-
-def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def new_csrf_cookie(request: Request, response: Response) -> None:
@@ -68,7 +64,7 @@ def signup_form(request: Request, next: str = "/") -> Response:
 def signup(request: Request, form: CheckedForm) -> Response:
     entered = {"name": field(form, "name"), "email": field(form, "email"), "next": field(form, "next", "/")}
     try:
-        request.app.state.signup_limiter.hit(client_of(request))
+        site_of(request).limits.signup.hit(client_address(request))
         user = accounts.sign_up(store_of(request), entered["name"], field(form, "password"), entered["email"])
     except PaperfeedError as exc:
         return form_error(request, exc, action="signup", form=entered)
@@ -83,9 +79,9 @@ def login_form(request: Request, next: str = "/") -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, form: CheckedForm) -> Response:
     entered = {"name": field(form, "name"), "next": field(form, "next", "/")}
-    guard = request.app.state.account_guard
+    guard = site_of(request).limits.account
     try:
-        request.app.state.login_limiter.hit(client_of(request))
+        site_of(request).limits.login.hit(client_address(request))
         guard.check(account_key(entered["name"]))
         try:
             user = accounts.authenticate(store_of(request), entered["name"], field(form, "password"))

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed import community
-from paperfeed.edge import store_of
+from paperfeed.edge import counted_write, site_of, store_of
 from paperfeed.errors import PaperfeedError
 from paperfeed.models import User
-from paperfeed.web.deps import CheckedForm, cache_of, fetcher_of, field, require_user, viewer
+from paperfeed.web.deps import CheckedForm, field, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -19,10 +19,7 @@ router = APIRouter()
 
 def writer(request: Request) -> User:
     """The logged-in reader, within their write rate limit."""
-    user = require_user(request)
-    request.app.state.write_limiter.hit(f"user:{user.id}")
-    cache_of(request).invalidate()
-    return user
+    return counted_write(request, require_user(request))
 
 
 def back(path: str) -> RedirectResponse:
@@ -65,7 +62,7 @@ def submit_form(request: Request) -> Response:
 def submit(request: Request, form: CheckedForm) -> Response:
     raw = field(form, "id")
     try:
-        paper = community.submit(store_of(request), fetcher_of(request), writer(request), raw)
+        paper = community.submit(store_of(request), site_of(request).services.fetch_paper, writer(request), raw)
     except PaperfeedError as exc:  # a duplicate or unknown id: say so on the form, keeping what was typed
         if exc.status >= 500 and exc.status != 502:
             raise

@@ -1,8 +1,8 @@
-"""The application factory: the one place (with cli.py) that reads settings and builds concrete objects."""
+"""The application factory: reads the settings, has paperfeed.services build the objects, and puts them, with
+the web edge's own state, in the one Site that handlers reach through paperfeed.edge.site_of."""
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,28 +17,10 @@ from paperfeed.api.community_routes import router as api_community_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
-from paperfeed.digest.config import mail_settings
-from paperfeed.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    IngestError,
-    NotFound,
-    PaperfeedError,
-    StoreError,
-    TooManyRequests,
-    Unauthorized,
-)
-from paperfeed.foryou import ForYou
-from paperfeed.ingest.fetch import PoliteClient
-from paperfeed.ingest.pipeline import fetch_one
-from paperfeed.jobs import handlers, job_settings, jobs_in_process, polite_client, schedule
-from paperfeed.limits import FailureBackoff, RateLimiter
-from paperfeed.models import Paper
+from paperfeed.edge import Limits, Site
+from paperfeed.errors import BadRequest, IngestError, PaperfeedError, TooManyRequests
 from paperfeed.pagecache import PageCache
-from paperfeed.search.embed import Embedder
-from paperfeed.search.engine import SearchEngine
-from paperfeed.store import open_store
+from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
 from paperfeed.web.actions import router as actions_router
 from paperfeed.web.feeds import router as feeds_router
@@ -47,46 +29,22 @@ from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
 from paperfeed.web.security import ClientAddress, HostGuard, NoNul, SecurityHeaders, refuse
 from paperfeed.web.subscribe_pages import router as subscribe_router
-from paperfeed.worker import Worker
 
-# Unauthorized is a Forbidden: it comes first so it keeps its own status.
-STATUS = {
-    BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooManyRequests: 429,
-    IngestError: 502, StoreError: 503,
-}  # fmt: skip
 TITLES = {
     400: "Bad request", 401: "Log in first", 403: "Forbidden", 404: "Not found", 409: "Conflict",
     429: "Too many requests", 502: "arXiv did not answer", 503: "Unavailable",
 }  # fmt: skip
 
 
-def status_of(exc: PaperfeedError) -> int:
-    return next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready app over the configured store and search indexes (nothing is built before this is called)."""
     settings = settings or load_settings()
     check_secret_key(settings.secret_key)
-    store = open_store(settings.database_url)
-    embedder = Embedder(settings.embed_precision, query_precision=settings.query_precision)
-    engine = SearchEngine(store, settings.search_dir, embedder, exact_below=settings.exact_search_below)
+    services = Services.build(settings)
     app = FastAPI(title="paperfeed", version="0.1.0", docs_url=None, redoc_url=None)
-    app.state.store, app.state.engine, app.state.settings = store, engine, settings
-    app.state.page_cache = PageCache(settings.page_cache_seconds)
-    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute, 60, "log-in attempts")
-    app.state.account_guard = FailureBackoff(settings.account_login_failures, "failed log-ins to this account")
-    app.state.signup_limiter = RateLimiter(settings.signups_per_hour, 3600, "sign-ups from this address")
-    app.state.write_limiter = RateLimiter(settings.writes_per_minute, 60, "votes, comments and submissions")
-    app.state.fetch_paper = lambda arxiv_id: _fetch_paper(settings, arxiv_id)
-    app.state.mail_settings = mail_settings(settings)
-    app.state.foryou = ForYou(store, engine)
-    app.state.worker = None
-    if jobs_in_process(settings):  # SQLite: this process runs the background jobs; PostgreSQL: `paperfeed worker`
-        config = job_settings(settings)
-        client = partial(polite_client, settings)
-        worker = Worker(store, handlers(store, engine, app.state.foryou, config, client), schedule(config))
-        app.state.worker = worker
+    worker = services.worker() if services.jobs_in_process else None  # SQLite: this process runs the jobs
+    app.state.site = Site(services, Limits.from_settings(settings), PageCache(settings.page_cache_seconds), worker)
+    if worker is not None:
         app.router.add_event_handler("startup", worker.start)
         app.router.add_event_handler("shutdown", worker.stop)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
@@ -109,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, methods=["GET"], include_in_schema=False)
-    app.router.add_event_handler("shutdown", store.close)
+    app.router.add_event_handler("shutdown", services.close)
     return app
 
 
@@ -155,16 +113,6 @@ class BodyLimit:
         await refuse(scope, send, 413, f"the request body must be at most {MAX_BODY_BYTES} bytes")
 
 
-def _fetch_paper(settings: Settings, arxiv_id: str) -> Paper | None:
-    """One paper from the arXiv API, for a submission (a single polite request, a short retry budget)."""
-    client = PoliteClient(
-        user_agent=settings.user_agent, min_interval=0, timeout=settings.http_timeout, max_retries=1,
-        max_retry_wait=10,
-    )  # fmt: skip
-    with client:
-        return fetch_one(client, settings.arxiv_api_url, arxiv_id)
-
-
 def _error(request: Request, status: int, message: str) -> Response:
     """One JSON shape under /api, one HTML page elsewhere."""
     if request.url.path.startswith("/api"):
@@ -174,7 +122,7 @@ def _error(request: Request, status: int, message: str) -> Response:
 
 
 def _paperfeed_error(request: Request, exc: PaperfeedError) -> Response:
-    status = status_of(exc)
+    status = exc.status
     shown = exc.message if status < 500 or isinstance(exc, IngestError) else "something went wrong on our side"
     response = _error(request, status, shown)
     if isinstance(exc, TooManyRequests):

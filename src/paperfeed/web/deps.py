@@ -4,14 +4,14 @@ CSRF check every state-changing form goes through."""
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
 from paperfeed import accounts
 from paperfeed.config import Settings
-from paperfeed.edge import store_of
+from paperfeed.edge import site_of, store_of
 from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import Paper, User
 from paperfeed.pagecache import PageCache
@@ -22,17 +22,11 @@ CSRF_FIELD = "csrf_token"
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return site_of(request).settings
 
 
 def cache_of(request: Request) -> PageCache:
-    cache: PageCache = request.app.state.page_cache
-    return cache
-
-
-def fetcher_of(request: Request) -> Any:
-    return request.app.state.fetch_paper
+    return site_of(request).page_cache
 
 
 def viewer(request: Request) -> User | None:

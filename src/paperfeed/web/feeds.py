@@ -11,6 +11,7 @@ from paperfeed import export, feed
 from paperfeed.edge import engine_of, store_of
 from paperfeed.errors import NotFound
 from paperfeed.models import Paper
+from paperfeed.search.engine import parse_mode
 from paperfeed.web.deps import settings_of
 
 router = APIRouter()
@@ -33,7 +34,9 @@ def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Resp
 @router.get("/feeds/search.{fmt}")
 def search_feed(request: Request, fmt: str, q: str = "", mode: str = "hybrid", category: str | None = None) -> Response:
     """A saved search as a feed: its 50 best matches, newest first."""
-    results = feed.search(engine_of(request), q, mode=mode, category=category or None, sort="newest", limit=50)
+    results = feed.search(
+        engine_of(request), q, mode=parse_mode(mode), category=category or None, sort="newest", limit=50
+    )
     return _render(request, fmt, f"paperfeed search: {q}", [hit.paper for hit in results.hits])
 
 
@@ -42,13 +45,11 @@ def period_feed(request: Request, period: str, fmt: str, category: str | None = 
     """``daily`` (the latest day) or ``weekly`` (that day's ISO week), optionally one category, trending first."""
     if period not in ("daily", "weekly"):
         raise NotFound("feeds are daily or weekly (or search?q=...)")
-    latest = feed.resolve_period(store_of(request))
-    week = None
+    latest = feed.latest_period(store_of(request))
     if period == "weekly":
         year, number, _ = latest.start.isocalendar()
-        week = f"{year}-W{number:02d}"
-    day = latest.label if week is None else None
-    page = feed.feed(store_of(request), day=day, week=week, category=category or None, sort="trending", limit=100)
+        latest = feed.week_period(f"{year}-W{number:02d}")
+    page = feed.feed(store_of(request), latest, category=category or None, sort="trending", limit=100)
     title = f"paperfeed {period} {page.period.label}" + (f" · {category}" if category else "")
     return _render(request, fmt, title, page.papers)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperfeed import community
-from paperfeed.edge import store_of
+from paperfeed.edge import site_of, store_of
 from paperfeed.foryou import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CheckedForm, field, viewer
@@ -16,8 +16,7 @@ router = APIRouter()
 
 
 def foryou_of(request: Request) -> ForYou:
-    found: ForYou = request.app.state.foryou
-    return found
+    return site_of(request).services.foryou
 
 
 @router.get("/for-you", response_class=HTMLResponse)

@@ -13,9 +13,9 @@ from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from paperfeed import community, feed
-from paperfeed.edge import cache_key, engine_of, store_of
-from paperfeed.errors import BadRequest, Conflict
-from paperfeed.search.engine import MODES, SORTS
+from paperfeed.edge import cache_key, engine_of, int_param, store_of
+from paperfeed.errors import Conflict
+from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
 from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, cache_of, csrf_token, viewer, voted_ids
 
@@ -34,13 +34,6 @@ def marked(snippet: Snippet) -> Markup:
 
 
 templates.env.filters["marked"] = marked
-
-
-def _int(value: str | None, name: str, default: int) -> int:
-    try:
-        return int(value) if value not in (None, "") else default
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer") from None
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -103,8 +96,9 @@ async def _feed(
     month: str | None = None,
 ) -> Response:  # fmt: skip
     def make() -> HTMLResponse:
-        page_number = _int(page, "page", 1)
-        result = feed.feed(store_of(request), day=day, week=week, month=month, sort=sort, page=page_number, limit=30)
+        page_number = int_param(page, "page", 1, 1, 100_000)
+        period, order = feed.period_of(day=day, week=week, month=month), feed.parse_sort(sort)
+        result = feed.feed(store_of(request), period, sort=order, page=page_number, limit=30)
         voted = voted_ids(request, result.papers)
         return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted)
 
@@ -119,7 +113,8 @@ def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLR
     except Conflict:  # no embeddings yet: the page works without the similar list
         similar = []
     user = viewer(request)
-    thread = community.comments(store_of(request), found.arxiv_id, user, page=_int(comments, "comments", 1))
+    number = int_param(comments, "comments", 1, 1, 100_000)
+    thread = community.comments(store_of(request), found.arxiv_id, user, page=number)
     lists = store_of(request).list_collections(user.name, include_private=True) if user else []
     return render(
         request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
@@ -135,8 +130,8 @@ def search(
     results = None
     if q.strip() or since or until or category:
         results = feed.search(
-            engine_of(request), q, mode=mode, since=since or None, until=until or None, category=category or None,
-            sort=sort, limit=20, page=_int(page, "page", 1),
+            engine_of(request), q, mode=parse_mode(mode), since=since or None, until=until or None,
+            category=category or None, sort=parse_sort(sort), limit=20, page=int_param(page, "page", 1, 1, 1000),
         )  # fmt: skip
     form = {"q": q, "mode": mode, "since": since or "", "until": until or "", "category": category or "", "sort": sort}
     return render(request, "search.html", results=results, form=form, modes=MODES, sorts=SORTS)

@@ -28,7 +28,7 @@ log = logging.getLogger("paperfeed.web")
 # block), not through style attributes in markup, and both start from vendored files. Checked in Chromium with
 # the policy on (tests/test_browser.py): no violation is reported on the paper page or /api/docs.
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )

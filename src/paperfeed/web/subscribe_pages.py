@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 
 from paperfeed.digest import subscribe as subs
 from paperfeed.edge import store_of
+from paperfeed.edge import subscribe as subscribe_request
 from paperfeed.errors import PaperfeedError
-from paperfeed.jobs import send_soon
 from paperfeed.web.deps import CheckedForm, PostedForm, field, settings_of, viewer
 from paperfeed.web.pages import render
 
@@ -27,10 +27,6 @@ def _prefs(form: FormData) -> Any:
     )  # fmt: skip
 
 
-def _wake(request: Request) -> None:
-    send_soon(store_of(request), request.app.state.worker)
-
-
 @router.get("/subscribe", response_class=HTMLResponse)
 def subscribe_form(request: Request, email: str = "") -> Response:
     user = viewer(request)
@@ -42,13 +38,10 @@ def subscribe_form(request: Request, email: str = "") -> Response:
 def subscribe(request: Request, form: CheckedForm) -> Response:
     entered = {k: field(form, k) for k in ("email", "frequency", "weekday", "categories", "keywords", "max_papers")}
     try:
-        request.app.state.signup_limiter.hit(f"subscribe:{request.client.host if request.client else ''}")
-        mail = request.app.state.mail_settings
-        sub = subs.subscribe(store_of(request), mail, entered["email"], _prefs(form), viewer(request))
+        sub = subscribe_request(request, entered["email"], _prefs(form), viewer(request))
     except PaperfeedError as exc:
         return render(request, "subscribe.html", status=exc.status, form=entered, weekdays=subs.WEEKDAYS,
                       error=exc.message)  # fmt: skip
-    _wake(request)
     return render(request, "subscribe_done.html", subscription=sub, state="check")
 
 
