@@ -26,8 +26,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from paperfeed.foryou import ForYou
 from paperfeed.models import User
+from paperfeed.recommend.refit import refit
+from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import open_store
@@ -83,13 +84,13 @@ def main() -> None:
         engine.refresh()
         foryou = ForYou(store, engine)
         started = time.perf_counter()
-        community = foryou.community()
-        refit = time.perf_counter() - started
+        community = foryou.reload()
+        refitted = time.perf_counter() - started
         print(f"{papers:,} papers; {args.readers:,} readers with {votes:,} upvotes")
-        print(f"graph filter refit (k=64): {refit:.1f} s over {community.matrix.shape[0]:,} readers x "
+        print(f"graph filter refit (k=64): {refitted:.1f} s over {community.matrix.shape[0]:,} readers x "
               f"{community.matrix.shape[1]:,} papers (goal: 10,000 readers in at most 600 s)")  # fmt: skip
         started = time.perf_counter()
-        said = foryou.refit()  # the nightly `refit` job
+        said = refit(store, engine)  # the nightly `refit` job
         print(f"refit job: {time.perf_counter() - started:.1f} s (goal: 10,000 readers in at most 600 s): {said}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
         print(f"peak memory of this process so far (store, indexes, embedder and the refit): {peak:.1f} GiB")

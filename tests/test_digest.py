@@ -373,8 +373,8 @@ def test_the_per_minute_limit_spaces_the_mails(client: TestClient, app_settings:
 def test_the_digest_jobs_compose_once_a_day_and_deliver(
     client: TestClient, app_settings: Settings, sink: MailSink
 ) -> None:
-    from paperfeed.foryou import ForYou
     from paperfeed.jobs import handlers, job_settings, schedule
+    from paperfeed.recommend.serve import ForYou
     from paperfeed.worker import Worker
 
     store = store_of(client)

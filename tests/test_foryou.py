@@ -12,8 +12,9 @@ from conftest import new_database_url
 from paperfeed import accounts, community
 from paperfeed.config import load_settings
 from paperfeed.edge import site
-from paperfeed.foryou import ForYou
 from paperfeed.models import Author, Paper, User
+from paperfeed.recommend.refit import refit
+from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.store import Store
 from paperfeed.web.app import create_app
@@ -162,7 +163,7 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
     from paperfeed.digest import run
     from paperfeed.digest import subscribe as subs
     from paperfeed.digest.compose import MailSettings
-    from paperfeed.foryou import digest_picks
+    from paperfeed.recommend.serve import digest_picks
 
     store = site(app).services.store
     user = reader(store, "digestreader")
@@ -184,16 +185,15 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
 
 
 def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them_up(app) -> None:  # type: ignore[no-untyped-def]
-    from paperfeed.foryou import BLEND_STATE
+    from paperfeed.recommend.refit import BLEND_STATE
 
     store = site(app).services.store
-    foryou = ForYou(store, site(app).services.engine, refit_after=0)
     topics = list(TOPICS)
     for n in range(24):  # each reader likes three papers of one topic (or both of a small one)
         user = reader(store, f"fit{n}")
         for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
             community.vote(store, user, arxiv_id, True)
-    said = foryou.refit()
+    said = refit(store, site(app).services.engine)
     assert re.match(r"collective model v1 fitted on \d+ readers x 12 papers", said), said
     fitted = re.search(r"blend weights \(content, graph, collective, popularity\) fitted on (\d+) readers", said)
     assert fitted, said
@@ -201,7 +201,7 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
     stored = store.get_state(BLEND_STATE)
     assert stored["readers"] == int(fitted[1]) and stored["weights"]
     fresh = ForYou(store, site(app).services.engine, refit_after=0)
-    fresh.community()
+    fresh.reload()
     assert fresh.blend.weights == {int(b): tuple(w) for b, w in stored["weights"].items()}
     assert fresh.collective is not None and len(fresh.collective.keys) == len(papers())
     me = reader(store, "afterfit")
@@ -213,7 +213,7 @@ def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a
     from paperfeed.recommend.collective import ARTIFACT
 
     store, engine = site(app).services.store, site(app).services.engine
-    ForYou(store, engine, refit_after=0).refit()  # over this module's readers so far
+    refit(store, engine)  # over this module's readers so far
     fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY, "source": "test"}
     late = Paper("2506.00099", title="Graph Neural Networks on Protein Residue Graphs",
                  abstract="Message passing graph neural networks over residue graphs predict protein function.",
@@ -224,7 +224,7 @@ def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a
     me = reader(store, "latecomer")
     community.vote(store, me, "2506.00003", True)  # after the fit: my factors are solved from it at once
     community.vote(store, me, "2506.00004", True)
-    foryou.community()
+    foryou.reload()
     assert foryou.collective is not None
     keys = store.paper_keys(["2506.00003", "2506.00004", "2506.00099", *ids("vision"), *ids("speech")])
     others = [keys[i] for i in sorted(ids("vision") | ids("speech"))]
@@ -234,7 +234,7 @@ def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a
     assert scores[0, 0] > scores[0, 1:].max()  # the new graph paper, for a reader of graph papers
     assert "2506.00099" in [r.paper.arxiv_id for r in foryou.recommend(me, window="week", limit=4)]
     store.save_artifact(ARTIFACT, {}, b"not a model")  # a broken save: served without the model, and said so
-    foryou.community()
+    foryou.reload()
     assert foryou.collective is None
     assert "unreadable" in caplog.text
     assert foryou.recommend(me, window="week", limit=4)

@@ -217,7 +217,7 @@ def test_a_long_embedding_backlog_goes_in_chunks_that_let_other_jobs_run(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from paperfeed import jobs as jobs_module
-    from paperfeed.foryou import ForYou
+    from paperfeed.recommend.serve import ForYou
     from paperfeed.search.embed import MODEL_ID, Embedder
     from paperfeed.search.engine import SearchEngine
     from search_corpus import corpus

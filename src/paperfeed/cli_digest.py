@@ -15,8 +15,8 @@ from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, deliver
 from paperfeed.digest.subscribe import check_address
 from paperfeed.errors import BadRequest, NotFound
-from paperfeed.foryou import digest_picks
 from paperfeed.models import Subscription
+from paperfeed.recommend.serve import digest_picks
 
 
 def _day(value: str | None) -> date:

@@ -25,9 +25,10 @@ from paperfeed.digest.compose import MailSettings
 from paperfeed.digest.config import mail_settings, smtp_settings
 from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
-from paperfeed.foryou import ForYou, digest_picks
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import UPDATE_STATE, fetch_arxiv, update_plan
+from paperfeed.recommend.refit import refit
+from paperfeed.recommend.serve import ForYou, digest_picks
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
@@ -108,8 +109,8 @@ def handlers(
             store.enqueue_job("embed", f"embed:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
         return f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left)"
 
-    def refit(job: Job) -> str:
-        return foryou.refit()
+    def refit_job(job: Job) -> str:
+        return refit(store, engine)
 
     def digest(job: Job) -> str:
         day = date.fromisoformat(job.payload.get("day") or job.key.split(":", 1)[1])
@@ -121,7 +122,7 @@ def handlers(
         report = deliver(store, SmtpSender(s.smtp), per_minute=s.mails_per_minute, stale_after=s.mail_claim)
         return f"{report.sent} sent, {report.retried} to retry, {report.failed} failed"
 
-    return {"update": update, "embed": embed, "refit": refit, "digest": digest, "send": send}
+    return {"update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send}
 
 
 def send_soon(store: Store, worker: Worker | None = None) -> None:

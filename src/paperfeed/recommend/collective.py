@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import CollectiveMF, normalise_rows
+from paperfeed.recommend.models import CollectiveMF, NotFitted, normalise_rows
 
 ARTIFACT = "recommend:cmf"
 WORDS = 8_000  # vocabulary size: CiteULike-t's own, on which the model's settings were chosen
@@ -128,12 +128,14 @@ class CollectiveModel:
         """Fit on ``matrix`` (readers x papers, columns in the order of ``keys``) and the papers' features ``x``
         (from ``features``); return the model and each reader's factors."""
         mf = CollectiveMF(factors=factors, seed=seed).fit(matrix, x)
-        assert mf.user_factors is not None
+        if mf.user_factors is None:
+            raise NotFitted("the collective model is not fitted")
         return cls(np.asarray(keys, np.int64), features, mf), mf.user_factors
 
     def item_factors(self, keys: Sequence[int], describe: Describe) -> np.ndarray:
         """Factors of each of ``keys``: fitted, or folded in from the paper's words and concepts (cached)."""
-        assert self.mf.item_factors is not None
+        if self.mf.item_factors is None:
+            raise NotFitted("the collective model is not fitted")
         wanted = np.asarray(keys, np.int64)
         rows = np.minimum(np.searchsorted(self.keys, wanted), max(0, len(self.keys) - 1))
         fitted = self.keys[rows] == wanted if len(self.keys) else np.zeros(len(keys), bool)
@@ -171,9 +173,12 @@ class CollectiveModel:
     def to_bytes(self) -> bytes:
         """The model as an ``.npz`` archive (the papers' factors in float16: half the size)."""
         mf = self.mf
-        assert mf.item_factors is not None
-        assert mf.feature_factors is not None
-        assert mf.row_gram is not None
+        if mf.item_factors is None:
+            raise NotFitted("the collective model is not fitted")
+        if mf.feature_factors is None:
+            raise NotFitted("the collective model is not fitted")
+        if mf.row_gram is None:
+            raise NotFitted("the collective model is not fitted")
         out = io.BytesIO()
         np.savez(
             out, keys=self.keys, item_factors=mf.item_factors.astype(np.float16),

@@ -70,6 +70,10 @@ class ContentModel:
         return np.asarray(out, dtype=np.float32).T
 
 
+class NotFitted(RuntimeError):
+    """A model was used before its fit(): a bug in the caller, never bad input."""
+
+
 @dataclass
 class GraphFilter:
     """GF-CF: s_u = r_u R~'R~ + alpha * r_u D^-1/2 V V' D^1/2, with R~ = Du^-1/2 R Di^-1/2.
@@ -103,8 +107,10 @@ class GraphFilter:
 
     def score(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores for users given as item-indicator rows (they need not be in the fitted matrix)."""
-        assert self.r_norm is not None, "fit() first"
-        assert self.d_item is not None, "fit() first"
+        if self.r_norm is None:
+            raise NotFitted("fit() first")
+        if self.d_item is None:
+            raise NotFitted("fit() first")
         rows = sp.csr_matrix(rows, dtype=np.float32)
         linear = np.asarray(((rows @ self.r_norm.T) @ self.r_norm).todense(), dtype=np.float32)
         if self.v is None:
@@ -116,7 +122,8 @@ class GraphFilter:
     def _sharpened(self, scores: np.ndarray) -> np.ndarray:
         if not self.sharpen:
             return scores
-        assert self.r_norm is not None, "fit() first"
+        if self.r_norm is None:
+            raise NotFitted("fit() first")
         # P applied as (s R~') R~: two sparse products instead of the dense items x items matrix
         r, rt = self.r_norm, sp.csr_matrix(self.r_norm.T)
         out = scores
@@ -167,16 +174,25 @@ class CollectiveMF:
         self.row_gram = rows.T @ rows
         return self
 
+    def fitted_item_factors(self) -> np.ndarray:
+        """The items' factors (NotFitted before fit())."""
+        if self.item_factors is None:
+            raise NotFitted("fit() first")
+        return self.item_factors
+
     def score(self, users: np.ndarray) -> np.ndarray:
-        assert self.user_factors is not None, "fit() first"
-        assert self.item_factors is not None, "fit() first"
+        if self.user_factors is None:
+            raise NotFitted("fit() first")
+        if self.item_factors is None:
+            raise NotFitted("fit() first")
         scores: np.ndarray = self.user_factors[users] @ self.item_factors.T
         return scores
 
     def fold_in_user(self, items: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         """The factors of a user who has ``items`` (item factor rows, one per item; ``values`` default 1):
         x = (Y'Y + lambda I + sum (c_i - 1) y_i y_i')^-1 sum c_i y_i with c_i = confidence * value_i."""
-        assert self.item_factors is not None, "fit() first"
+        if self.item_factors is None:
+            raise NotFitted("fit() first")
         c = self.confidence * (np.ones(len(items), np.float32) if values is None else values)
         if self.item_gram is None:
             self.item_gram = self.item_factors.T @ self.item_factors
@@ -190,8 +206,10 @@ class CollectiveMF:
         :meth:`fit`): ALS's item step, y = (X'X + lambda I + U D U')^-1 U c for the item's features' factors U,
         confidences c and D = diag(c - 1), solved through the Woodbury identity: a k x k system per item (k: its
         number of features) instead of a factors x factors one; 1,000 arXiv abstracts (k about 60) take 0.3 s."""
-        assert self.feature_factors is not None, "fit() first"
-        assert self.row_gram is not None, "fit() first"
+        if self.feature_factors is None:
+            raise NotFitted("fit() first")
+        if self.row_gram is None:
+            raise NotFitted("fit() first")
         features = sp.csr_matrix(features, dtype=np.float32)
         lengths = np.diff(features.indptr)
         k, f = max(1, int(lengths.max(initial=0))), self.feature_factors.shape[1]

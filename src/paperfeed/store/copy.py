@@ -26,7 +26,8 @@ ORDER = (
     "outbox", "jobs", "artifacts",
 )  # fmt: skip
 TABLES = [metadata.tables[name] for name in ORDER]
-assert {t.name for t in TABLES} | {schema_migrations.name} == set(metadata.tables), "a table is missing from ORDER"
+if {t.name for t in TABLES} | {schema_migrations.name} != set(metadata.tables):  # a new table must be listed
+    raise RuntimeError("a table of the schema is missing from paperfeed.store.copy.ORDER")
 
 
 @dataclass(frozen=True, slots=True)

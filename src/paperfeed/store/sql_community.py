@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from paperfeed.errors import Conflict, NotFound
+from paperfeed.errors import Conflict, NotFound, StoreError
 from paperfeed.models import ApiToken, Collection, Comment, Paper, User
 from paperfeed.store.community import CommunityData, Credentials, Signals, UserPapers
 from paperfeed.store.schema import (
@@ -77,7 +77,8 @@ class CommunityMixin(SqlPlumbing, CommunityData):
                         name=name, email=email, password_hash=password_hash, is_admin=is_admin, created_at=now
                     )
                 ).inserted_primary_key
-            assert new_id is not None
+            if new_id is None:  # never with SQLite or PostgreSQL: they always report it
+                raise StoreError("the database gave no id for the new row")
         except sa.exc.IntegrityError:
             raise Conflict(f"the name {name!r} is taken: choose another") from None
         return User(int(new_id[0]), name, email, is_admin, now.replace(tzinfo=UTC))
@@ -138,7 +139,8 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             new_id = conn.execute(
                 api_tokens.insert().values(token_hash=token_hash, user_id=user_id, name=name, created_at=now)
             ).inserted_primary_key
-            assert new_id is not None
+            if new_id is None:  # never with SQLite or PostgreSQL: they always report it
+                raise StoreError("the database gave no id for the new row")
         return ApiToken(int(new_id[0]), name, now.replace(tzinfo=UTC))
 
     def token_user(self, token_hash: str, now: datetime) -> User | None:
@@ -206,7 +208,8 @@ class CommunityMixin(SqlPlumbing, CommunityData):
                     paper_id=paper_id, user_id=user_id, body=body, html=html or None, created_at=_naive(now)
                 )
             ).inserted_primary_key
-            assert new_id is not None
+            if new_id is None:  # never with SQLite or PostgreSQL: they always report it
+                raise StoreError("the database gave no id for the new row")
             conn.execute(
                 papers.update().where(papers.c.id == paper_id).values(local_comments=papers.c.local_comments + 1)
             )
@@ -376,7 +379,8 @@ class CommunityMixin(SqlPlumbing, CommunityData):
         except sa.exc.IntegrityError:
             raise Conflict(f"you already have a collection called {slug!r}") from None
         found = self.get_collection(owner, slug)
-        assert found is not None
+        if found is None:  # it was written in the transaction that just ended
+            raise StoreError(f"collection {slug!r} vanished as it was made")
         return found
 
     def _collections(self) -> sa.Select[Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from paperfeed.errors import NotFound
+from paperfeed.errors import NotFound, StoreError
 from paperfeed.models import Subscription
 from paperfeed.store.digests import ClaimedMail, DigestData, OutgoingMail, Preferences
 from paperfeed.store.schema import outbox, subscriptions
@@ -57,7 +57,8 @@ class DigestMixin(SqlPlumbing, DigestData):
                         email=email, user_id=user_id, created_at=_naive(now), **_values(prefs)
                     )
                 ).inserted_primary_key
-                assert new_id is not None
+                if new_id is None:  # never with SQLite or PostgreSQL: they always report it
+                    raise StoreError("the database gave no id for the new row")
                 sub_id = int(new_id[0])
             else:
                 sub_id = row.id

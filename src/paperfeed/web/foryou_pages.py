@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from paperfeed import community
 from paperfeed.edge import site_of, store_of
-from paperfeed.foryou import WINDOWS, ForYou
+from paperfeed.recommend.serve import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CheckedForm, field, viewer
 from paperfeed.web.pages import render
