@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean browser
+.PHONY: install run test test-random lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ browser:
 ## Every check CI runs: ruff, mypy, then the whole pytest suite (with the browser tests).
 test: lint browser
 	$(BIN)/python -m pytest
+
+## The suite in three shuffled orders (pytest-randomly): no test may depend on another's order or leftovers.
+test-random: install browser
+	for seed in 1 2 3; do $(BIN)/python -m pytest -o addopts="-ra --strict-markers" -p randomly \
+		--randomly-seed=$$seed -q || exit 1; done
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -179,12 +179,12 @@ def test_search_embed_and_similar(run, topics_file: Path) -> None:  # type: igno
     found = orjson.loads(run("search", "error rates of quantum computers", "--mode", "semantic", "--json").output)
     assert found["used"] == "semantic"
     assert found["results"][0]["id"] == "2503.00006"
-    assert found["results"][0]["found_by"] == ["semantic"]
+    assert found["results"][0]["foundBy"] == ["semantic"]
     hybrid = orjson.loads(run("search", "surface codes", "--json", "--limit", "3").output)
     assert hybrid["used"] == "hybrid"
     first = hybrid["results"][0]
     assert first["id"] == "2503.00006"
-    assert [first["snippet"][a:b] for a, b in first["snippet_marks"]] == ["surface", "codes"]
+    assert [first["snippet"][a:b] for a, b in first["snippetMarks"]] == ["surface", "codes"]
     assert orjson.loads(run("search", "cat:cs.CV", "--json").output)["used"] == "filter"
 
     similar = orjson.loads(run("similar", "2503.00002", "--json").output)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import new_database_url
@@ -71,9 +73,7 @@ def ids(topic: str) -> set[str]:
     return {f"2506.{n:05d}" for n in range(start, start + len(TOPICS[topic]))}
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, backend: str):  # type: ignore[no-untyped-def]
-    folder = tmp_path_factory.mktemp("foryou")
+def make_app(folder: Path, backend: str) -> FastAPI:
     settings = load_settings(
         base_url="http://testserver", database_url=new_database_url(backend, folder), data_dir=folder,
         secret_key="foryou-secret-" + "f" * 40, digest_schedule=False,
@@ -83,6 +83,25 @@ def app(tmp_path_factory: pytest.TempPathFactory, backend: str):  # type: ignore
     site(app).services.store.upsert_papers(papers())
     embed_papers(site(app).services.store, site(app).services.engine.embedder)
     return app
+
+
+@pytest.fixture
+def app(tmp_path: Path, backend: str) -> FastAPI:
+    """An instance of the test's own: one test's readers and votes never move another's recommendations."""
+    return make_app(tmp_path, backend)
+
+
+@pytest.fixture
+def fitted_app(tmp_path: Path, backend: str) -> FastAPI:
+    """An instance of its own for a test that runs the refit job, with 24 readers of one topic each."""
+    made = make_app(tmp_path, backend)
+    store = site(made).services.store
+    topics = list(TOPICS)
+    for n in range(24):  # each reader likes three papers of one topic (or both of a small one)
+        user = reader(store, f"fit{n}")
+        for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
+            community.vote(store, user, arxiv_id, True)
+    return made
 
 
 def reader(store: Store, name: str) -> User:
@@ -184,20 +203,16 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
     assert "trending" in claimed["tr@example.org"].decode().split("\r\n\r\n")[0]
 
 
-def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them_up(app) -> None:  # type: ignore[no-untyped-def]
+def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them_up(fitted_app: FastAPI) -> None:
     from paperfeed.recommend.refit import BLEND_STATE
 
+    app = fitted_app
     store = site(app).services.store
-    topics = list(TOPICS)
-    for n in range(24):  # each reader likes three papers of one topic (or both of a small one)
-        user = reader(store, f"fit{n}")
-        for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
-            community.vote(store, user, arxiv_id, True)
     said = refit(store, site(app).services.engine)
     assert re.match(r"collective model v1 fitted on \d+ readers x 12 papers", said), said
     fitted = re.search(r"blend weights \(content, graph, collective, popularity\) fitted on (\d+) readers", said)
     assert fitted, said
-    assert int(fitted[1]) >= 24  # and the readers of the tests before, in this module's shared store
+    assert int(fitted[1]) == 24
     stored = store.get_state(BLEND_STATE)
     assert stored["readers"] == int(fitted[1]) and stored["weights"]
     fresh = ForYou(store, site(app).services.engine, refit_after=0)
@@ -209,11 +224,13 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
     assert len(set(r.paper.arxiv_id for r in fresh.recommend(me, window="week", limit=3)) & ids("gnn")) >= 2
 
 
-def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a_bad_save(app, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a_bad_save(
+    fitted_app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
     from paperfeed.recommend.collective import ARTIFACT
 
-    store, engine = site(app).services.store, site(app).services.engine
-    refit(store, engine)  # over this module's readers so far
+    store, engine = site(fitted_app).services.store, site(fitted_app).services.engine
+    refit(store, engine)  # over the 24 readers
     fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY, "source": "test"}
     late = Paper("2506.00099", title="Graph Neural Networks on Protein Residue Graphs",
                  abstract="Message passing graph neural networks over residue graphs predict protein function.",

@@ -22,7 +22,8 @@ from paperfeed.config import load_settings
 from paperfeed.errors import BadRequest, IngestError
 from paperfeed.ingest import arxiv_api
 from paperfeed.ingest.files import FORMATS
-from paperfeed.ingest.pipeline import UPDATE_STATE, ArxivFetch, fetch_arxiv, harvest_oai, import_file, update_plan
+from paperfeed.ingest.pipeline import ArxivFetch, fetch_arxiv, harvest_oai, import_file, update_plan
+from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.search.embed import MODEL_ID
 from paperfeed.search.embed_job import EmbedReport, embed_papers
 from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS, parse_mode
@@ -183,8 +184,7 @@ def update(ctx: Context, seed_file: Path | None, days: int, as_json: bool) -> No
         with ctx.client(max_retries=0, timeout=15) as probe:
             probe.get(plan.api_url, {"search_query": "cat:cs.LG", "max_results": 1})
         with ctx.client() as client, progress_bar("arXiv API") as progress:
-            report = fetch_arxiv(store, client, plan, progress=progress, batch_size=ctx.settings.batch_size)
-        store.set_state(UPDATE_STATE, {"until": today.isoformat()})
+            report = update_feed(store, client, plan, today, progress=progress, batch_size=ctx.settings.batch_size)
     except IngestError as exc:
         seed = seed_file or ctx.settings.seed_file
         err.print(Text(f"arXiv could not be reached ({exc.message}).", style="yellow"))
@@ -227,21 +227,7 @@ def papers(
     order = feed.parse_sort(sort)
     result = feed.feed(ctx.store, period, category=category, sort=order, page=page, limit=limit)
     if as_json:
-        emit_json(
-            {
-                "period": result.period.kind,
-                "label": result.period.label,
-                "start": result.period.start,
-                "end": result.period.end,
-                "total": result.total,
-                "page": result.page,
-                "pages": result.pages,
-                "limit": result.limit,
-                "previous": result.previous,
-                "next": result.next,
-                "papers": [p.as_dict() for p in result.papers],
-            }
-        )
+        emit_json(feed.feed_page_dict(result))
         return
     title = f"{result.period.kind.capitalize()} {result.period.label}: {result.total:,} papers"
     table = Table("#", "id", "title", "authors", "cat", "▲", title=title, title_justify="left", expand=True)

@@ -84,7 +84,7 @@ def jobs(ctx: Context, status: str | None, limit: int, as_json: bool) -> None:
         out.print(f"No {status or ''} jobs. `paperfeed worker` (or `paperfeed serve` on SQLite) plans them.")
         return
     table = Table("id", "job", "status", "tries", "worker", "finished", "error")
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     for j in found:
         ago = f"{(now - j.finished_at).total_seconds() / 60:.0f} min ago" if j.finished_at else ""
         table.add_row(str(j.id), j.key, j.status, str(j.attempts), j.locked_by or "", ago, (j.last_error or "")[:60])

@@ -271,6 +271,23 @@ def index_papers(engine: SearchEngine) -> int:
     return engine.keyword.sync(engine.store)
 
 
+def feed_page_dict(result: FeedPage) -> dict[str, Any]:
+    """The JSON shape of a feed page: the API's ``/api/feed`` and the CLI's ``papers --json`` alike."""
+    return {
+        "period": result.period.kind,
+        "label": result.period.label,
+        "start": result.period.start.isoformat(),
+        "end": result.period.end.isoformat(),
+        "total": result.total,
+        "page": result.page,
+        "pages": result.pages,
+        "limit": result.limit,
+        "previous": result.previous,
+        "next": result.next,
+        "papers": [p.as_dict() for p in result.papers],
+    }
+
+
 def search_results_dict(results: SearchResults) -> dict[str, Any]:
     """The JSON shape of a result page (CLI --json and the API)."""
     return {
@@ -281,7 +298,7 @@ def search_results_dict(results: SearchResults) -> dict[str, Any]:
         "offset": results.offset,
         "limit": results.limit,
         "total": results.total,
-        "has_more": results.has_more,
+        "hasMore": results.has_more,
         "notices": list(results.notices),
         "results": [
             {
@@ -289,13 +306,13 @@ def search_results_dict(results: SearchResults) -> dict[str, Any]:
                 "title": hit.paper.title,
                 "authors": [a.name for a in hit.paper.authors],
                 "categories": list(hit.paper.categories),
-                "feed_date": hit.paper.feed_date,
+                "feedDate": hit.paper.feed_date.isoformat() if hit.paper.feed_date else None,
                 "upvotes": hit.paper.upvotes,
                 "score": hit.score,
-                "found_by": list(hit.found_by),
-                "title_marks": [list(m) for m in hit.title.marks],
+                "foundBy": list(hit.found_by),
+                "titleMarks": [list(m) for m in hit.title.marks],
                 "snippet": hit.snippet.text,
-                "snippet_marks": [list(m) for m in hit.snippet.marks],
+                "snippetMarks": [list(m) for m in hit.snippet.marks],
                 "links": hit.paper.links,
             }
             for hit in results.hits

@@ -26,7 +26,8 @@ from paperfeed.digest.config import mail_settings, smtp_settings
 from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
 from paperfeed.ingest.fetch import PoliteClient
-from paperfeed.ingest.pipeline import UPDATE_STATE, fetch_arxiv, update_plan
+from paperfeed.ingest.pipeline import update as update_feed
+from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
 from paperfeed.search.embed_job import embed_papers
@@ -95,8 +96,7 @@ def handlers(
         today = datetime.now(UTC).date()
         plan = update_plan(store, s.arxiv_api_url, s.categories, today)
         with client() as http:
-            report = fetch_arxiv(store, http, plan, batch_size=s.batch_size)
-        store.set_state(UPDATE_STATE, {"until": today.isoformat()})
+            report = update_feed(store, http, plan, today, batch_size=s.batch_size)
         store.enqueue_job("embed", f"embed:after:{job.key}", {}, datetime.now(UTC))
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 

@@ -77,7 +77,8 @@ class Paper:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (dates as ISO 8601 strings)."""
+        """The native JSON shape of a paper (API, CLI ``--json``): every field, camelCase names as in the Hugging
+        Face Papers API, dates as ISO 8601 strings."""
         return {
             "id": self.arxiv_id,
             "version": self.version,
@@ -85,20 +86,20 @@ class Paper:
             "abstract": self.abstract,
             "authors": [{"name": a.name, "affiliation": a.affiliation} for a in self.authors],
             "categories": list(self.categories),
-            "primary_category": self.primary_category,
-            "first_version_at": _iso(self.first_version_at),
-            "latest_version_at": _iso(self.latest_version_at),
+            "primaryCategory": self.primary_category,
+            "firstVersionAt": _iso(self.first_version_at),
+            "latestVersionAt": _iso(self.latest_version_at),
             "comment": self.comment,
-            "journal_ref": self.journal_ref,
+            "journalRef": self.journal_ref,
             "doi": self.doi,
             "license": self.license,
-            "feed_date": _iso(self.feed_date),
+            "feedDate": _iso(self.feed_date),
             "source": self.source,
-            "versions": [{"version": v.version, "created_at": _iso(v.created_at)} for v in self.versions],
+            "versions": [{"version": v.version, "createdAt": _iso(v.created_at)} for v in self.versions],
             "upvotes": self.upvotes,
-            "num_comments": self.num_comments,
-            "submitted_by": self.submitted_by,
-            "submitted_at": _iso(self.submitted_at),
+            "numComments": self.num_comments,
+            "submittedBy": self.submitted_by,
+            "submittedAt": _iso(self.submitted_at),
             "links": self.links,
         }
 

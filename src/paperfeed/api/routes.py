@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from paperfeed import feed
 from paperfeed.accounts import SESSION_COOKIE
 from paperfeed.api.auth import authorization
-from paperfeed.api.schemas import hf_daily_item, hf_paper, iso_z
+from paperfeed.api.schemas import hf_daily_item, hf_paper
 from paperfeed.edge import cache_key, engine_of, int_param, site_of, store_of
 from paperfeed.errors import BadRequest
 from paperfeed.search.engine import parse_mode, parse_sort
@@ -120,17 +120,4 @@ def feed_page(
         sort=feed.parse_sort(sort), page=int_param(page, "page", 1, 1, 100_000),
         limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
     )  # fmt: skip
-    return {
-        "period": result.period.kind,
-        "label": result.period.label,
-        "start": result.period.start.isoformat(),
-        "end": result.period.end.isoformat(),
-        "total": result.total,
-        "page": result.page,
-        "pages": result.pages,
-        "previous": result.previous,
-        "next": result.next,
-        "papers": [
-            {**hf_paper(p), "categories": list(p.categories), "feedDate": iso_z(p.feed_date)} for p in result.papers
-        ],
-    }
+    return feed.feed_page_dict(result)

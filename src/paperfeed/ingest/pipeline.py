@@ -234,6 +234,22 @@ def _chunks(window: arxiv_api.Window, days: int) -> list[arxiv_api.Window]:
     return chunks
 
 
+def update(
+    store: Store,
+    client: PoliteClient,
+    plan: ArxivFetch,
+    today: date,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = 1000,
+) -> ImportReport:
+    """The update use case, shared by `paperfeed update` and the worker's ``update`` job: fetch ``plan`` (see
+    :func:`update_plan`) and record that the feed is up to date as of ``today``."""
+    report = fetch_arxiv(store, client, plan, progress=progress, batch_size=batch_size)
+    store.set_state(UPDATE_STATE, {"until": today.isoformat()})
+    return report
+
+
 def fetch_arxiv(
     store: Store,
     client: PoliteClient,

@@ -6,7 +6,34 @@ The DDL that creates these tables lives, frozen per version, in :mod:`paperfeed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A moment in UTC: stored without a zone (SQLite DATETIME, PostgreSQL TIMESTAMP), always UTC; an aware
+    value is converted on the way in (a naive one is taken as UTC already), and values come back aware. The one
+    place timestamps are converted, for every table and both dialects."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            naive: datetime = value.astimezone(UTC).replace(tzinfo=None)
+            return naive
+        return value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: text via expressions
+        if not isinstance(moment, datetime):
+            raise TypeError(f"a UtcDateTime column held {type(moment).__name__}")
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
 
 metadata = sa.MetaData()
 
@@ -22,8 +49,8 @@ papers = sa.Table(
     sa.Column("authors_text", sa.String, nullable=False),  # "A, B, C": what keyword search indexes
     sa.Column("categories", sa.String, nullable=False),  # space-separated, primary first
     sa.Column("primary_category", sa.String),
-    sa.Column("first_version_at", sa.DateTime),
-    sa.Column("latest_version_at", sa.DateTime),
+    sa.Column("first_version_at", UtcDateTime),
+    sa.Column("latest_version_at", UtcDateTime),
     sa.Column("comment", sa.String),
     sa.Column("journal_ref", sa.String),
     sa.Column("doi", sa.String),
@@ -35,9 +62,9 @@ papers = sa.Table(
     sa.Column("upvotes", sa.Integer, nullable=False, server_default="0"),
     sa.Column("num_comments", sa.Integer, nullable=False, server_default="0"),
     sa.Column("submitted_by", sa.String),
-    sa.Column("submitted_at", sa.DateTime),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("submitted_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
     # commit sequence number of the last write to this row: search indexes catch up on rows with a higher seq
     sa.Column("seq", sa.Integer, nullable=False, server_default="0"),
     # this instance's own votes and comments, beside the source's counts above (see migration v3)
@@ -61,7 +88,7 @@ paper_versions = sa.Table(
     metadata,
     sa.Column("arxiv_id", sa.String, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.DateTime),
+    sa.Column("created_at", UtcDateTime),
 )
 
 paper_categories = sa.Table(
@@ -77,7 +104,7 @@ ingest_state = sa.Table(
     metadata,
     sa.Column("key", sa.String, primary_key=True),
     sa.Column("value", sa.String, nullable=False),  # JSON
-    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 schema_migrations = sa.Table(
@@ -85,7 +112,7 @@ schema_migrations = sa.Table(
     metadata,
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("name", sa.String, nullable=False),
-    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("applied_at", UtcDateTime, nullable=False),
 )
 
 users = sa.Table(
@@ -96,7 +123,7 @@ users = sa.Table(
     sa.Column("email", sa.String),
     sa.Column("password_hash", sa.String, nullable=False),  # argon2id, encoded with its parameters
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default="0"),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("interests", sa.String, nullable=False, server_default=""),  # free text, for cold start
 )
 
@@ -105,8 +132,8 @@ sessions = sa.Table(
     metadata,
     sa.Column("token_hash", sa.String, primary_key=True),  # sha256 of the cookie: a leaked table logs no one in
     sa.Column("user_id", sa.Integer, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 
 api_tokens = sa.Table(
@@ -116,8 +143,8 @@ api_tokens = sa.Table(
     sa.Column("token_hash", sa.String, nullable=False, unique=True),
     sa.Column("user_id", sa.Integer, nullable=False),
     sa.Column("name", sa.String, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("last_used_at", sa.DateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime),
 )
 
 votes = sa.Table(
@@ -125,7 +152,7 @@ votes = sa.Table(
     metadata,
     sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("paper_id", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 comments = sa.Table(
@@ -135,7 +162,7 @@ comments = sa.Table(
     sa.Column("paper_id", sa.Integer, nullable=False),
     sa.Column("user_id", sa.Integer, nullable=False),
     sa.Column("body", sa.String, nullable=False),  # Markdown as written
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("hidden", sa.Boolean, nullable=False, server_default="0"),
     sa.Column("html", sa.String),  # sanitised HTML made when written (migration 8); NULL for older comments
 )
@@ -148,7 +175,7 @@ collections = sa.Table(
     sa.Column("name", sa.String, nullable=False),
     sa.Column("slug", sa.String, nullable=False),
     sa.Column("public", sa.Boolean, nullable=False, server_default="0"),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 collection_papers = sa.Table(
@@ -156,7 +183,7 @@ collection_papers = sa.Table(
     metadata,
     sa.Column("collection_id", sa.Integer, primary_key=True),
     sa.Column("paper_id", sa.Integer, primary_key=True),
-    sa.Column("added_at", sa.DateTime, nullable=False),
+    sa.Column("added_at", UtcDateTime, nullable=False),
 )
 
 removed_papers = sa.Table(
@@ -165,7 +192,7 @@ removed_papers = sa.Table(
     sa.Column("arxiv_id", sa.String, primary_key=True),  # imports skip these ids
     sa.Column("removed_by", sa.String, nullable=False),
     sa.Column("reason", sa.String),
-    sa.Column("removed_at", sa.DateTime, nullable=False),
+    sa.Column("removed_at", UtcDateTime, nullable=False),
 )
 
 subscriptions = sa.Table(
@@ -181,11 +208,11 @@ subscriptions = sa.Table(
     sa.Column("keywords", sa.String, nullable=False, server_default=""),  # space-separated, any may match
     sa.Column("max_papers", sa.Integer, nullable=False, server_default="10"),
     sa.Column("min_upvotes", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("confirmed_at", sa.DateTime),
-    sa.Column("unsubscribed_at", sa.DateTime),
-    sa.Column("paused_at", sa.DateTime),
+    sa.Column("confirmed_at", UtcDateTime),
+    sa.Column("unsubscribed_at", UtcDateTime),
+    sa.Column("paused_at", UtcDateTime),
     sa.Column("permanent_failures", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 outbox = sa.Table(
@@ -199,11 +226,11 @@ outbox = sa.Table(
     sa.Column("message", sa.LargeBinary, nullable=False),  # the whole RFC 5322 message, as first rendered
     sa.Column("status", sa.String, nullable=False, server_default="pending"),  # pending|sending|sent|failed
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
-    sa.Column("claimed_at", sa.DateTime),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=False),
+    sa.Column("claimed_at", UtcDateTime),
     sa.Column("last_error", sa.String),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("sent_at", sa.DateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
 )
 
 dismissals = sa.Table(
@@ -211,7 +238,7 @@ dismissals = sa.Table(
     metadata,
     sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("paper_id", sa.Integer, primary_key=True),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 jobs = sa.Table(
@@ -222,13 +249,13 @@ jobs = sa.Table(
     sa.Column("key", sa.String, nullable=False, unique=True),  # names the job once and for all
     sa.Column("payload", sa.String, nullable=False, server_default="{}"),  # JSON arguments
     sa.Column("status", sa.String, nullable=False, server_default="queued"),  # queued|running|done|failed
-    sa.Column("run_at", sa.DateTime, nullable=False),
+    sa.Column("run_at", UtcDateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("locked_by", sa.String),  # the worker running it
-    sa.Column("locked_at", sa.DateTime),  # refreshed while it runs; a stale one is taken over
+    sa.Column("locked_at", UtcDateTime),  # refreshed while it runs; a stale one is taken over
     sa.Column("last_error", sa.String),
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("finished_at", sa.DateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
 )
 
 artifacts = sa.Table(
@@ -238,5 +265,5 @@ artifacts = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),  # 1, 2, ...: one more on each save
     sa.Column("meta", sa.String, nullable=False),  # JSON: what it was fitted on
     sa.Column("data", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )

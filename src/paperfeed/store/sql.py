@@ -45,13 +45,11 @@ _LIST_COLUMNS = [c for c in papers.c if c.name not in ("content_hash", "created_
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
+    """The naive UTC form of a paper's moments in the row dict, because the content hash is taken over that
+    dict exactly as it was before UtcDateTime (the column type converts the same way on writes)."""
     if value is None or value.tzinfo is None:
         return value
     return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _paper_row(p: Paper) -> dict[str, Any]:
@@ -101,8 +99,8 @@ def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = (), *, local: b
         abstract=row.abstract,
         authors=tuple(Author(a["name"], a.get("affiliation")) for a in orjson.loads(row.authors)),
         categories=tuple(row.categories.split()),
-        first_version_at=_aware(row.first_version_at),
-        latest_version_at=_aware(row.latest_version_at),
+        first_version_at=row.first_version_at,
+        latest_version_at=row.latest_version_at,
         comment=row.comment,
         journal_ref=row.journal_ref,
         doi=row.doi,
@@ -113,7 +111,7 @@ def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = (), *, local: b
         upvotes=row.upvotes + votes,
         num_comments=row.num_comments + talk,
         submitted_by=row.submitted_by,
-        submitted_at=_aware(row.submitted_at),
+        submitted_at=row.submitted_at,
         extra_links=orjson.loads(row.extra_links) if row.extra_links else {},
     )
 
@@ -343,7 +341,7 @@ class SqlStore(AnnMixin, ArtifactMixin, CommunityMixin, DigestMixin, JobMixin, S
                 .order_by(paper_versions.c.arxiv_id, paper_versions.c.version)
             )
             for v in conn.execute(query):
-                history.setdefault(v.arxiv_id, []).append(PaperVersion(v.version, _aware(v.created_at)))
+                history.setdefault(v.arxiv_id, []).append(PaperVersion(v.version, v.created_at))
         return [_paper_from_row(row, history.get(row.arxiv_id, ()), local=local) for row in rows]
 
     def get_paper(self, arxiv_id: str) -> Paper | None:
@@ -401,9 +399,7 @@ class SqlStore(AnnMixin, ArtifactMixin, CommunityMixin, DigestMixin, JobMixin, S
             p.submitted_at, p.feed_date,
         ).where(self._window(start, end, category, submitter))  # fmt: skip
         with self._read() as conn:
-            return [
-                VoteStats(r.id, r.upvotes, r.talk, _aware(r.submitted_at), r.feed_date) for r in conn.execute(query)
-            ]
+            return [VoteStats(r.id, r.upvotes, r.talk, r.submitted_at, r.feed_date) for r in conn.execute(query)]
 
     def newest_keys(self, before: int | None, limit: int) -> list[int]:
         query = sa.select(papers.c.id).order_by(papers.c.id.desc()).limit(limit)

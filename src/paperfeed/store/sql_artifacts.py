@@ -17,7 +17,7 @@ A = artifacts.c
 
 class ArtifactMixin(SqlPlumbing, ArtifactStore):
     def save_artifact(self, name: str, meta: dict[str, Any], data: bytes) -> int:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         with self._write() as conn:
             # the row lock (PostgreSQL) or the write lock (SQLite) orders two savers: versions never repeat
             current = conn.execute(sa.select(A.version).where(A.name == name).with_for_update()).scalar()

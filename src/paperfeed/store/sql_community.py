@@ -26,21 +26,13 @@ from paperfeed.store.schema import (
 from paperfeed.store.sql_plumbing import SqlPlumbing
 
 
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _user(row: Any) -> User:
-    return User(row.id, row.name, row.email, bool(row.is_admin), _aware(row.created_at))
+    return User(row.id, row.name, row.email, bool(row.is_admin), row.created_at)
 
 
 def _comment(row: Any) -> Comment:
     return Comment(
-        row.id, row.arxiv_id, row.user_id, row.user_name, row.body, _aware(row.created_at) or row.created_at,
+        row.id, row.arxiv_id, row.user_id, row.user_name, row.body, row.created_at,
         bool(row.hidden), row.html or "",
     )  # fmt: skip
 
@@ -69,7 +61,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
 
     # -- accounts ---------------------------------------------------------------------------------------
     def create_user(self, name: str, email: str | None, password_hash: str, *, is_admin: bool = False) -> User:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         try:
             with self._write() as conn:
                 new_id = conn.execute(
@@ -81,7 +73,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
                 raise StoreError("the database gave no id for the new row")
         except sa.exc.IntegrityError:
             raise Conflict(f"the name {name!r} is taken: choose another") from None
-        return User(int(new_id[0]), name, email, is_admin, now.replace(tzinfo=UTC))
+        return User(int(new_id[0]), name, email, is_admin, now)
 
     def credentials(self, name: str) -> Credentials | None:
         with self._read() as conn:
@@ -107,60 +99,53 @@ class CommunityMixin(SqlPlumbing, CommunityData):
 
     # -- sessions and tokens ----------------------------------------------------------------------------
     def create_session(self, token_hash: str, user_id: int, expires_at: datetime) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         with self._write() as conn:
             conn.execute(sessions.delete().where(sessions.c.expires_at < now))
             conn.execute(
-                sessions.insert().values(
-                    token_hash=token_hash, user_id=user_id, created_at=now, expires_at=_naive(expires_at)
-                )
+                sessions.insert().values(token_hash=token_hash, user_id=user_id, created_at=now, expires_at=expires_at)
             )
 
     def session_user(self, token_hash: str, now: datetime) -> User | None:
         query = (
             sa.select(*_USER_COLUMNS)
             .join(sessions, sessions.c.user_id == users.c.id)
-            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > _naive(now))
+            .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
         )
         with self._read() as conn:
             row = conn.execute(query).first()
         return _user(row) if row else None
 
     def delete_session(self, token_hash: str) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         with self._write() as conn:
             conn.execute(
                 sessions.delete().where(sa.or_(sessions.c.token_hash == token_hash, sessions.c.expires_at < now))
             )
 
     def create_token(self, token_hash: str, user_id: int, name: str) -> ApiToken:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = datetime.now(UTC)
         with self._write() as conn:
             new_id = conn.execute(
                 api_tokens.insert().values(token_hash=token_hash, user_id=user_id, name=name, created_at=now)
             ).inserted_primary_key
             if new_id is None:  # never with SQLite or PostgreSQL: they always report it
                 raise StoreError("the database gave no id for the new row")
-        return ApiToken(int(new_id[0]), name, now.replace(tzinfo=UTC))
+        return ApiToken(int(new_id[0]), name, now)
 
     def token_user(self, token_hash: str, now: datetime) -> User | None:
         query = sa.select(*_USER_COLUMNS).join(api_tokens, api_tokens.c.user_id == users.c.id)
         with self._write() as conn:
             row = conn.execute(query.where(api_tokens.c.token_hash == token_hash)).first()
             if row is not None:
-                conn.execute(
-                    api_tokens.update().where(api_tokens.c.token_hash == token_hash).values(last_used_at=_naive(now))
-                )
+                conn.execute(api_tokens.update().where(api_tokens.c.token_hash == token_hash).values(last_used_at=now))
         return _user(row) if row else None
 
     def list_tokens(self, user_id: int) -> list[ApiToken]:
         t = api_tokens.c
         query = sa.select(t.id, t.name, t.created_at, t.last_used_at).where(t.user_id == user_id).order_by(t.id.desc())
         with self._read() as conn:
-            return [
-                ApiToken(r.id, r.name, _aware(r.created_at) or r.created_at, _aware(r.last_used_at))
-                for r in conn.execute(query)
-            ]
+            return [ApiToken(r.id, r.name, r.created_at, r.last_used_at) for r in conn.execute(query)]
 
     def delete_token(self, user_id: int, token_id: int) -> None:
         with self._write() as conn:
@@ -173,7 +158,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
         with self._write() as conn:
             paper_id = self._paper_id(conn, arxiv_id)
             if up:
-                stmt = self._insert(votes).values(user_id=user_id, paper_id=paper_id, created_at=_naive(now))
+                stmt = self._insert(votes).values(user_id=user_id, paper_id=paper_id, created_at=now)
                 changed = len(conn.execute(stmt.on_conflict_do_nothing().returning(votes.c.user_id)).all())
             else:
                 changed = conn.execute(
@@ -205,7 +190,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             paper_id = self._paper_id(conn, arxiv_id)
             new_id = conn.execute(
                 comments.insert().values(
-                    paper_id=paper_id, user_id=user_id, body=body, html=html or None, created_at=_naive(now)
+                    paper_id=paper_id, user_id=user_id, body=body, html=html or None, created_at=now
                 )
             ).inserted_primary_key
             if new_id is None:  # never with SQLite or PostgreSQL: they always report it
@@ -266,9 +251,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
                 when = f" on {row.submitted_at:%Y-%m-%d}" if row.submitted_at else ""
                 raise Conflict(f"paper {arxiv_id} was already submitted{who}{when}")
             conn.execute(
-                papers.update()
-                .where(papers.c.arxiv_id == arxiv_id)
-                .values(submitted_by=user_name, submitted_at=_naive(now))
+                papers.update().where(papers.c.arxiv_id == arxiv_id).values(submitted_by=user_name, submitted_at=now)
             )
             return self._load(conn, papers.c.arxiv_id == arxiv_id)[0]
 
@@ -295,7 +278,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             paper_id = self._paper_id(conn, arxiv_id)
             conn.execute(papers.delete().where(papers.c.id == paper_id))  # cascades to votes, comments, ...
             stmt = self._insert(removed_papers).values(
-                arxiv_id=arxiv_id, removed_by=removed_by, reason=reason, removed_at=_naive(now)
+                arxiv_id=arxiv_id, removed_by=removed_by, reason=reason, removed_at=now
             )
             conn.execute(stmt.on_conflict_do_nothing())
 
@@ -319,7 +302,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
         with self._write() as conn:
             paper_id = self._paper_id(conn, arxiv_id)
             if dismissed:
-                stmt = self._insert(dismissals).values(user_id=user_id, paper_id=paper_id, created_at=_naive(now))
+                stmt = self._insert(dismissals).values(user_id=user_id, paper_id=paper_id, created_at=now)
                 conn.execute(stmt.on_conflict_do_nothing())
             else:
                 conn.execute(
@@ -371,9 +354,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
         try:
             with self._write() as conn:
                 conn.execute(
-                    collections.insert().values(
-                        user_id=user_id, name=name, slug=slug, public=public, created_at=_naive(now)
-                    )
+                    collections.insert().values(user_id=user_id, name=name, slug=slug, public=public, created_at=now)
                 )
                 owner = conn.execute(sa.select(users.c.name).where(users.c.id == user_id)).scalar_one()
         except sa.exc.IntegrityError:
@@ -396,7 +377,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
 
     @staticmethod
     def _collection(row: Any) -> Collection:
-        created = _aware(row.created_at) or row.created_at
+        created = row.created_at
         return Collection(row.id, row.owner, row.name, row.slug, bool(row.public), created, int(row.size))
 
     def list_collections(self, owner: str, *, include_private: bool) -> list[Collection]:
@@ -428,7 +409,7 @@ class CommunityMixin(SqlPlumbing, CommunityData):
             paper_id = self._paper_id(conn, arxiv_id)
             if present:
                 stmt = self._insert(collection_papers).values(
-                    collection_id=collection_id, paper_id=paper_id, added_at=_naive(now)
+                    collection_id=collection_id, paper_id=paper_id, added_at=now
                 )
                 conn.execute(stmt.on_conflict_do_nothing())
             else:

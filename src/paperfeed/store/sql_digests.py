@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,14 +11,10 @@ import sqlalchemy as sa
 from paperfeed.errors import NotFound, StoreError
 from paperfeed.models import Subscription
 from paperfeed.store.digests import ClaimedMail, DigestData, OutgoingMail, Preferences
-from paperfeed.store.schema import outbox, subscriptions
+from paperfeed.store.schema import UtcDateTime, outbox, subscriptions
 from paperfeed.store.sql_plumbing import SqlPlumbing
 
 S = subscriptions.c
-
-
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _subscription(row: Any) -> Subscription:
@@ -53,9 +49,7 @@ class DigestMixin(SqlPlumbing, DigestData):
             row = conn.execute(sa.select(subscriptions).where(sa.func.lower(S.email) == email.lower())).first()
             if row is None:
                 new_id = conn.execute(
-                    subscriptions.insert().values(
-                        email=email, user_id=user_id, created_at=_naive(now), **_values(prefs)
-                    )
+                    subscriptions.insert().values(email=email, user_id=user_id, created_at=now, **_values(prefs))
                 ).inserted_primary_key
                 if new_id is None:  # never with SQLite or PostgreSQL: they always report it
                     raise StoreError("the database gave no id for the new row")
@@ -74,7 +68,7 @@ class DigestMixin(SqlPlumbing, DigestData):
     def add_subscription(
         self, email: str, prefs: Preferences, user_id: int | None, now: datetime
     ) -> tuple[Subscription, bool]:
-        values = {"email": email, "user_id": user_id, "created_at": _naive(now), **_values(prefs)}
+        values = {"email": email, "user_id": user_id, "created_at": now, **_values(prefs)}
         with self._write() as conn:
             # one statement, so two requests racing for one new address make one row (the unique lower(email)
             # index turns the second into a no-op)
@@ -87,7 +81,7 @@ class DigestMixin(SqlPlumbing, DigestData):
         o = outbox.c
         query = sa.select(o.id).where(
             o.subscription_id == subscription_id, o.edition.startswith(edition_prefix, autoescape=True),
-            o.created_at >= _naive(since),
+            o.created_at >= since,
         ).limit(1)  # fmt: skip
         with self._read() as conn:
             return conn.execute(query).first() is not None
@@ -109,17 +103,17 @@ class DigestMixin(SqlPlumbing, DigestData):
         return self._change(subscription_id, **_values(prefs))
 
     def confirm_subscription(self, subscription_id: int, now: datetime) -> Subscription:
+        confirmed = sa.func.coalesce(S.confirmed_at, sa.literal(now, UtcDateTime()))
         return self._change(
-            subscription_id, confirmed_at=sa.func.coalesce(S.confirmed_at, _naive(now)), paused_at=None,
-            unsubscribed_at=None, permanent_failures=0,
-        )  # fmt: skip
+            subscription_id, confirmed_at=confirmed, paused_at=None, unsubscribed_at=None, permanent_failures=0
+        )
 
     def unsubscribe(self, subscription_id: int, now: datetime) -> None:
         with self._write() as conn:
             conn.execute(
                 subscriptions.update()
                 .where(S.id == subscription_id, S.unsubscribed_at.is_(None))
-                .values(unsubscribed_at=_naive(now))
+                .values(unsubscribed_at=now)
             )
             conn.execute(
                 outbox.update()
@@ -139,7 +133,7 @@ class DigestMixin(SqlPlumbing, DigestData):
     def enqueue(self, mails: Sequence[OutgoingMail], now: datetime) -> int:
         if not mails:
             return 0
-        stamp = _naive(now)
+        stamp = now
         rows = [
             {"subscription_id": m.subscription_id, "edition": m.edition, "recipient": m.recipient,
              "message_id": m.message_id, "message": m.message, "next_attempt_at": stamp, "created_at": stamp}
@@ -165,8 +159,8 @@ class DigestMixin(SqlPlumbing, DigestData):
     def claim_due(self, now: datetime, limit: int, stale_before: datetime) -> list[ClaimedMail]:
         o = outbox.c
         due = sa.or_(
-            sa.and_(o.status == "pending", o.next_attempt_at <= _naive(now)),
-            sa.and_(o.status == "sending", o.claimed_at < _naive(stale_before)),
+            sa.and_(o.status == "pending", o.next_attempt_at <= now),
+            sa.and_(o.status == "sending", o.claimed_at < stale_before),
         )
         with self._write() as conn:  # SQLite's write lock, PostgreSQL's row locks: one sender per mail
             rows = conn.execute(
@@ -180,7 +174,7 @@ class DigestMixin(SqlPlumbing, DigestData):
                 conn.execute(
                     outbox.update()
                     .where(o.id.in_([r.id for r in rows]))
-                    .values(status="sending", claimed_at=_naive(now), attempts=o.attempts + 1)
+                    .values(status="sending", claimed_at=now, attempts=o.attempts + 1)
                 )
         return [
             ClaimedMail(r.id, r.subscription_id, r.recipient, r.message_id, r.message, r.attempts + 1) for r in rows
@@ -189,9 +183,7 @@ class DigestMixin(SqlPlumbing, DigestData):
     def mark_sent(self, mail_id: int, now: datetime) -> None:
         with self._write() as conn:
             conn.execute(
-                outbox.update()
-                .where(outbox.c.id == mail_id)
-                .values(status="sent", sent_at=_naive(now), last_error=None)
+                outbox.update().where(outbox.c.id == mail_id).values(status="sent", sent_at=now, last_error=None)
             )
 
     def mark_retry(self, mail_id: int, error: str, next_attempt_at: datetime) -> None:
@@ -199,7 +191,7 @@ class DigestMixin(SqlPlumbing, DigestData):
             conn.execute(
                 outbox.update()
                 .where(outbox.c.id == mail_id)
-                .values(status="pending", last_error=error[:500], next_attempt_at=_naive(next_attempt_at))
+                .values(status="pending", last_error=error[:500], next_attempt_at=next_attempt_at)
             )
 
     def mark_failed(self, mail_id: int, error: str, now: datetime, pause_after: int) -> bool:
@@ -212,7 +204,7 @@ class DigestMixin(SqlPlumbing, DigestData):
             paused = conn.execute(
                 subscriptions.update()
                 .where(S.id == sub_id, S.permanent_failures >= pause_after, S.paused_at.is_(None))
-                .values(paused_at=_naive(now))
+                .values(paused_at=now)
             ).rowcount
         return bool(paused)
 

@@ -16,22 +16,18 @@ from paperfeed.store.sql_plumbing import SqlPlumbing
 J = jobs.c
 
 
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 class JobMixin(SqlPlumbing, JobQueue):
     def enqueue_job(self, kind: str, key: str, payload: dict[str, Any], run_at: datetime) -> bool:
         row = {"kind": kind, "key": key, "payload": orjson.dumps(payload).decode(), "status": "queued",
-               "run_at": _naive(run_at), "attempts": 0, "created_at": _naive(datetime.now(UTC))}  # fmt: skip
+               "run_at": run_at, "attempts": 0, "created_at": datetime.now(UTC)}  # fmt: skip
         with self._write() as conn:
             stmt = self._insert(jobs).values(**row).on_conflict_do_nothing().returning(J.id)
             return conn.execute(stmt).first() is not None
 
     def claim_job(self, worker: str, now: datetime, stale_before: datetime, kinds: Sequence[str]) -> Job | None:
         due = sa.or_(
-            sa.and_(J.status == "queued", J.run_at <= _naive(now)),
-            sa.and_(J.status == "running", J.locked_at < _naive(stale_before)),
+            sa.and_(J.status == "queued", J.run_at <= now),
+            sa.and_(J.status == "running", J.locked_at < stale_before),
         )
         with self._write() as conn:  # SQLite: under the write lock; PostgreSQL: skip rows others hold
             row = conn.execute(
@@ -46,7 +42,7 @@ class JobMixin(SqlPlumbing, JobQueue):
             conn.execute(
                 jobs.update()
                 .where(J.id == row.id)
-                .values(status="running", locked_by=worker, locked_at=_naive(now), attempts=J.attempts + 1)
+                .values(status="running", locked_by=worker, locked_at=now, attempts=J.attempts + 1)
             )
         return Job(row.id, row.kind, row.key, orjson.loads(row.payload), row.attempts + 1)
 
@@ -55,7 +51,7 @@ class JobMixin(SqlPlumbing, JobQueue):
             found = conn.execute(
                 jobs.update()
                 .where(J.id == job_id, J.locked_by == worker, J.status == "running")
-                .values(locked_at=_naive(now))
+                .values(locked_at=now)
                 .returning(J.id)
             ).first()
         return found is not None
@@ -64,11 +60,11 @@ class JobMixin(SqlPlumbing, JobQueue):
         self, job_id: int, worker: str, now: datetime, *, error: str | None = None, retry_at: datetime | None = None
     ) -> None:
         if error is None:
-            values: dict[str, Any] = {"status": "done", "finished_at": _naive(now), "last_error": None}
+            values: dict[str, Any] = {"status": "done", "finished_at": now, "last_error": None}
         elif retry_at is not None:
-            values = {"status": "queued", "run_at": _naive(retry_at), "last_error": error[:1000]}
+            values = {"status": "queued", "run_at": retry_at, "last_error": error[:1000]}
         else:
-            values = {"status": "failed", "finished_at": _naive(now), "last_error": error[:1000]}
+            values = {"status": "failed", "finished_at": now, "last_error": error[:1000]}
         with self._write() as conn:  # only the claim's holder records an outcome
             conn.execute(
                 jobs.update()
@@ -90,8 +86,6 @@ class JobMixin(SqlPlumbing, JobQueue):
     def prune_jobs(self, finished_before: datetime) -> int:
         with self._write() as conn:
             gone = conn.execute(
-                jobs.delete()
-                .where(J.status.in_(["done", "failed"]), J.finished_at < _naive(finished_before))
-                .returning(J.id)
+                jobs.delete().where(J.status.in_(["done", "failed"]), J.finished_at < finished_before).returning(J.id)
             ).all()
         return len(gone)

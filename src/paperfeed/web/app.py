@@ -30,6 +30,12 @@ from paperfeed.web.pages import templates
 from paperfeed.web.security import ClientAddress, HostGuard, NoNul, SecurityHeaders, refuse
 from paperfeed.web.subscribe_pages import router as subscribe_router
 
+API_DESCRIPTION = (
+    "The Hugging Face Papers API's routes (`/api/daily_papers`, `/api/papers`, `/api/papers/{id}`, "
+    "`/api/papers/search`) with its field names, and paperfeed's native routes (marked *native*). Every field name "
+    "is camelCase, as in the Hugging Face API (its `_id` fields kept as they are); errors are "
+    '`{"error": {"status": N, "message": "..."}}`. Writes take `Authorization: Bearer <token>` (made at /account).'
+)
 TITLES = {
     400: "Bad request", 401: "Log in first", 403: "Forbidden", 404: "Not found", 409: "Conflict",
     429: "Too many requests", 502: "arXiv did not answer", 503: "Unavailable",
@@ -41,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     check_secret_key(settings.secret_key)
     services = Services.build(settings)
-    app = FastAPI(title="paperfeed", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(title="paperfeed", version="0.1.0", description=API_DESCRIPTION, docs_url=None, redoc_url=None)
     worker = services.worker() if services.jobs_in_process else None  # SQLite: this process runs the jobs
     app.state.site = Site(services, Limits.from_settings(settings), PageCache(settings.page_cache_seconds), worker)
     if worker is not None:
