@@ -133,7 +133,8 @@ class SearchEngine:
         """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""
         return self.keyword.sync(self.store), self.vectors.sync(self.store)
 
-    def _fresh(self) -> None:
+    def _catch_up(self) -> None:
+        """Take in what was committed since the last look (cheap when nothing was): before every query."""
         if self.keyword.pending(self.store):
             self.keyword.sync(self.store)
         self.vectors.sync(self.store)
@@ -157,7 +158,7 @@ class SearchEngine:
         parsed = _with_window(parse_query(q), window)
         if parsed.is_empty:
             raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
-        self._fresh()
+        self._catch_up()
         r = self._rank(parsed, mode, depth)
         if r.hits or not parsed.phrases:
             return r
@@ -199,7 +200,7 @@ class SearchEngine:
         key = self.store.paper_keys([arxiv_id]).get(arxiv_id)
         if key is None:
             raise NotFound(f"paper {arxiv_id} is not in this instance")
-        self._fresh()
+        self._catch_up()
         if len(self.vectors) == 0:
             raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
         vector = self.vectors.vector(key)
@@ -218,7 +219,7 @@ class SearchEngine:
             raise BadRequest("text is empty: paste an abstract or a few sentences")
         if len(text) > MAX_QUERY_CHARS:
             raise BadRequest(f"text must be at most {MAX_QUERY_CHARS:,} characters (got {len(text):,})")
-        self._fresh()
+        self._catch_up()
         if len(self.vectors) == 0:
             raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
         vector = self.embedder.encode_query(text, alone=True)

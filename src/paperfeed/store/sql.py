@@ -91,7 +91,7 @@ def _row_and_hash(p: Paper) -> tuple[dict[str, Any], str]:
 
 def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = (), *, local: bool = True) -> Paper:
     """The paper of a row; with ``local``, its counts include this instance's votes and comments."""
-    votes, talk = (row.local_upvotes, row.local_comments) if local else (0, 0)
+    local_votes, local_comments = (row.local_upvotes, row.local_comments) if local else (0, 0)
     return Paper(
         arxiv_id=row.arxiv_id,
         version=row.version,
@@ -108,8 +108,8 @@ def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = (), *, local: b
         feed_date=row.feed_date,
         source=row.source,
         versions=tuple(versions),
-        upvotes=row.upvotes + votes,
-        num_comments=row.num_comments + talk,
+        upvotes=row.upvotes + local_votes,
+        num_comments=row.num_comments + local_comments,
         submitted_by=row.submitted_by,
         submitted_at=row.submitted_at,
         extra_links=orjson.loads(row.extra_links) if row.extra_links else {},
@@ -395,11 +395,11 @@ class SqlStore(AnnMixin, ArtifactMixin, CommunityMixin, DigestMixin, JobMixin, S
     ) -> list[VoteStats]:
         p = papers.c
         query = sa.select(
-            p.id, (p.upvotes + p.local_upvotes).label("upvotes"), (p.num_comments + p.local_comments).label("talk"),
+            p.id, (p.upvotes + p.local_upvotes).label("upvotes"), (p.num_comments + p.local_comments).label("comments"),
             p.submitted_at, p.feed_date,
         ).where(self._window(start, end, category, submitter))  # fmt: skip
         with self._read() as conn:
-            return [VoteStats(r.id, r.upvotes, r.talk, r.submitted_at, r.feed_date) for r in conn.execute(query)]
+            return [VoteStats(r.id, r.upvotes, r.comments, r.submitted_at, r.feed_date) for r in conn.execute(query)]
 
     def newest_keys(self, before: int | None, limit: int) -> list[int]:
         query = sa.select(papers.c.id).order_by(papers.c.id.desc()).limit(limit)
