@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -149,3 +150,21 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/api/query"
+
+
+def corpus_app(folder: Path, backend: str, **settings: object) -> Any:
+    """A web app over a new store of ``backend`` holding tests/search_corpus.py's papers (not embedded), for
+    tests that drive the pages and the API in process; ``settings`` override the tests' defaults."""
+    from paperfeed.config import load_settings
+    from paperfeed.edge import site
+    from paperfeed.web.app import create_app
+    from search_corpus import corpus
+
+    defaults: dict[str, object] = {
+        "base_url": "http://testserver", "database_url": new_database_url(backend, folder), "data_dir": folder,
+        "secret_key": "corpus-app-secret-" + "c" * 40, "digest_schedule": False,
+    }  # fmt: skip
+    app = create_app(load_settings(**{**defaults, **settings}))
+    site(app).services.store.migrate()
+    site(app).services.store.upsert_papers(corpus())
+    return app

@@ -11,13 +11,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from conftest import new_database_url
+from conftest import corpus_app
 from paperfeed import accounts, community
-from paperfeed.config import load_settings
 from paperfeed.edge import site
 from paperfeed.search.embed_job import embed_papers
-from paperfeed.web.app import create_app
-from search_corpus import corpus
 
 CAMEL = re.compile(r"^(_id|[a-z][a-zA-Z0-9]*)$")
 # values for the path parameters of the native routes
@@ -26,19 +23,8 @@ PATH_VALUES = {"arxiv_id": "2501.00002", "name": "casing", "slug": "reading", "c
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[FastAPI]:
-    folder = tmp_path_factory.mktemp("casing")
-    made = create_app(
-        load_settings(
-            base_url="http://testserver",
-            database_url=new_database_url(backend, folder),
-            data_dir=folder,
-            secret_key="casing-secret-" + "c" * 40,
-            digest_schedule=False,
-        )
-    )
+    made = corpus_app(tmp_path_factory.mktemp("casing"), backend)
     services = site(made).services
-    services.store.migrate()
-    services.store.upsert_papers(corpus())
     embed_papers(services.store, services.embedder)
     yield made
     services.close()

@@ -12,11 +12,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import new_database_url
+from conftest import corpus_app
 from paperfeed.config import load_settings
 from paperfeed.edge import site
 from paperfeed.web.app import create_app
-from search_corpus import corpus
 
 EDGES = [
     "", "0", "-1", "1", "99999999999999999999999", "1e309", "NaN", "0001-01-01", "9999-12-31", "0001-W01",
@@ -30,22 +29,10 @@ values = st.sampled_from(EDGES) | st.text(max_size=40) | st.integers().map(str)
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, backend: str) -> Iterator[FastAPI]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    made = create_app(
-        load_settings(
-            base_url="http://testserver",
-            database_url=new_database_url(backend, folder),
-            data_dir=folder,
-            secret_key="fuzz-secret-" + "z" * 40,
-            digest_schedule=False,
-            writes_per_minute=100_000,
-            login_attempts_per_minute=100_000,
-            signups_per_hour=100_000,
-            page_cache_seconds=0,
-        )
-    )
-    site(made).services.store.migrate()
-    site(made).services.store.upsert_papers(corpus())
+    made = corpus_app(
+        tmp_path_factory.mktemp("fuzz"), backend, writes_per_minute=100_000, login_attempts_per_minute=100_000,
+        signups_per_hour=100_000, page_cache_seconds=0,
+    )  # fmt: skip
     yield made
     site(made).services.store.close()
 
