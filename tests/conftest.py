@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import FastAPI
 
 from paperfeed.store import Store, open_store
 from pgcluster import Cluster, start_cluster
@@ -152,7 +153,7 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/api/query"
 
 
-def corpus_app(folder: Path, backend: str, **settings: object) -> Any:
+def corpus_app(folder: Path, backend: str, **settings: Any) -> FastAPI:
     """A web app over a new store of ``backend`` holding tests/search_corpus.py's papers (not embedded), for
     tests that drive the pages and the API in process; ``settings`` override the tests' defaults."""
     from paperfeed.config import load_settings
@@ -160,7 +161,7 @@ def corpus_app(folder: Path, backend: str, **settings: object) -> Any:
     from paperfeed.web.app import create_app
     from search_corpus import corpus
 
-    defaults: dict[str, object] = {
+    defaults: dict[str, Any] = {
         "base_url": "http://testserver", "database_url": new_database_url(backend, folder), "data_dir": folder,
         "secret_key": "corpus-app-secret-" + "c" * 40, "digest_schedule": False,
     }  # fmt: skip

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import Server
 from paperfeed.cli import cli
 from test_import import daily, write_jsonl
 
+Run = Callable[..., Result]  # run("papers", "--json"): the CLI in process, in a folder of its own
+
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     monkeypatch.chdir(tmp_path)
     for key in ("PAPERFEED_DATABASE_URL", "PAPERFEED_CONFIG", "PAPERFEED_SEED_FILE"):
         monkeypatch.delenv(key, raising=False)
@@ -32,7 +36,7 @@ def papers_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "papers.jsonl", [daily(n) for n in range(12)])
 
 
-def test_help_explains(run) -> None:  # type: ignore[no-untyped-def]
+def test_help_explains(run: Run) -> None:
     result = run("--help")
     assert result.exit_code == 0
     for command in ("init", "import", "ingest", "update", "papers", "show", "stats"):
@@ -42,7 +46,7 @@ def test_help_explains(run) -> None:  # type: ignore[no-untyped-def]
     assert "--set" in run("ingest", "oai", "--help").output
 
 
-def test_init_import_papers_show_stats(run, papers_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_init_import_papers_show_stats(run: Run, papers_file: Path) -> None:
     assert "applied migrations [1, 2, 3, 4, 5, 6, 7, 8]" in run("init").output
     assert "already up to date" in run("init").output
     imported = run("import", str(papers_file), "--json")
@@ -76,7 +80,7 @@ def test_init_import_papers_show_stats(run, papers_file: Path) -> None:  # type:
         (["ingest", "oai", "--set", "cs"], "--from is required"),
     ],
 )
-def test_bad_input_is_a_clear_error(run, papers_file: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_clear_error(run: Run, papers_file: Path, args: list[str], message: str) -> None:
     run("import", str(papers_file))
     result = run(*args)
     assert result.exit_code == 2
@@ -84,7 +88,7 @@ def test_bad_input_is_a_clear_error(run, papers_file: Path, args: list[str], mes
     assert "Traceback" not in result.output
 
 
-def test_unknown_paper_and_empty_database(run) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_paper_and_empty_database(run: Run) -> None:
     run("init")
     result = run("show", "2401.99999")
     assert (result.exit_code, "not in this instance" in result.stderr) == (1, True)
@@ -93,7 +97,7 @@ def test_unknown_paper_and_empty_database(run) -> None:  # type: ignore[no-untyp
     assert "no papers yet" in empty.stderr
 
 
-def test_import_reports_skipped_records(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_reports_skipped_records(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(orjson.dumps(daily(1)) + b"\n{oops\n" + orjson.dumps(daily(2)) + b"\n")
     errors = tmp_path / "skipped.jsonl"
@@ -104,7 +108,7 @@ def test_import_reports_skipped_records(run, tmp_path: Path) -> None:  # type: i
     assert orjson.loads(errors.read_bytes().splitlines()[0])["position"] == 2
 
 
-def test_import_of_a_file_that_is_not_papers_fails(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_of_a_file_that_is_not_papers_fails(run: Run, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("just some notes\n")
     result = run("import", str(path))
@@ -112,8 +116,8 @@ def test_import_of_a_file_that_is_not_papers_fails(run, tmp_path: Path) -> None:
     assert "not a papers file" in result.stderr
 
 
-def test_update_falls_back_to_the_seed_file_when_arxiv_is_unreachable(  # type: ignore[no-untyped-def]
-    run, papers_file: Path, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
+def test_update_falls_back_to_the_seed_file_when_arxiv_is_unreachable(
+    run: Run, papers_file: Path, closed_port_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PAPERFEED_ARXIV_API_URL", closed_port_url)
     result = run("update", "--seed-file", str(papers_file), "--json")
@@ -127,7 +131,7 @@ def test_update_falls_back_to_the_seed_file_when_arxiv_is_unreachable(  # type: 
     assert "does not exist either" in missing.stderr
 
 
-def test_update_fetches_from_arxiv_when_reachable(run, server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_update_fetches_from_arxiv_when_reachable(run: Run, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import Reply
     from feeds import atom_entry, atom_page
 
@@ -142,7 +146,7 @@ def test_update_fetches_from_arxiv_when_reachable(run, server, monkeypatch: pyte
     assert "cat:cs.CV OR cat:cs.CL OR cat:cs.AI OR cat:cs.LG" in server.seen[-1].query["search_query"]
 
 
-def test_reading_a_database_that_was_never_initialised(run) -> None:  # type: ignore[no-untyped-def]
+def test_reading_a_database_that_was_never_initialised(run: Run) -> None:
     result = run("papers")
     assert result.exit_code == 1
     assert "not initialised: run `paperfeed init`" in result.stderr
@@ -159,7 +163,7 @@ def topics_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "topics.jsonl", records)
 
 
-def test_search_embed_and_similar(run, topics_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_search_embed_and_similar(run: Run, topics_file: Path) -> None:
     run("init")
     imported = run("import", str(topics_file))
     assert "Keyword index: 10 papers indexed." in imported.output  # the index follows the import
@@ -205,7 +209,7 @@ def test_search_embed_and_similar(run, topics_file: Path) -> None:  # type: igno
         (["similar", "2503.99999"], "paper 2503.99999 is not in this instance"),
     ],
 )
-def test_search_errors_are_clear(run, topics_file: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_search_errors_are_clear(run: Run, topics_file: Path, args: list[str], message: str) -> None:
     run("init")
     run("import", str(topics_file))
     result = run(*args)
@@ -213,7 +217,7 @@ def test_search_errors_are_clear(run, topics_file: Path, args: list[str], messag
     assert message in result.output
 
 
-def test_serve_refuses_a_missing_secret_key_and_admin_grants_rights(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_serve_refuses_a_missing_secret_key_and_admin_grants_rights(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PAPERFEED_SECRET_KEY", raising=False)
     refused = run("serve")
     assert refused.exit_code != 0
@@ -230,5 +234,6 @@ def test_serve_refuses_a_missing_secret_key_and_admin_grants_rights(run, monkeyp
     granted = run("admin", "alice")
     assert granted.exit_code == 0
     assert "alice is an admin" in granted.output
-    assert store.get_user("alice").is_admin  # type: ignore[union-attr]
+    alice = store.get_user("alice")
+    assert alice is not None and alice.is_admin
     assert "no longer an admin" in run("admin", "alice", "--revoke").output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -30,7 +31,7 @@ def daily(n: int, **extra: object) -> dict[str, object]:
     return record
 
 
-def write_jsonl(path: Path, records: list[object], *, gz: bool = False) -> Path:
+def write_jsonl(path: Path, records: Sequence[object], *, gz: bool = False) -> Path:
     data = b"".join(orjson.dumps(r) + b"\n" for r in records)
     path.write_bytes(gzip.compress(data) if gz else data)
     return path

@@ -5,11 +5,14 @@ no handler reads ``request.app.state`` itself."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import Request, Response
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 
+from paperfeed.accounts import SESSION_COOKIE
 from paperfeed.config import Settings
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.subscribe import Requested
@@ -82,6 +85,12 @@ def cache_key(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', '')}{request.url.path}?{request.url.query}"
 
 
+def authorization(request: Request) -> str:
+    """The Authorization header, '' when absent or blank (a blank one is no credential, and no reason to skip
+    the CSRF check a cookie needs)."""
+    return request.headers.get("authorization", "").strip()
+
+
 def client_address(request: Request) -> str:
     """The client's address (the peer's, or a trusted proxy's word for it: paperfeed.web.security)."""
     return request.client.host if request.client else "unknown"
@@ -116,3 +125,21 @@ def subscribe(request: Request, email: str, prefs: Preferences, user: User | Non
     answer = subs.subscribe(found.services.store, found.services.mail, email, prefs, user)
     send_soon(found.services.store, found.worker)
     return answer
+
+
+async def cached(request: Request, make: Callable[[], Response], media_type: str) -> Response:
+    """An anonymous caller's answer from the page cache when it is fresh (on the event loop, no thread hop);
+    a signed-in caller (session cookie or Authorization), and a miss, get it made anew by ``make`` in the thread
+    pool. Only 200 answers are kept (see paperfeed.pagecache), under :func:`cache_key`."""
+    if authorization(request) or SESSION_COOKIE in request.cookies:
+        return await run_in_threadpool(make)
+    made: list[Response] = []
+
+    async def make_body() -> bytes | None:
+        made.append(await run_in_threadpool(make))
+        return bytes(made[0].body) if made[0].status_code == 200 else None
+
+    body = await site_of(request).page_cache.through(cache_key(request), make_body)
+    if made:
+        return made[0]
+    return Response(body, media_type=media_type) if body is not None else await run_in_threadpool(make)

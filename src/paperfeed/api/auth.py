@@ -6,15 +6,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from paperfeed import accounts
-from paperfeed.edge import counted_write, site_of, store_of
+from paperfeed.edge import authorization, counted_write, site_of, store_of
 from paperfeed.errors import Forbidden, Unauthorized
 from paperfeed.models import User
-
-
-def authorization(request: Request) -> str:
-    """The Authorization header, '' when absent or blank (a blank one is no credential, and no reason to skip
-    the CSRF check a cookie needs)."""
-    return request.headers.get("authorization", "").strip()
 
 
 def caller(request: Request) -> User | None:

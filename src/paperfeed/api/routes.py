@@ -3,19 +3,15 @@ app's handlers (paperfeed.web.app)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from paperfeed import feed
-from paperfeed.accounts import SESSION_COOKIE
-from paperfeed.api.auth import authorization
 from paperfeed.api.schemas import hf_daily_item, hf_paper
-from paperfeed.edge import cache_key, engine_of, int_param, site_of, store_of
+from paperfeed.edge import cached, engine_of, int_param, store_of
 from paperfeed.errors import BadRequest
 from paperfeed.search.engine import parse_mode, parse_sort
 
@@ -44,20 +40,7 @@ async def daily_papers(
         )
         return orjson.dumps([hf_daily_item(paper) for paper in result.papers])
 
-    return Response(await cached_json(request, make), media_type="application/json")
-
-
-async def cached_json(request: Request, make: Callable[[], bytes]) -> bytes:
-    """Anonymous callers share answers for a few seconds (see paperfeed.pagecache); others get fresh ones."""
-    cache = site_of(request).page_cache
-    if authorization(request) or SESSION_COOKIE in request.cookies:
-        return await run_in_threadpool(make)
-
-    async def make_body() -> bytes | None:
-        return await run_in_threadpool(make)
-
-    body = await cache.through(cache_key(request), make_body)
-    return body if body is not None else await run_in_threadpool(make)
+    return await cached(request, lambda: Response(make(), media_type="application/json"), "application/json")
 
 
 @router.get("/papers/search", summary="Search papers (Hugging Face Papers API compatible)")

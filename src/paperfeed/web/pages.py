@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +9,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from starlette.concurrency import run_in_threadpool
 
 from paperfeed import community, feed
-from paperfeed.edge import cache_key, engine_of, int_param, store_of
+from paperfeed.edge import cached, engine_of, int_param, store_of
 from paperfeed.errors import Conflict
 from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
-from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, cache_of, csrf_token, viewer, voted_ids
+from paperfeed.web.deps import CSRF_COOKIE, csrf_token, viewer, voted_ids
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter()
@@ -45,23 +43,6 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         secure = request.url.scheme == "https"
         response.set_cookie(CSRF_COOKIE, new, httponly=True, samesite="lax", secure=secure, path="/")
     return response
-
-
-async def cached(request: Request, make: Callable[[], HTMLResponse]) -> Response:
-    """Anonymous readers get the page from the cache when it is fresh (answered on the event loop, no thread
-    hop); everyone else, and a miss, gets it made anew in the thread pool."""
-    if SESSION_COOKIE in request.cookies:
-        return await run_in_threadpool(make)
-    made: list[HTMLResponse] = []
-
-    async def make_body() -> bytes | None:
-        made.append(await run_in_threadpool(make))
-        return bytes(made[0].body) if made[0].status_code == 200 else None
-
-    body = await cache_of(request).through(cache_key(request), make_body)
-    if made:
-        return made[0]
-    return HTMLResponse(body) if body is not None else await run_in_threadpool(make)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -102,7 +83,7 @@ async def _feed(
         voted = voted_ids(request, result.papers)
         return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted)
 
-    return await cached(request, make)
+    return await cached(request, make, "text/html; charset=utf-8")
 
 
 @router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
