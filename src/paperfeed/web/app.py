@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.accounts import check_secret_key
 from paperfeed.api.community_routes import router as api_community_router
@@ -18,7 +17,7 @@ from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
 from paperfeed.edge import Limits, Site
-from paperfeed.errors import BadRequest, IngestError, PaperfeedError, TooManyRequests
+from paperfeed.errors import IngestError, PaperfeedError, TooManyRequests
 from paperfeed.pagecache import PageCache
 from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
@@ -27,7 +26,7 @@ from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.foryou_pages import router as foryou_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
-from paperfeed.web.security import ClientAddress, HostGuard, NoNul, SecurityHeaders, refuse
+from paperfeed.web.security import BodyLimit, ClientAddress, HostGuard, NoNul, SecurityHeaders
 from paperfeed.web.subscribe_pages import router as subscribe_router
 
 API_DESCRIPTION = (
@@ -85,38 +84,6 @@ async def _healthz() -> PlainTextResponse:
 def _api_docs(request: Request) -> Response:
     """Swagger UI over /openapi.json, from vendored files (no CDN; no inline script, which the CSP forbids)."""
     return templates.TemplateResponse(request, "api_docs.html", {})
-
-
-MAX_BODY_BYTES = 1_000_000  # the largest form or JSON body paperfeed accepts (a comment is at most 10,000 chars)
-
-
-class BodyLimit:
-    """Refuses a request whose declared body is over MAX_BODY_BYTES with 413, before anything reads it, and
-    cuts off a chunked body that grows past it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
-            return await self._refuse(scope, send)
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
-                raise BadRequest(f"the request body is over {MAX_BODY_BYTES} bytes")
-            return message
-
-        await self.app(scope, limited, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        await refuse(scope, send, 413, f"the request body must be at most {MAX_BODY_BYTES} bytes")
 
 
 def _error(request: Request, status: int, message: str) -> Response:

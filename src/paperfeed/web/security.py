@@ -9,6 +9,7 @@ error pages alike, and cost no thread hop.
   ``PAPERFEED_TRUSTED_PROXIES``; from anyone else they are ignored (the first such request of each peer is
   logged: it usually means an unconfigured proxy, under which every reader shares the proxy's rate limits).
 - :class:`SecurityHeaders` adds the Content-Security-Policy and its companions.
+- :class:`BodyLimit` and :class:`NoNul` refuse oversized bodies and NUL characters before any handler runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.api.schemas import error_body
+from paperfeed.errors import BadRequest
 
 log = logging.getLogger("paperfeed.web")
 
@@ -162,3 +164,35 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+MAX_BODY_BYTES = 1_000_000  # the largest form or JSON body paperfeed accepts (a comment is at most 20,000 characters)
+
+
+class BodyLimit:
+    """Refuses a request whose declared body is over MAX_BODY_BYTES with 413, before anything reads it, and
+    cuts off a chunked body that grows past it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+            return await self._refuse(scope, send)
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise BadRequest(f"the request body is over {MAX_BODY_BYTES} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await refuse(scope, send, 413, f"the request body must be at most {MAX_BODY_BYTES} bytes")
