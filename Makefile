@@ -31,6 +31,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy tests  # the tests too: typed fixtures, no type: ignore
 
 ## Debian's Chromium for the browser tests (Playwright drives it; no browser download). Skipped where it
 ## cannot be installed: those tests then skip with a reason.

@@ -24,7 +24,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import GraphFilter, top_k
+from paperfeed.recommend.algorithms import GraphFilter, top_k
 
 ROOT = Path(__file__).resolve().parents[1]
 

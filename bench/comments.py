@@ -22,9 +22,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from paperfeed import community
+from paperfeed import reader_actions
 from paperfeed.config import load_settings
-from paperfeed.edge import site
+from paperfeed.http_edge import site
 from paperfeed.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -66,14 +66,14 @@ def main() -> None:
     token = found.group(1)
     client.post("/signup", data={"csrf_token": token, "name": "bench", "password": "bench password"})
     user = store.get_user("bench")
-    bodies = [list(WORST.values())[n % len(WORST)][: community.MAX_COMMENT] for n in range(args.comments)]
+    bodies = [list(WORST.values())[n % len(WORST)][: reader_actions.MAX_COMMENT] for n in range(args.comments)]
     started = time.perf_counter()
     for body in bodies:
-        community.comment(store, user, "2501.00001", body)
+        reader_actions.comment(store, user, "2501.00001", body)
     written = time.perf_counter() - started
     html = sum(len(c.html) for c in store.list_comments("2501.00001"))
     print(
-        f"{args.comments} comments of {community.MAX_COMMENT:,} characters: {html / 1e6:.2f} MB of stored HTML; "
+        f"{args.comments} comments of {reader_actions.MAX_COMMENT:,} characters: {html / 1e6:.2f} MB of stored HTML; "
         f"writing them took {written * 1000:.0f} ms ({written / args.comments * 1000:.1f} ms each, rendered)"
     )
     client.get("/papers/2501.00001")  # warm up
@@ -88,7 +88,7 @@ def main() -> None:
     for _ in range(max(5, args.runs // 6)):
         started = time.perf_counter()
         for body in bodies:
-            community.render_markdown(body)
+            reader_actions.render_markdown(body)
         rendering.append(time.perf_counter() - started)
     print(f"rendering them on every view would add: {_ms(rendering)}")
 

@@ -33,7 +33,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice: its own
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import CollectiveMF, ContentModel, GraphFilter, Popularity, fit_blend, tfidf, top_k
+from paperfeed.recommend.algorithms import CollectiveMF, ContentModel, GraphFilter, Popularity, fit_blend, tfidf, top_k
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 512

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from paperfeed.store import Store, open_store
 from pgcluster import Cluster, start_cluster
@@ -26,6 +29,47 @@ ARXIV_FILE = SHARED_DATA / "arxiv" / "arxiv_daily.jsonl.gz"
 BACKENDS = ["sqlite", "postgresql"]
 
 _CLUSTER: list[Cluster | None] = []
+
+T = TypeVar("T")
+
+
+def present(value: T | None, what: str = "the value") -> T:
+    """``value``, failing the test when it is None (so that tests need no cast to reach an optional's fields)."""
+    assert value is not None, f"{what} is missing"
+    return value
+
+
+def matched(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in ``text``; fails the test when nothing matches."""
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} does not occur in the text"
+    return found.group(1)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    return matched(r'name="csrf_token" value="([^"]+)"', html)
+
+
+def sql_engine(store: Store) -> sa.Engine:
+    """The SQLAlchemy engine under a SQL store, for the store suite's own checks of the schema and its SQL."""
+    from paperfeed.store.sql import SqlStore
+
+    assert isinstance(store, SqlStore)
+    return store.engine
+
+
+def app_of(client: TestClient) -> FastAPI:
+    """The app a TestClient drives, typed."""
+    assert isinstance(client.app, FastAPI)
+    return client.app
+
+
+def app_store(app_or_client: FastAPI | TestClient) -> Store:
+    """The store of an app that create_app built (or of the app a TestClient drives)."""
+    from paperfeed.http_edge import site
+
+    return site(app_or_client if isinstance(app_or_client, FastAPI) else app_of(app_or_client)).services.store
 
 
 def postgres_cluster() -> Cluster:
@@ -157,7 +201,7 @@ def corpus_app(folder: Path, backend: str, **settings: Any) -> FastAPI:
     """A web app over a new store of ``backend`` holding tests/search_corpus.py's papers (not embedded), for
     tests that drive the pages and the API in process; ``settings`` override the tests' defaults."""
     from paperfeed.config import load_settings
-    from paperfeed.edge import site
+    from paperfeed.http_edge import site
     from paperfeed.web.app import create_app
     from search_corpus import corpus
 

@@ -26,7 +26,8 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        parsed: EmailMessage = email.message_from_bytes(self.data, policy=default)  # type: ignore[assignment]
+        parsed = email.message_from_bytes(self.data, policy=default)
+        assert isinstance(parsed, EmailMessage)  # the default policy makes EmailMessage
         return parsed
 
 

@@ -4,6 +4,7 @@ to a query is known."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from paperfeed.models import Author, Paper
 
@@ -41,9 +42,9 @@ TOPICS = [
 ]  # fmt: skip
 
 
-def paper(n: int, **fields: object) -> Paper:
+def paper(n: int, **fields: Any) -> Paper:
     title, abstract, authors, category = TOPICS[n % len(TOPICS)]
-    base: dict[str, object] = {
+    base: dict[str, Any] = {
         "arxiv_id": f"2501.{n:05d}",
         "title": title,
         "abstract": abstract,
@@ -54,7 +55,7 @@ def paper(n: int, **fields: object) -> Paper:
         "source": "test",
     }
     base.update(fields)
-    return Paper(**base)  # type: ignore[arg-type]
+    return Paper(**base)
 
 
 def corpus() -> list[Paper]:

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from conftest import Reply, Seen, Server, new_database_url
 from feeds import atom_entry, atom_page
 from paperfeed.config import load_settings
-from paperfeed.edge import site
 from paperfeed.errors import BadRequest
+from paperfeed.http_edge import site
 from paperfeed.web import account_pages, actions, foryou_pages, pages, subscribe_pages
 from paperfeed.web import feeds as web_feeds
 from paperfeed.web.app import create_app

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import corpus_app
-from paperfeed import accounts, community
-from paperfeed.edge import site
+from paperfeed import accounts, reader_actions
+from paperfeed.http_edge import site
 from paperfeed.search.embed_job import embed_papers
 
 CAMEL = re.compile(r"^(_id|[a-z][a-zA-Z0-9]*)$")
@@ -54,10 +54,10 @@ def test_every_native_route_answers_in_camel_case(app: FastAPI) -> None:
     store = site(app).services.store
     user = accounts.sign_up(store, "casing", "a long password")
     secret, _ = accounts.create_token(store, user, "casing test")
-    community.vote(store, user, "2501.00001", True)
-    community.comment(store, user, "2501.00002", "a *comment*")
-    made = community.create_collection(store, user, "Reading", True)
-    community.set_in_collection(store, user, made.owner, made.slug, "2501.00003", True)
+    reader_actions.vote(store, user, "2501.00001", True)
+    reader_actions.comment(store, user, "2501.00002", "a *comment*")
+    made = reader_actions.create_collection(store, user, "Reading", True)
+    reader_actions.set_in_collection(store, user, made.owner, made.slug, "2501.00003", True)
     client = TestClient(app, headers={"Authorization": f"Bearer {secret}"})
     answers = {
         path: client.get(path, params={"q": "diffusion"} if "search" in path else None) for path in native_gets(app)

@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from paperfeed.config import load_settings
-from paperfeed.edge import site as site_of_app
+from paperfeed.http_edge import site as site_of_app
 from paperfeed.web.app import create_app
 from search_corpus import corpus, paper
 

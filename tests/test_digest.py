@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import new_database_url
+from conftest import app_of, app_store, csrf_of, matched, new_database_url, present
 from mailsink import MailSink, free_port
 from paperfeed.config import Settings, load_settings
 from paperfeed.digest import compose as compose_module
 from paperfeed.digest import links, run
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.config import mail_settings, smtp_settings
-from paperfeed.digest.send import STALE_CLAIM, SmtpSender, deliver
-from paperfeed.edge import site
+from paperfeed.digest.send import STALE_CLAIM, Security, SmtpSender, deliver
 from paperfeed.errors import BadRequest
+from paperfeed.http_edge import site
 from paperfeed.store import Store
+from paperfeed.store.digests import OutgoingMail
 from paperfeed.web.app import create_app
 from search_corpus import corpus, paper
 
@@ -60,8 +62,7 @@ def client(app_settings: Settings) -> TestClient:
 
 
 def store_of(client: TestClient) -> Store:
-    store: Store = site(client.app).services.store  # type: ignore[attr-defined]
-    return store
+    return app_store(client)
 
 
 def send_all(client: TestClient, settings: Settings, at: datetime | None = None) -> None:
@@ -69,11 +70,11 @@ def send_all(client: TestClient, settings: Settings, at: datetime | None = None)
     deliver(store_of(client), SmtpSender(smtp_settings(settings)), per_minute=100_000, now=lambda: when)
 
 
-def subscribed(store: Store, count: int, **prefs: object) -> list[str]:
+def subscribed(store: Store, count: int, **prefs: str) -> list[str]:
     """``count`` confirmed subscribers, straight through the store."""
     addresses = []
     for n in range(count):
-        sub, _ = store.save_subscription(f"reader{n}@example.org", subs.preferences(**prefs), None, datetime.now(UTC))  # type: ignore[arg-type]
+        sub, _ = store.save_subscription(f"reader{n}@example.org", subs.preferences(**prefs), None, datetime.now(UTC))
         store.confirm_subscription(sub.id, datetime.now(UTC))
         addresses.append(sub.email)
     return addresses
@@ -87,18 +88,15 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_one_click(
     client: TestClient, app_settings: Settings, sink: MailSink
 ) -> None:
     page = client.get("/subscribe", params={"email": "ada@example.org"}).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    token = csrf_of(page)
     done = client.post("/subscribe", data={"csrf_token": token, "email": "ada@example.org", "frequency": "daily",
                                            "categories": "cs.CL", "max_papers": "3"})  # fmt: skip
     assert done.status_code == 200
     assert "Check your inbox" in done.text
     send_all(client, app_settings)
     [confirmation] = sink.to("ada@example.org")
-    link = re.search(
-        r"http://testserver(/subscribe/confirm\?token=\S+)", confirmation.message.get_body(("plain",)).get_content()
-    )  # type: ignore[union-attr]
-    assert link
-    assert "Subscribed" in client.get(link.group(1)).text
+    plain = present(confirmation.message.get_body(("plain",)), "the plain part").get_content()
+    assert "Subscribed" in client.get(matched(r"http://testserver(/subscribe/confirm\?token=\S+)", plain)).text
 
     report = run.compose(store_of(client), mail_settings(app_settings), DAY)
     assert (report.editions, report.queued) == (["daily:2025-01-03"], 1)
@@ -109,13 +107,13 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_one_click(
     assert digest["Message-ID"].startswith("<") and "@testserver>" in digest["Message-ID"]
     assert datetime.strptime(digest["Date"], "%a, %d %b %Y %H:%M:%S %z")
     assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    html = present(digest.get_body(("html",)), "the HTML part").get_content()
     paper_links = re.findall(r'href="http://testserver(/papers/[^"]+)"', html)
     assert len(paper_links) == 3  # max_papers, and only cs.CL papers
     for path in paper_links:
         assert client.get(path).status_code == 200
         assert "cs.CL" in client.get(path).text
-    manage = re.search(r'href="http://testserver(/subscribe/manage\?token=[^"]+)"', html).group(1)  # type: ignore[union-attr]
+    manage = matched(r'href="http://testserver(/subscribe/manage\?token=[^"]+)"', html)
     assert "ada@example.org" in client.get(manage.replace("&amp;", "&")).text
 
     one_click = digest["List-Unsubscribe"].strip("<>").replace("http://testserver", "")
@@ -180,7 +178,7 @@ def test_a_crash_while_composing_resumes_without_duplicates(
     monkeypatch.setattr(run, "ENQUEUE_BATCH", 3)
     real_enqueue, calls = store.enqueue, []
 
-    def crashing(mails, now):  # type: ignore[no-untyped-def]
+    def crashing(mails: Sequence[OutgoingMail], now: datetime) -> int:
         calls.append(len(mails))
         if len(calls) == 2:
             raise KeyboardInterrupt  # killed after the first batch was committed
@@ -253,7 +251,7 @@ def test_hostile_addresses_are_refused(client: TestClient, email: str) -> None:
 )  # fmt: skip
 def test_bad_preferences_name_the_field(field: str, value: str) -> None:
     with pytest.raises(BadRequest, match=field):
-        subs.preferences(**{field: value})  # type: ignore[arg-type]
+        subs.preferences(**{field: value})
 
 
 def test_links_are_signed_for_one_purpose_and_expire(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,13 +268,13 @@ def test_links_are_signed_for_one_purpose_and_expire(client: TestClient, monkeyp
     expired = client.get("/subscribe/confirm", params={"token": confirm})
     assert expired.status_code == 400
     assert "expired" in expired.text
-    assert not store.get_subscription(sub.id).confirmed  # type: ignore[union-attr]
+    assert not present(store.get_subscription(sub.id)).confirmed
 
 
 def test_subscribe_form_needs_csrf_and_shows_errors(client: TestClient) -> None:
     assert client.post("/subscribe", data={"email": "x@example.org"}).status_code == 403
     page = client.get("/subscribe").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    token = csrf_of(page)
     bad = client.post("/subscribe", data={"csrf_token": token, "email": "nope", "frequency": "daily"})
     assert bad.status_code == 400
     assert "email is not a valid address" in bad.text
@@ -373,16 +371,16 @@ def test_the_per_minute_limit_spaces_the_mails(client: TestClient, app_settings:
 def test_the_digest_jobs_compose_once_a_day_and_deliver(
     client: TestClient, app_settings: Settings, sink: MailSink
 ) -> None:
-    from paperfeed.jobs import handlers, job_settings, schedule
     from paperfeed.recommend.serve import ForYou
+    from paperfeed.tasks import handlers, job_settings, schedule
     from paperfeed.worker import Worker
 
     store = store_of(client)
     readers = subscribed(store, 3)
     clock = [datetime(2025, 1, 3, 6, 0, tzinfo=UTC)]
     config = job_settings(app_settings.model_copy(update={"digest_schedule": True, "digest_hour": 7}))
-    engine = site(client.app).services.engine  # type: ignore[attr-defined]
-    every = handlers(store, engine, ForYou(store, engine), config, lambda: None)  # type: ignore[arg-type,return-value]
+    services = site(app_of(client)).services
+    every = handlers(store, services.engine, ForYou(store, services.engine), config, services.arxiv_client)
     jobs = {kind: every[kind] for kind in ("digest", "send")}
     worker = Worker(store, jobs, schedule(config), clock=lambda: clock[0])
     assert [o.job.kind for o in worker.drain()] == ["send"]  # before the hour: nothing composed
@@ -398,18 +396,18 @@ def test_for_you_content_falls_back_to_trending(client: TestClient, app_settings
     store = store_of(client)
     sub, _ = store.save_subscription("fy@example.org", subs.preferences(content="for_you"), None, datetime.now(UTC))
     store.confirm_subscription(sub.id, datetime.now(UTC))
-    assert store.get_subscription(sub.id).content == "for_you"  # type: ignore[union-attr]
+    assert present(store.get_subscription(sub.id)).content == "for_you"
     run.compose(store, mail_settings(app_settings), DAY)
     send_all(client, app_settings)
     [mail] = sink.to("fy@example.org")
-    assert "/papers/2501.00803" in mail.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "/papers/2501.00803" in present(mail.message.get_body(("html",))).get_content()
     with pytest.raises(BadRequest, match="content"):
         subs.preferences(content="everything")
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the test server's own set-up
 @pytest.mark.parametrize("security", ["starttls", "tls"])
-def test_starttls_implicit_tls_and_login(tmp_path: Path, security: str) -> None:
+def test_starttls_implicit_tls_and_login(tmp_path: Path, security: Security) -> None:
     """A real TLS handshake (a certificate made for 127.0.0.1 by openssl, trusted through smtp_ca_file) and
     SMTP AUTH; a certificate nobody vouches for is refused (a transient failure: the admin fixes the setting)."""
     import shutil
@@ -417,7 +415,7 @@ def test_starttls_implicit_tls_and_login(tmp_path: Path, security: str) -> None:
     import subprocess
 
     from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
+    from aiosmtpd.smtp import AuthResult, LoginPassword
 
     from mailsink import Handler
     from paperfeed.digest.send import SmtpSettings, TransientMailError
@@ -431,20 +429,22 @@ def test_starttls_implicit_tls_and_login(tmp_path: Path, security: str) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 
-    def authenticate(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+    def authenticate(
+        server: object, session: object, envelope: object, mechanism: str, auth_data: LoginPassword
+    ) -> AuthResult:
         return AuthResult(success=auth_data.login == b"mailer" and auth_data.password == b"s3cret")
 
     handler, port = Handler(), free_port()
-    options = (
+    options: dict[str, Any] = (
         {"ssl_context": context, "auth_require_tls": False}  # aiosmtpd does not see implicit TLS as TLS
         if security == "tls"
         else {"tls_context": context, "require_starttls": True}
     )
     controller = Controller(handler, hostname="127.0.0.1", port=port, authenticator=authenticate,
-                            auth_required=True, **options)  # type: ignore[arg-type]  # fmt: skip
+                            auth_required=True, **options)  # fmt: skip
     controller.start()
     try:
-        base = SmtpSettings(port=port, security=security, username="mailer", password="s3cret",  # type: ignore[arg-type]
+        base = SmtpSettings(port=port, security=security, username="mailer", password="s3cret",
                             ca_file=str(cert), sender="paperfeed <digest@example.org>", timeout=10)  # fmt: skip
         SmtpSender(base).send("ada@example.org", b"Subject: hi\r\n\r\nhello\r\n")
         assert [r.recipient for r in handler.received] == ["ada@example.org"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -19,13 +20,13 @@ class Waits:
         self.waits.append(seconds)
 
 
-def client(waits: Waits, **options: object) -> PoliteClient:
-    settings: dict[str, object] = {
+def client(waits: Waits, **options: Any) -> PoliteClient:
+    settings: dict[str, Any] = {
         "user_agent": "paperfeed-test/1.0 (mailto:admin@example.org)",
         "min_interval": 0.0,
     }
     settings.update(options)
-    return PoliteClient(sleep=waits, **settings)  # type: ignore[arg-type]
+    return PoliteClient(sleep=waits, **settings)
 
 
 def script(server: Server, replies: list[Reply]) -> None:

@@ -10,10 +10,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from conftest import new_database_url
-from paperfeed import accounts, community
+from conftest import csrf_of, new_database_url, present
+from paperfeed import accounts, reader_actions
 from paperfeed.config import load_settings
-from paperfeed.edge import site
+from paperfeed.http_edge import site
 from paperfeed.models import Author, Paper, User
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou
@@ -63,8 +63,19 @@ def papers() -> list[Paper]:
     for items in TOPICS.values():
         for title, abstract in items:
             n += 1
-            fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY}
-            out.append(Paper(f"2506.{n:05d}", title=title, abstract=abstract, source="test", upvotes=n % 3, **fields))
+            out.append(
+                Paper(
+                    f"2506.{n:05d}",
+                    title=title,
+                    abstract=abstract,
+                    source="test",
+                    upvotes=n % 3,
+                    authors=(Author("W"),),
+                    categories=("cs.LG",),
+                    version=1,
+                    feed_date=DAY,
+                )
+            )
     return out
 
 
@@ -100,7 +111,7 @@ def fitted_app(tmp_path: Path, backend: str) -> FastAPI:
     for n in range(24):  # each reader likes three papers of one topic (or both of a small one)
         user = reader(store, f"fit{n}")
         for arxiv_id in sorted(ids(topics[n % len(topics)]))[:3]:
-            community.vote(store, user, arxiv_id, True)
+            reader_actions.vote(store, user, arxiv_id, True)
     return made
 
 
@@ -108,10 +119,10 @@ def reader(store: Store, name: str) -> User:
     return accounts.sign_up(store, name, "a long password")
 
 
-def test_a_graph_reader_gets_mostly_graph_papers(app) -> None:  # type: ignore[no-untyped-def]
+def test_a_graph_reader_gets_mostly_graph_papers(app: FastAPI) -> None:
     store, foryou = site(app).services.store, site(app).services.foryou
     user = reader(store, "gnnfan")
-    community.vote(store, user, "2506.00001", True)
+    reader_actions.vote(store, user, "2506.00001", True)
     picks = foryou.recommend(user, window="week", limit=4)
     got = [r.paper.arxiv_id for r in picks]
     assert "2506.00001" not in got  # never what they already upvoted
@@ -119,50 +130,50 @@ def test_a_graph_reader_gets_mostly_graph_papers(app) -> None:  # type: ignore[n
     assert picks[0].reason.startswith("close to “Message Passing Graph Neural Networks")
 
 
-def test_dismissed_papers_never_come_back(app) -> None:  # type: ignore[no-untyped-def]
+def test_dismissed_papers_never_come_back(app: FastAPI) -> None:
     store, foryou = site(app).services.store, site(app).services.foryou
     user = reader(store, "picky")
-    community.vote(store, user, "2506.00002", True)
+    reader_actions.vote(store, user, "2506.00002", True)
     first = foryou.recommend(user, window="all", limit=20)[0].paper.arxiv_id
-    community.dismiss(store, user, first)
+    reader_actions.dismiss(store, user, first)
     for window in ("day", "week", "all"):
         assert first not in [r.paper.arxiv_id for r in foryou.recommend(user, window=window, limit=50)]
 
 
-def test_a_new_reader_with_only_interests_gets_sensible_results(app) -> None:  # type: ignore[no-untyped-def]
+def test_a_new_reader_with_only_interests_gets_sensible_results(app: FastAPI) -> None:
     store, foryou = site(app).services.store, site(app).services.foryou
     user = reader(store, "newcomer")
     assert foryou.recommend(user, window="week", limit=3)  # nothing known: still an answer (popular papers)
-    community.set_interests(store, user, "speech recognition and speech synthesis")
+    reader_actions.set_interests(store, user, "speech recognition and speech synthesis")
     picks = foryou.recommend(user, window="week", limit=2)
     assert {r.paper.arxiv_id for r in picks} == ids("speech")
     assert picks[0].reason.startswith("matches your interests")
 
 
-def test_readers_like_you_shape_the_blend_and_it_never_fails(app) -> None:  # type: ignore[no-untyped-def]
+def test_readers_like_you_shape_the_blend_and_it_never_fails(app: FastAPI) -> None:
     store = site(app).services.store
     foryou = ForYou(store, site(app).services.engine, refit_after=0)  # sees the crowd's votes at once
     alone = reader(store, "alone")
     assert foryou.recommend(alone, window="all", limit=5) == []  # no history, no interests, nothing near
     crowd = [reader(store, f"crowd{n}") for n in range(4)]
     for user in crowd:  # everyone who likes the molecule paper also likes the quantum chemistry one
-        community.vote(store, user, "2506.00001", True)
-        community.vote(store, user, "2506.00012", True)
+        reader_actions.vote(store, user, "2506.00001", True)
+        reader_actions.vote(store, user, "2506.00012", True)
     me = reader(store, "me")
-    community.vote(store, me, "2506.00001", True)
+    reader_actions.vote(store, me, "2506.00001", True)
     picks = {r.paper.arxiv_id: (rank, r.reason) for rank, r in enumerate(foryou.recommend(me, window="week", limit=11))}
     rank, reason = picks["2506.00012"]  # its text is about quantum physics, far from my graph paper
     assert rank <= 2
     assert reason == "popular with readers like you"
 
 
-def test_page_and_api_twin_agree_and_not_interested_works(app) -> None:  # type: ignore[no-untyped-def]
+def test_page_and_api_twin_agree_and_not_interested_works(app: FastAPI) -> None:
     client = TestClient(app)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signup").text).group(1)  # type: ignore[union-attr]
+    token = csrf_of(client.get("/signup").text)
     client.post("/signup", data={"csrf_token": token, "name": "webreader", "password": "a long password"})
     assert client.get("/for-you").status_code == 200
     page = client.get("/papers/2506.00006").text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    token = csrf_of(page)
     client.post("/papers/2506.00006/upvote", data={"csrf_token": token, "up": "1"})
     html = client.get("/for-you", params={"window": "week"}).text
     shown = re.findall(r'<li class="paper" data-id="([^"]+)"', html)
@@ -176,7 +187,7 @@ def test_page_and_api_twin_agree_and_not_interested_works(app) -> None:  # type:
     assert client.get("/api/for_you", params={"window": "year"}).json()["error"]["message"].startswith("window")
 
 
-def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[no-untyped-def]
+def test_for_you_digests_carry_the_readers_picks(app: FastAPI) -> None:
     from datetime import UTC, datetime
 
     from paperfeed.digest import run
@@ -186,7 +197,7 @@ def test_for_you_digests_carry_the_readers_picks(app) -> None:  # type: ignore[n
 
     store = site(app).services.store
     user = reader(store, "digestreader")
-    community.set_interests(store, user, "quantum computing")
+    reader_actions.set_interests(store, user, "quantum computing")
     prefs = subs.preferences(content="for_you", max_papers="2")
     sub, _ = store.save_subscription("dr@example.org", prefs, user.id, datetime.now(UTC))
     store.confirm_subscription(sub.id, datetime.now(UTC))
@@ -213,14 +224,14 @@ def test_the_refit_job_fits_blend_weights_on_this_instance_and_readers_pick_them
     fitted = re.search(r"blend weights \(content, graph, collective, popularity\) fitted on (\d+) readers", said)
     assert fitted, said
     assert int(fitted[1]) == 24
-    stored = store.get_state(BLEND_STATE)
+    stored = present(store.get_state(BLEND_STATE), "the fitted blend")
     assert stored["readers"] == int(fitted[1]) and stored["weights"]
     fresh = ForYou(store, site(app).services.engine, refit_after=0)
     fresh.reload()
     assert fresh.blend.weights == {int(b): tuple(w) for b, w in stored["weights"].items()}
     assert fresh.collective is not None and len(fresh.collective.keys) == len(papers())
     me = reader(store, "afterfit")
-    community.vote(store, me, "2506.00001", True)
+    reader_actions.vote(store, me, "2506.00001", True)
     assert len(set(r.paper.arxiv_id for r in fresh.recommend(me, window="week", limit=3)) & ids("gnn")) >= 2
 
 
@@ -231,16 +242,15 @@ def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a
 
     store, engine = site(fitted_app).services.store, site(fitted_app).services.engine
     refit(store, engine)  # over the 24 readers
-    fields = {"authors": (Author("W"),), "categories": ("cs.LG",), "version": 1, "feed_date": DAY, "source": "test"}
     late = Paper("2506.00099", title="Graph Neural Networks on Protein Residue Graphs",
                  abstract="Message passing graph neural networks over residue graphs predict protein function.",
-                 **fields)  # fmt: skip
+                 authors=(Author("W"),), categories=("cs.LG",), version=1, feed_date=DAY, source="test")  # fmt: skip
     store.upsert_papers([late])  # after the fit: its factors come from its words and vector
     embed_papers(store, engine.embedder)
     foryou = ForYou(store, engine, refit_after=0)
     me = reader(store, "latecomer")
-    community.vote(store, me, "2506.00003", True)  # after the fit: my factors are solved from it at once
-    community.vote(store, me, "2506.00004", True)
+    reader_actions.vote(store, me, "2506.00003", True)  # after the fit: my factors are solved from it at once
+    reader_actions.vote(store, me, "2506.00004", True)
     foryou.reload()
     assert foryou.collective is not None
     keys = store.paper_keys(["2506.00003", "2506.00004", "2506.00099", *ids("vision"), *ids("speech")])

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import corpus_app
 from paperfeed.config import load_settings
-from paperfeed.edge import site
+from paperfeed.http_edge import site
 from paperfeed.web.app import create_app
 
 EDGES = [

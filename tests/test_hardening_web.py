@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from conftest import new_database_url
-from paperfeed import community
+from paperfeed import reader_actions
 from paperfeed.config import load_settings
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.compose import Edition, confirmation_mail, digest_mail
 from paperfeed.digest.config import mail_settings
-from paperfeed.edge import site
+from paperfeed.http_edge import site
 from paperfeed.models import Subscription
 from paperfeed.store import Store
 from paperfeed.web.app import create_app
@@ -213,16 +213,16 @@ def test_comments_are_stored_sanitised_bounded_and_paginated(app: FastAPI) -> No
     assert too_long.status_code == 400 and "20,000" in too_long.text
     user = store_of(app).get_user("commenter")
     assert user is not None
-    for n in range(community.COMMENTS_PER_PAGE + 5):
-        community.comment(store_of(app), user, "2501.00004", f"comment number {n}")
+    for n in range(reader_actions.COMMENTS_PER_PAGE + 5):
+        reader_actions.comment(store_of(app), user, "2501.00004", f"comment number {n}")
     first = client.get("/papers/2501.00004")
-    assert first.text.count('id="comment-') == community.COMMENTS_PER_PAGE
+    assert first.text.count('id="comment-') == reader_actions.COMMENTS_PER_PAGE
     assert "?comments=2#comments" in first.text
     second = client.get("/papers/2501.00004?comments=2")
     assert "comment number 54" in second.text
     assert client.get("/papers/2501.00004?comments=99").status_code == 400
     api = client.get("/api/papers/2501.00004/comments", params={"limit": 10})
-    assert len(api.json()) == 10 and int(api.headers["x-total-count"]) == community.COMMENTS_PER_PAGE + 6
+    assert len(api.json()) == 10 and int(api.headers["x-total-count"]) == reader_actions.COMMENTS_PER_PAGE + 6
     assert 'rel="next"' in api.headers["link"]
 
 

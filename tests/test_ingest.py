@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -52,15 +53,15 @@ def fake(server: Server, count: int) -> FakeArxiv:
     return arxiv
 
 
-def plan(server: Server, **options: object) -> ArxivFetch:
-    settings: dict[str, object] = {
+def plan(server: Server, **options: Any) -> ArxivFetch:
+    settings: dict[str, Any] = {
         "api_url": server.url + "/api/query",
         "categories": ["cs.LG", "stat.ML"],
         "since": date(2024, 3, 1),
         "until": date(2024, 3, 10),
     }
     settings.update(options)
-    return ArxivFetch(**settings)  # type: ignore[arg-type]
+    return ArxivFetch(**settings)
 
 
 def test_fetch_pages_through_results(server: Server, store: Store) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from conftest import new_database_url
-from paperfeed import accounts, community
+from conftest import new_database_url, present
+from paperfeed import accounts, reader_actions
 from paperfeed.cli import cli
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.compose import MailSettings
@@ -30,11 +30,11 @@ def lived_in(store: Store) -> None:
     store.save_embeddings("m", [EmbeddingRow(k, "h", 1, bytes(range(16))) for k in keys.values()])
     ada = accounts.sign_up(store, "ada", "correct horse battery", "ada@example.org")
     root = accounts.sign_up(store, "root", "correct horse battery", is_admin=True)
-    community.vote(store, ada, "2501.00001", True)
-    community.vote(store, root, "2501.00001", True)
-    hidden = community.comment(store, ada, "2501.00001", "Nice *result*")
-    community.hide_comment(store, root, hidden.id, True)
-    community.create_collection(store, ada, "Reading list", public=True)
+    reader_actions.vote(store, ada, "2501.00001", True)
+    reader_actions.vote(store, root, "2501.00001", True)
+    hidden = reader_actions.comment(store, ada, "2501.00001", "Nice *result*")
+    reader_actions.hide_comment(store, root, hidden.id, True)
+    reader_actions.create_collection(store, ada, "Reading list", public=True)
     subs.subscribe(store, MAIL, "reader@example.org", subs.preferences(), None)
     store.enqueue_job("update", "update:2026-03-02T09:00", {"a": 1}, NOW)
     accounts.start_session(store, ada)
@@ -56,11 +56,11 @@ def test_sqlite_to_postgresql_and_back_copies_everything(tmp_path: Path) -> None
     assert counts["artifacts"] == 1
 
     moved = open_store(target_url)
-    assert moved.get_paper("2501.00001").upvotes == 2  # type: ignore[union-attr]
+    assert present(moved.get_paper("2501.00001")).upvotes == 2
     assert accounts.authenticate(moved, "ADA", "correct horse battery").name == "ada"
     assert [c.hidden for c in moved.list_comments("2501.00001", include_hidden=True)] == [True]
-    assert moved.get_user("root").is_admin  # type: ignore[union-attr]
-    assert moved.load_artifact("recommend:cmf").data == bytes(range(256)) * 100  # type: ignore[union-attr]
+    assert present(moved.get_user("root")).is_admin
+    assert present(moved.load_artifact("recommend:cmf")).data == bytes(range(256)) * 100
     grace = accounts.sign_up(moved, "grace", "another long password")  # identities continue past copied ids
     assert grace.id == 3
     moved.close()

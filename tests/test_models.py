@@ -1,12 +1,13 @@
 from datetime import UTC, date, datetime
+from typing import Any
 
 from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
 
 
-def paper(**fields: object) -> Paper:
-    base: dict[str, object] = {"arxiv_id": "2401.00001", "title": "T", "abstract": "A", "source": "s"}
+def paper(**fields: Any) -> Paper:
+    base: dict[str, Any] = {"arxiv_id": "2401.00001", "title": "T", "abstract": "A", "source": "s"}
     base.update(fields)
-    return Paper(**base)  # type: ignore[arg-type]
+    return Paper(**base)
 
 
 def test_merge_takes_new_metadata_but_never_blanks_fields() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -23,7 +24,7 @@ from paperfeed.ingest import arxiv_api, hf_daily, oai_pmh, snapshot
 from paperfeed.ingest.records import Parsed, Skipped
 from paperfeed.models import Author, PaperVersion
 
-KAGGLE = {
+KAGGLE: dict[str, Any] = {
     "id": "0704.0001",
     "submitter": "Pavel Nadolsky",
     "authors": "C. Bal\\'azs, E. L. Berger, P. M. Nadolsky, C.-P. Yuan",
@@ -43,7 +44,7 @@ KAGGLE = {
     "authors_parsed": [["Balázs", "C.", ""], ["Berger", "E. L.", ""], ["Nadolsky", "P. M.", ""]],
 }
 
-HF_ITEM = {
+HF_ITEM: dict[str, Any] = {
     "paper": {
         "id": "2502.10248",
         "authors": [

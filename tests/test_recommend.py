@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import (
+from conftest import present
+from paperfeed.recommend.algorithms import (
     Blend,
     ContentModel,
     GraphFilter,
@@ -102,7 +105,7 @@ def test_sharpening_is_the_taylor_polynomial_of_the_heat_kernel() -> None:
 
 
 def test_collective_mf_places_a_paper_nobody_has_by_its_words() -> None:
-    from paperfeed.recommend.models import CollectiveMF
+    from paperfeed.recommend.algorithms import CollectiveMF
 
     # 40 readers, each with graph papers (0-3) or vision papers (4-7); nobody has 8-11 (speech) or graph paper 3
     r = sp.lil_matrix((40, len(WORDS)), dtype=np.float32)
@@ -120,7 +123,7 @@ def test_collective_mf_places_a_paper_nobody_has_by_its_words() -> None:
 
 
 def test_folding_in_solves_the_same_least_squares_step_als_takes() -> None:
-    from paperfeed.recommend.models import CollectiveMF
+    from paperfeed.recommend.algorithms import CollectiveMF
 
     r = sp.random(300, 400, density=0.005, random_state=1, format="csr", dtype=np.float32)
     r.data[:] = 1.0
@@ -168,16 +171,18 @@ def test_the_served_collective_model_round_trips_and_folds_in_new_papers() -> No
     assert users.shape[0] == 30
     loaded = CollectiveModel.from_bytes(model.to_bytes())
 
-    def describe(wanted):  # type: ignore[no-untyped-def]
+    def describe(wanted: Sequence[int]) -> tuple[list[str], list[np.ndarray | None]]:
         return [texts[k - 100] for k in wanted], [vectors[k - 100] for k in wanted]
 
     mine = [100, 103]  # two graph papers
     scores = loaded.score(mine, list(keys), describe)
     assert scores is not None
-    np.testing.assert_allclose(scores, model.score(mine, list(keys), describe), rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(scores, present(model.score(mine, list(keys), describe)), rtol=1e-2, atol=1e-2)
     assert set(np.argsort(-scores[0])[:8]) <= set(range(0, 24, 3))  # the graph papers, read or not
 
-    def describe_new(wanted):  # type: ignore[no-untyped-def]  # paper 999 is a copy of unread graph paper 21
+    def describe_new(
+        wanted: Sequence[int],
+    ) -> tuple[list[str], list[np.ndarray | None]]:  # paper 999 is a copy of unread graph paper 21
         return [texts[21] if k == 999 else texts[k - 100] for k in wanted], [vectors[21] for k in wanted]
 
     new = loaded.item_factors([999], describe_new)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from paperfeed.errors import BadRequest, Conflict, NotFound
 from paperfeed.search import engine as search_engine
 from paperfeed.search.embed import Embedder
 from paperfeed.search.embed_job import embed_papers
-from paperfeed.search.engine import SearchEngine, SearchResults, Window
+from paperfeed.search.engine import SearchEngine, SearchMode, SearchResults, Window
 from paperfeed.search.query import parse_query
 from paperfeed.store import Store
 from search_corpus import TOPICS, corpus, paper
@@ -43,7 +44,7 @@ def ids(results: SearchResults) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
-def test_an_exact_title_ranks_that_paper_first(engine: SearchEngine, mode: str) -> None:
+def test_an_exact_title_ranks_that_paper_first(engine: SearchEngine, mode: SearchMode) -> None:
     for n, (title, *_rest) in enumerate(TOPICS):
         assert ids(engine.search(title, mode=mode))[0] == f"2501.{n:05d}", title
 
@@ -86,7 +87,7 @@ def test_query_syntax(engine: SearchEngine) -> None:
 
 
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
-def test_a_phrase_no_paper_has_is_loosened_to_its_words_with_a_notice(engine: SearchEngine, mode: str) -> None:
+def test_a_phrase_no_paper_has_is_loosened_to_its_words_with_a_notice(engine: SearchEngine, mode: SearchMode) -> None:
     exact = engine.search('"video generation"', mode=mode)
     assert ids(exact) == ["2501.00003"]  # a phrase that some paper has still filters
     assert not exact.notices
@@ -151,7 +152,7 @@ ODD = [
 
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
 @pytest.mark.parametrize("q", ODD)
-def test_any_input_gives_results_or_a_clear_bad_request(engine: SearchEngine, q: str, mode: str) -> None:
+def test_any_input_gives_results_or_a_clear_bad_request(engine: SearchEngine, q: str, mode: SearchMode) -> None:
     failure: BadRequest | None = None
     try:
         results = engine.search(q, mode=mode)
@@ -176,9 +177,9 @@ def test_any_input_gives_results_or_a_clear_bad_request(engine: SearchEngine, q:
         ("proteins", {"offset": 5000}, "offset must be between"),
     ],
 )
-def test_bad_requests_name_the_parameter(engine: SearchEngine, q: str, kwargs: dict[str, object], message: str) -> None:
+def test_bad_requests_name_the_parameter(engine: SearchEngine, q: str, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(BadRequest, match=message):
-        engine.search(q, **kwargs)  # type: ignore[arg-type]
+        engine.search(q, **kwargs)
 
 
 def test_modes_and_sorts_are_parsed_at_the_edge_naming_the_parameter() -> None:

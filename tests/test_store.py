@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import new_database_url, postgres_cluster
+from conftest import new_database_url, postgres_cluster, sql_engine
 from paperfeed.errors import StoreError
 from paperfeed.models import Author, Paper, PaperVersion
 from paperfeed.store import Store, open_store
@@ -16,8 +17,8 @@ from paperfeed.store.base import EmbeddingRow
 from paperfeed.store.schema import metadata
 
 
-def make(n: int, **fields: object) -> Paper:
-    base: dict[str, object] = {
+def make(n: int, **fields: Any) -> Paper:
+    base: dict[str, Any] = {
         "arxiv_id": f"2401.{n:05d}",
         "title": f"Paper {n}",
         "abstract": f"Abstract of paper {n} about transformers.",
@@ -29,7 +30,7 @@ def make(n: int, **fields: object) -> Paper:
         "versions": (PaperVersion(1, datetime(2024, 1, 1, 12, tzinfo=UTC)),),
     }
     base.update(fields)
-    return Paper(**base)  # type: ignore[arg-type]
+    return Paper(**base)
 
 
 def test_migrate_is_idempotent_and_versioned(store_url: str) -> None:
@@ -42,7 +43,7 @@ def test_migrate_is_idempotent_and_versioned(store_url: str) -> None:
 
 
 def test_migrated_schema_matches_the_query_tables(store: Store) -> None:
-    inspector = sa.inspect(store.engine)  # type: ignore[attr-defined]
+    inspector = sa.inspect(sql_engine(store))
     for table in metadata.sorted_tables:
         actual = {c["name"] for c in inspector.get_columns(table.name)}
         assert actual == {c.name for c in table.columns}, table.name
@@ -51,7 +52,7 @@ def test_migrated_schema_matches_the_query_tables(store: Store) -> None:
 def test_sqlite_runs_in_wal_mode(store: Store, backend: str) -> None:
     if backend != "sqlite":
         pytest.skip("SQLite only")
-    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+    with sql_engine(store).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
@@ -207,7 +208,7 @@ def test_unusable_postgresql_databases_give_clear_errors(closed_port_url: str, b
 
 
 def test_a_database_from_a_newer_paperfeed_is_refused(store: Store) -> None:
-    with store.engine.begin() as conn:  # type: ignore[attr-defined]
+    with sql_engine(store).begin() as conn:
         conn.exec_driver_sql("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01 00:00:00')")
     with pytest.raises(StoreError, match="schema version 99 is newer"):
         store.migrate()

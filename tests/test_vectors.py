@@ -17,7 +17,8 @@ from search_corpus import corpus, paper
 
 def unit(rng: np.random.Generator, n: int) -> np.ndarray:
     x = rng.standard_normal((n, DIM)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    normalised: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return normalised
 
 
 def clustered(rng: np.random.Generator, n: int, dims: int = 12) -> np.ndarray:
@@ -26,7 +27,8 @@ def clustered(rng: np.random.Generator, n: int, dims: int = 12) -> np.ndarray:
     basis = np.random.default_rng(0).standard_normal((dims, DIM)).astype(np.float32)
     x = rng.standard_normal((n, dims)).astype(np.float32) @ basis
     x += 0.05 * rng.standard_normal((n, DIM)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    normalised: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return normalised
 
 
 def fill(store: Store, vectors: np.ndarray, start: int = 0) -> list[int]:
@@ -125,36 +127,3 @@ def test_a_query_ranked_by_its_vector_alone_is_embedded_in_fp32() -> None:
     assert not np.array_equal(hybrid, semantic)
     forced = Embedder("bf16", query_precision="bf16")
     assert np.array_equal(forced.encode_query(text, alone=True), hybrid)  # an explicit setting holds everywhere
-
-
-def test_postgresql_uses_pgvector_when_the_server_has_it(store: Store, backend: str, tmp_path: Path) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL only")
-    with store.engine.connect() as conn:  # type: ignore[attr-defined]
-        available = conn.exec_driver_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").first()
-    assert store.ann_backend() == ("pgvector" if available else None)
-    rng = np.random.default_rng(5)
-    vectors = clustered(rng, 300)
-    keys = fill(store, vectors)
-    if available:  # every saved embedding is mirrored into the database's index at once
-        assert [k for k, _ in store.nearest(vectors[9].tolist(), 1)] == [keys[9]]
-
-
-def test_without_pgvector_search_falls_back_to_the_in_process_index(
-    store: Store, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL only")
-    from paperfeed.store import sql_ann
-
-    with store.engine.begin() as conn:  # type: ignore[attr-defined]
-        conn.exec_driver_sql("DROP TABLE IF EXISTS paper_ann")
-    monkeypatch.setattr(sql_ann, "_SETUP", ("CREATE EXTENSION IF NOT EXISTS no_such_extension",))
-    said = store.setup_ann()
-    assert said.startswith("vector search: in-process HNSW (usearch); pgvector unavailable:")
-    assert "no_such_extension" in said
-    assert store.ann_backend() is None
-    fill(store, clustered(np.random.default_rng(6), 1200))
-    index = VectorIndex(tmp_path, exact_below=1000)
-    index.sync(store)
-    assert index.approximate and (tmp_path / "vectors.usearch").is_file()

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from conftest import new_database_url
 from paperfeed.config import load_settings
-from paperfeed.edge import site
+from paperfeed.http_edge import site
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.web.app import create_app
 from search_corpus import corpus, paper

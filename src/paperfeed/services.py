@@ -17,12 +17,12 @@ from paperfeed.digest.compose import MailSettings
 from paperfeed.digest.config import mail_settings
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import fetch_one
-from paperfeed.jobs import JobSettings, handlers, job_settings, jobs_in_process, schedule
 from paperfeed.models import Paper
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store, open_store
+from paperfeed.tasks import JobSettings, handlers, job_settings, jobs_in_process, schedule
 from paperfeed.worker import Worker
 
 

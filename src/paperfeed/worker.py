@@ -2,7 +2,7 @@
 SQLite, a thread inside `paperfeed serve` plan and run them.
 
 Planning is idempotent: each periodic job's key names its period ("embed:2026-11-22T21:40"), and a key is queued
-once, so every worker may plan every round. Claiming is atomic (see :mod:`paperfeed.store.jobs`), so each job runs
+once, so every worker may plan every round. Claiming is atomic (see :mod:`paperfeed.store.queue`), so each job runs
 in one worker. A running job's claim is renewed every ``lease / 3``; a worker that dies leaves a claim that goes
 stale after ``lease``, and another worker runs the job again. A failed job is retried with backoff, then marked
 failed with its error (``paperfeed jobs`` lists them).
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 from paperfeed.errors import PaperfeedError
 from paperfeed.store import Store
-from paperfeed.store.jobs import Job
+from paperfeed.store.queue import Job
 
 log = logging.getLogger("paperfeed.worker")
 Handler = Callable[[Job], str]  # runs the job; returns a one-line summary

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from paperfeed import accounts
-from paperfeed.edge import authorization, counted_write, site_of, store_of
 from paperfeed.errors import Forbidden, Unauthorized
+from paperfeed.http_edge import authorization, counted_write, site_of, store_of
 from paperfeed.models import User
 
 

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request, Response
 
 from paperfeed import feed
 from paperfeed.api.schemas import hf_daily_item, hf_paper
-from paperfeed.edge import cached, engine_of, int_param, store_of
 from paperfeed.errors import BadRequest
+from paperfeed.http_edge import cached, engine_of, int_param, store_of
 from paperfeed.search.engine import parse_mode, parse_sort
 
 HF_SORTS: dict[str, feed.FeedSort] = {"publishedAt": "newest", "trending": "trending"}

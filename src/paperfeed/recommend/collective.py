@@ -1,4 +1,4 @@
-"""The collective model an instance serves in its "for you" feed: :class:`~paperfeed.recommend.models.CollectiveMF`
+"""The collective model an instance serves in its "for you" feed: :class:`~paperfeed.recommend.algorithms.CollectiveMF`
 over the readers' upvotes and collections stacked with every paper's features (tf-idf words of its title and
 abstract, and its nearest MiniLM "concepts"), as bench/recommend_quality.py measures it on CiteULike-t.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import CollectiveMF, NotFitted, normalise_rows
+from paperfeed.recommend.algorithms import CollectiveMF, NotFitted, normalise_rows
 
 ARTIFACT = "recommend:cmf"
 WORDS = 8_000  # vocabulary size: CiteULike-t's own, on which the model's settings were chosen

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.recommend.models import GraphFilter
+from paperfeed.recommend.algorithms import GraphFilter
 
 MIN_READERS = 3  # below this many readers with history, collaborative filtering has nothing to say
 

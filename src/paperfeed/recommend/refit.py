@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from paperfeed.recommend.algorithms import CollectiveMF, GraphFilter, fit_blend
 from paperfeed.recommend.collective import ARTIFACT, CollectiveModel, PaperFeatures
 from paperfeed.recommend.interactions import MIN_READERS, Interactions, fit_interactions, recommend_text
-from paperfeed.recommend.models import CollectiveMF, GraphFilter, fit_blend
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
 
@@ -62,7 +62,7 @@ def fit_weights(
 ) -> str:
     """Fit the blend weights on this instance's history: one paper held out per reader (at most
     ``max_readers``), weights chosen for Recall@20 on them among at most ``max_items`` candidates (the held-out
-    papers and the most upvoted others; see :func:`paperfeed.recommend.models.fit_blend`), so that the score
+    papers and the most upvoted others; see :func:`paperfeed.recommend.algorithms.fit_blend`), so that the score
     matrices stay at a few hundred MB whatever the instance's size. Saved for every web process."""
     rng = np.random.default_rng(seed)
     sizes = np.diff(interactions.matrix.indptr)

@@ -28,9 +28,9 @@ import scipy.sparse as sp
 
 from paperfeed.errors import BadRequest
 from paperfeed.models import Paper, Subscription, User
+from paperfeed.recommend.algorithms import Blend, zscore
 from paperfeed.recommend.collective import ARTIFACT, CollectiveModel
 from paperfeed.recommend.interactions import Interactions, fit_interactions, recommend_text
-from paperfeed.recommend.models import Blend, zscore
 from paperfeed.recommend.refit import BLEND_STATE
 from paperfeed.search.embed import DIM
 from paperfeed.search.engine import SearchEngine

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from paperfeed.models import Paper
 from paperfeed.store.artifacts import ArtifactStore
-from paperfeed.store.community import CommunityData
 from paperfeed.store.digests import DigestData
-from paperfeed.store.jobs import JobQueue
+from paperfeed.store.queue import JobQueue
+from paperfeed.store.readers import ReaderData
 
 SortOrder = Literal["upvotes", "newest", "oldest"]
 
@@ -166,7 +166,7 @@ class SearchData(abc.ABC):
         """How many papers have an embedding from ``model``."""
 
 
-class Store(SearchData, CommunityData, DigestData, JobQueue, ArtifactStore):
+class Store(SearchData, ReaderData, DigestData, JobQueue, ArtifactStore):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 
     A paper's ``upvotes`` and ``num_comments`` as read are the source's counts plus this instance's own votes

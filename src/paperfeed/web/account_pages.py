@@ -7,10 +7,10 @@ import secrets
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from paperfeed import accounts, community, export
+from paperfeed import accounts, export, reader_actions
 from paperfeed.accounts import Session
-from paperfeed.edge import client_address, site_of, store_of
 from paperfeed.errors import PaperfeedError, TooManyRequests, Unauthorized
+from paperfeed.http_edge import client_address, site_of, store_of
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, CheckedForm, field, require_user, viewer
 from paperfeed.web.pages import render
@@ -126,29 +126,29 @@ def delete_token(request: Request, token_id: int, _: CheckedForm) -> Response:
 
 @router.get("/u/{name}", response_class=HTMLResponse)
 def user_page(request: Request, name: str) -> Response:
-    page = community.user_page(store_of(request), name, viewer(request))
+    page = reader_actions.user_page(store_of(request), name, viewer(request))
     return render(request, "user.html", page=page)
 
 
 @router.post("/collections")
 def create_collection(request: Request, form: CheckedForm) -> Response:
     user = writer(request)
-    made = community.create_collection(store_of(request), user, field(form, "name"), field(form, "public") == "1")
+    made = reader_actions.create_collection(store_of(request), user, field(form, "name"), field(form, "public") == "1")
     paper = field(form, "paper")
     if paper:  # made from a paper's page: the paper goes in at once
-        community.set_in_collection(store_of(request), user, made.owner, made.slug, paper, True)
+        reader_actions.set_in_collection(store_of(request), user, made.owner, made.slug, paper, True)
     return back(f"/u/{made.owner}/collections/{made.slug}")
 
 
 @router.get("/u/{name}/collections/{slug}", response_class=HTMLResponse)
 def collection(request: Request, name: str, slug: str) -> Response:
-    found, papers = community.collection(store_of(request), name, slug, viewer(request))
+    found, papers = reader_actions.collection(store_of(request), name, slug, viewer(request))
     return render(request, "collection.html", collection=found, papers=papers)
 
 
 @router.get("/u/{name}/collections/{slug}/bibtex")
 def collection_bibtex(request: Request, name: str, slug: str) -> Response:
-    found, papers = community.collection(store_of(request), name, slug, viewer(request))
+    found, papers = reader_actions.collection(store_of(request), name, slug, viewer(request))
     headers = {"Content-Disposition": f'inline; filename="{found.slug}.bib"'}
     return PlainTextResponse(export.bibtex(papers), media_type="application/x-bibtex; charset=utf-8", headers=headers)
 
@@ -156,12 +156,14 @@ def collection_bibtex(request: Request, name: str, slug: str) -> Response:
 @router.post("/u/{name}/collections/{slug}/papers")
 def collect(request: Request, name: str, slug: str, form: CheckedForm) -> Response:
     present = field(form, "present", "1") != "0"
-    found = community.set_in_collection(store_of(request), writer(request), name, slug, field(form, "paper"), present)
+    found = reader_actions.set_in_collection(
+        store_of(request), writer(request), name, slug, field(form, "paper"), present
+    )
     return back(f"/u/{found.owner}/collections/{found.slug}")
 
 
 @router.post("/u/{name}/collections/{slug}/delete")
 def delete_collection(request: Request, name: str, slug: str, _: CheckedForm) -> Response:
     user = writer(request)
-    community.delete_collection(store_of(request), user, name, slug)
+    reader_actions.delete_collection(store_of(request), user, name, slug)
     return back(f"/u/{user.name}")

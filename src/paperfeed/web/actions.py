@@ -7,9 +7,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from paperfeed import community
-from paperfeed.edge import counted_write, site_of, store_of
+from paperfeed import reader_actions
 from paperfeed.errors import PaperfeedError
+from paperfeed.http_edge import counted_write, site_of, store_of
 from paperfeed.models import User
 from paperfeed.web.deps import CheckedForm, field, require_user, viewer
 from paperfeed.web.pages import render
@@ -28,26 +28,26 @@ def back(path: str) -> RedirectResponse:
 
 @router.post("/papers/{arxiv_id}/upvote")
 def upvote(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
-    result = community.vote(store_of(request), writer(request), arxiv_id, field(form, "up", "1") != "0")
+    result = reader_actions.vote(store_of(request), writer(request), arxiv_id, field(form, "up", "1") != "0")
     return back(f"/papers/{result.arxiv_id}#votes")
 
 
 @router.post("/papers/{arxiv_id}/comments")
 def add_comment(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
-    made = community.comment(store_of(request), writer(request), arxiv_id, field(form, "body"))
+    made = reader_actions.comment(store_of(request), writer(request), arxiv_id, field(form, "body"))
     return back(f"/papers/{made.arxiv_id}#comment-{made.id}")
 
 
 @router.post("/comments/{comment_id}/hide")
 def hide_comment(request: Request, comment_id: int, form: CheckedForm) -> Response:
     hidden = field(form, "hidden", "1") != "0"
-    changed = community.hide_comment(store_of(request), writer(request), comment_id, hidden)
+    changed = reader_actions.hide_comment(store_of(request), writer(request), comment_id, hidden)
     return back(f"/papers/{changed.arxiv_id}#comment-{changed.id}")
 
 
 @router.post("/papers/{arxiv_id}/remove")
 def remove_paper(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
-    community.remove_paper(store_of(request), writer(request), arxiv_id, field(form, "reason"))
+    reader_actions.remove_paper(store_of(request), writer(request), arxiv_id, field(form, "reason"))
     return back("/")
 
 
@@ -62,7 +62,7 @@ def submit_form(request: Request) -> Response:
 def submit(request: Request, form: CheckedForm) -> Response:
     raw = field(form, "id")
     try:
-        paper = community.submit(store_of(request), site_of(request).services.fetch_paper, writer(request), raw)
+        paper = reader_actions.submit(store_of(request), site_of(request).services.fetch_paper, writer(request), raw)
     except PaperfeedError as exc:  # a duplicate or unknown id: say so on the form, keeping what was typed
         if exc.status >= 500 and exc.status != 502:
             raise

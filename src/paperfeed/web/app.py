@@ -1,5 +1,5 @@
 """The application factory: reads the settings, has paperfeed.services build the objects, and puts them, with
-the web edge's own state, in the one Site that handlers reach through paperfeed.edge.site_of."""
+the web edge's own state, in the one Site that handlers reach through paperfeed.http_edge.site_of."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from paperfeed.accounts import check_secret_key
-from paperfeed.api.community_routes import router as api_community_router
+from paperfeed.api.reader_routes import router as api_reader_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
-from paperfeed.edge import Limits, Site
 from paperfeed.errors import IngestError, PaperfeedError, TooManyRequests
+from paperfeed.http_edge import Limits, Site
 from paperfeed.pagecache import PageCache
 from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.router.add_event_handler("startup", worker.start)
         app.router.add_event_handler("shutdown", worker.stop)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-    app.include_router(api_community_router)
+    app.include_router(api_reader_router)
     app.include_router(api_router)
     app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
     app.include_router(actions_router)

@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 
 from paperfeed import accounts
 from paperfeed.config import Settings
-from paperfeed.edge import site_of, store_of
 from paperfeed.errors import Forbidden, Unauthorized
+from paperfeed.http_edge import site_of, store_of
 from paperfeed.models import Paper, User
 from paperfeed.pagecache import PageCache
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from paperfeed import export, feed
-from paperfeed.edge import engine_of, store_of
 from paperfeed.errors import NotFound
+from paperfeed.http_edge import engine_of, store_of
 from paperfeed.models import Paper
 from paperfeed.search.engine import parse_mode
 from paperfeed.web.deps import settings_of

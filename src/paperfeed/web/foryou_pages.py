@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from paperfeed import community
-from paperfeed.edge import site_of, store_of
+from paperfeed import reader_actions
+from paperfeed.http_edge import site_of, store_of
 from paperfeed.recommend.serve import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CheckedForm, field, viewer
@@ -31,11 +31,11 @@ def for_you(request: Request, window: str = "week") -> Response:
 
 @router.post("/papers/{arxiv_id}/dismiss")
 def dismiss(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
-    community.dismiss(store_of(request), writer(request), arxiv_id, undo=field(form, "undo") == "1")
+    reader_actions.dismiss(store_of(request), writer(request), arxiv_id, undo=field(form, "undo") == "1")
     return back(f"/for-you?window={field(form, 'window', 'week')}")
 
 
 @router.post("/account/interests")
 def interests(request: Request, form: CheckedForm) -> Response:
-    community.set_interests(store_of(request), writer(request), field(form, "interests"))
+    reader_actions.set_interests(store_of(request), writer(request), field(form, "interests"))
     return back("/for-you")

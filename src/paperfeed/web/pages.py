@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from paperfeed import community, feed
-from paperfeed.edge import cached, engine_of, int_param, store_of
+from paperfeed import feed, reader_actions
 from paperfeed.errors import Conflict
+from paperfeed.http_edge import cached, engine_of, int_param, store_of
 from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
 from paperfeed.web.deps import CSRF_COOKIE, csrf_token, viewer, voted_ids
@@ -95,11 +95,11 @@ def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLR
         similar = []
     user = viewer(request)
     number = int_param(comments, "comments", 1, 1, 100_000)
-    thread = community.comments(store_of(request), found.arxiv_id, user, page=number)
+    thread = reader_actions.comments(store_of(request), found.arxiv_id, user, page=number)
     lists = store_of(request).list_collections(user.name, include_private=True) if user else []
     return render(
         request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
-        collections=lists, html_of=community.html_of,
+        collections=lists, html_of=reader_actions.html_of,
     )  # fmt: skip
 
 

@@ -10,9 +10,9 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
 from paperfeed.digest import subscribe as subs
-from paperfeed.edge import store_of
-from paperfeed.edge import subscribe as subscribe_request
 from paperfeed.errors import PaperfeedError
+from paperfeed.http_edge import store_of
+from paperfeed.http_edge import subscribe as subscribe_request
 from paperfeed.web.deps import CheckedForm, PostedForm, field, settings_of, viewer
 from paperfeed.web.pages import render
 

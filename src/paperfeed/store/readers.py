@@ -1,5 +1,6 @@
-"""The store interface for the community: accounts, sessions, API tokens, votes, comments, collections and
-moderation. Every backend implements it beside :class:`paperfeed.store.base.Store`.
+"""The store interface for what readers make and own (not the papers): accounts, sessions, API
+tokens, votes, comments, collections and moderation. Every backend implements it beside
+:class:`paperfeed.store.base.Store`.
 
 Secrets never reach the store in the clear: sessions and tokens are looked up by a hash of the value the
 client holds, passwords arrive already hashed (argon2, in :mod:`paperfeed.accounts`).
@@ -33,7 +34,7 @@ class Credentials:
     password_hash: str
 
 
-class CommunityData(abc.ABC):
+class ReaderData(abc.ABC):
     """What readers do: sign up, vote, comment, submit, collect; and what admins undo."""
 
     # -- accounts ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""SQL for the job queue (see :class:`paperfeed.store.jobs.JobQueue`)."""
+"""SQL for the job queue (see :class:`paperfeed.store.queue.JobQueue`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from paperfeed.store.jobs import Job, JobQueue, JobRecord
+from paperfeed.store.queue import Job, JobQueue, JobRecord
 from paperfeed.store.schema import jobs
 from paperfeed.store.sql_plumbing import SqlPlumbing
 

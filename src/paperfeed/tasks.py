@@ -1,4 +1,5 @@
-"""The background jobs and their schedule: what `paperfeed worker` (and, on SQLite, `paperfeed serve`) runs.
+"""The tasks behind each job kind and their schedule (the queue is :mod:`paperfeed.store.queue`, the loop that
+claims and runs jobs is :mod:`paperfeed.worker`): what `paperfeed worker` (and, on SQLite, `paperfeed serve`) runs.
 
 - ``update``: fetch the configured categories' new papers from the arXiv API (hourly by default), then queue an
   ``embed`` job;
@@ -33,7 +34,7 @@ from paperfeed.recommend.serve import ForYou, digest_picks
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.search.engine import SearchEngine
 from paperfeed.store import Store
-from paperfeed.store.jobs import Job
+from paperfeed.store.queue import Job
 from paperfeed.worker import Handler, Periodic, Worker
 
 EMBED_CHUNK = 5_000  # papers per embed job: one to three minutes on two cores

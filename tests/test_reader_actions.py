@@ -1,5 +1,5 @@
 """Accounts, votes, comments, submissions, collections and moderation, through paperfeed.accounts and
-paperfeed.community over every store backend."""
+paperfeed.reader_actions over every store backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from paperfeed import accounts, community, feed
+from conftest import present
+from paperfeed import accounts, feed, reader_actions
 from paperfeed.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from paperfeed.limits import RateLimiter
 from paperfeed.models import Paper, User
@@ -85,17 +86,17 @@ def test_csrf_tokens_bind_to_the_cookie() -> None:
 
 
 def test_votes_are_idempotent_and_survive_reimport(filled: Store, ada: User, admin: User) -> None:
-    assert community.vote(filled, ada, "2501.00002", True).upvotes == 1
-    assert community.vote(filled, ada, "2501.00002", True).upvotes == 1  # twice: still one vote
-    assert community.vote(filled, admin, "arXiv:2501.00002v1", True).upvotes == 2
+    assert reader_actions.vote(filled, ada, "2501.00002", True).upvotes == 1
+    assert reader_actions.vote(filled, ada, "2501.00002", True).upvotes == 1  # twice: still one vote
+    assert reader_actions.vote(filled, admin, "arXiv:2501.00002v1", True).upvotes == 2
     filled.upsert_papers([paper(2, title="A new title for v2", version=2, upvotes=5)])  # the source's own count
     again = filled.get_paper("2501.00002")
     assert again is not None and again.upvotes == 7 and again.title == "A new title for v2"
-    assert community.vote(filled, ada, "2501.00002", False).upvotes == 6
-    assert community.vote(filled, ada, "2501.00002", False).upvotes == 6
+    assert reader_actions.vote(filled, ada, "2501.00002", False).upvotes == 6
+    assert reader_actions.vote(filled, ada, "2501.00002", False).upvotes == 6
     assert filled.voted(admin.id, ["2501.00002", "2501.00003"]) == {"2501.00002"}
     with pytest.raises(NotFound):
-        community.vote(filled, ada, "2501.99999", True)
+        reader_actions.vote(filled, ada, "2501.99999", True)
 
 
 def test_votes_move_papers_in_trending(filled: Store, ada: User) -> None:
@@ -104,28 +105,30 @@ def test_votes_move_papers_in_trending(filled: Store, ada: User) -> None:
     filled.upsert_papers(extra)
     before = [p.arxiv_id for p in feed.feed(filled, feed.period_of(day=day), sort="trending").papers]
     last = before[-1]
-    community.vote(filled, ada, last, True)
+    reader_actions.vote(filled, ada, last, True)
     after = [p.arxiv_id for p in feed.feed(filled, feed.period_of(day=day), sort="trending").papers]
     assert after[0] == last
     assert feed.feed(filled, feed.period_of(day=day), sort="upvotes").papers[0].arxiv_id == last
 
 
 def test_comments_render_safely_and_admins_hide_them(filled: Store, ada: User, admin: User) -> None:
-    made = community.comment(filled, ada, "2501.00001", "**Nice** <script>alert(1)</script> [x](javascript:alert(1))")
-    html = community.render_markdown(made.body)
+    made = reader_actions.comment(
+        filled, ada, "2501.00001", "**Nice** <script>alert(1)</script> [x](javascript:alert(1))"
+    )
+    html = reader_actions.render_markdown(made.body)
     assert "<strong>Nice</strong>" in html
     assert "<script" not in html and "javascript:" not in html.replace("[x](javascript:alert(1))", "")
     assert 'href="javascript' not in html
-    assert filled.get_paper("2501.00001").num_comments == 1  # type: ignore[union-attr]
+    assert present(filled.get_paper("2501.00001")).num_comments == 1
     with pytest.raises(Forbidden):
-        community.hide_comment(filled, ada, made.id, True)
-    community.hide_comment(filled, admin, made.id, True)
-    assert community.comments(filled, "2501.00001", ada).comments == []
-    assert [c.hidden for c in community.comments(filled, "2501.00001", admin).comments] == [True]
-    assert filled.get_paper("2501.00001").num_comments == 0  # type: ignore[union-attr]
-    for body in ("", "   ", "x" * (community.MAX_COMMENT + 1)):
+        reader_actions.hide_comment(filled, ada, made.id, True)
+    reader_actions.hide_comment(filled, admin, made.id, True)
+    assert reader_actions.comments(filled, "2501.00001", ada).comments == []
+    assert [c.hidden for c in reader_actions.comments(filled, "2501.00001", admin).comments] == [True]
+    assert present(filled.get_paper("2501.00001")).num_comments == 0
+    for body in ("", "   ", "x" * (reader_actions.MAX_COMMENT + 1)):
         with pytest.raises(BadRequest, match="body"):
-            community.comment(filled, ada, "2501.00001", body)
+            reader_actions.comment(filled, ada, "2501.00001", body)
 
 
 def test_submit_fetches_unknown_papers_and_refuses_duplicates(filled: Store, ada: User, admin: User) -> None:
@@ -135,66 +138,66 @@ def test_submit_fetches_unknown_papers_and_refuses_duplicates(filled: Store, ada
         fetched.append(arxiv_id)
         return paper(50, arxiv_id=arxiv_id) if arxiv_id == "2502.00001" else None
 
-    made = community.submit(filled, fetch, ada, "https://arxiv.org/abs/2502.00001v2")
+    made = reader_actions.submit(filled, fetch, ada, "https://arxiv.org/abs/2502.00001v2")
     assert (made.arxiv_id, made.submitted_by) == ("2502.00001", "ada") and made.submitted_at is not None
     with pytest.raises(Conflict, match="already submitted by ada"):
-        community.submit(filled, fetch, admin, "2502.00001")
+        reader_actions.submit(filled, fetch, admin, "2502.00001")
     with pytest.raises(NotFound, match=r"arXiv has no paper 2502\.00002"):
-        community.submit(filled, fetch, ada, "2502.00002")
+        reader_actions.submit(filled, fetch, ada, "2502.00002")
     with pytest.raises(BadRequest, match="arXiv id"):
-        community.submit(filled, fetch, ada, "not an id")
-    assert community.submit(filled, fetch, admin, "2501.00004").submitted_by == "root"  # stored: no fetch
+        reader_actions.submit(filled, fetch, ada, "not an id")
+    assert reader_actions.submit(filled, fetch, admin, "2501.00004").submitted_by == "root"  # stored: no fetch
     assert fetched == ["2502.00001", "2502.00002"]
     mine = feed.feed(filled, feed.period_of(day="2025-01-05"), submitter="root", sort="newest")
     assert [p.arxiv_id for p in mine.papers] == ["2501.00004"]
 
 
 def test_removed_papers_stay_removed(filled: Store, ada: User, admin: User) -> None:
-    community.vote(filled, ada, "2501.00003", True)
+    reader_actions.vote(filled, ada, "2501.00003", True)
     with pytest.raises(Forbidden):
-        community.remove_paper(filled, ada, "2501.00003")
-    community.remove_paper(filled, admin, "2501.00003", "spam")
+        reader_actions.remove_paper(filled, ada, "2501.00003")
+    reader_actions.remove_paper(filled, admin, "2501.00003", "spam")
     assert filled.get_paper("2501.00003") is None
     filled.upsert_papers([paper(3)])  # a later import does not bring it back
     assert filled.get_paper("2501.00003") is None
     assert filled.user_papers(ada.id, "upvoted", 10, 0) == []
     with pytest.raises(Conflict, match="removed"):
-        community.submit(filled, lambda _id: paper(3), ada, "2501.00003")
+        reader_actions.submit(filled, lambda _id: paper(3), ada, "2501.00003")
 
 
 def test_collections_are_private_unless_public(filled: Store, ada: User, admin: User) -> None:
-    reading = community.create_collection(filled, ada, "Reading group: week 1", public=False)
+    reading = reader_actions.create_collection(filled, ada, "Reading group: week 1", public=False)
     assert reading.slug == "reading-group-week-1"
-    community.set_in_collection(filled, ada, "ada", reading.slug, "2501.00002", True)
-    community.set_in_collection(filled, ada, "ada", reading.slug, "2501.00005", True)
-    community.set_in_collection(filled, ada, "ada", reading.slug, "2501.00005", True)  # idempotent
-    found, papers = community.collection(filled, "ada", reading.slug, ada)
+    reader_actions.set_in_collection(filled, ada, "ada", reading.slug, "2501.00002", True)
+    reader_actions.set_in_collection(filled, ada, "ada", reading.slug, "2501.00005", True)
+    reader_actions.set_in_collection(filled, ada, "ada", reading.slug, "2501.00005", True)  # idempotent
+    found, papers = reader_actions.collection(filled, "ada", reading.slug, ada)
     assert found.size == 2 and [p.arxiv_id for p in papers] == ["2501.00005", "2501.00002"]
     with pytest.raises(NotFound):
-        community.collection(filled, "ada", reading.slug, admin)  # private
+        reader_actions.collection(filled, "ada", reading.slug, admin)  # private
     with pytest.raises(NotFound):
-        community.collection(filled, "ada", reading.slug, None)
+        reader_actions.collection(filled, "ada", reading.slug, None)
     with pytest.raises(Conflict):
-        community.create_collection(filled, ada, "reading group week 1", public=True)
-    shared = community.create_collection(filled, ada, "Shared", public=True)
-    assert community.collection(filled, "ADA", shared.slug, None)[0].public
+        reader_actions.create_collection(filled, ada, "reading group week 1", public=True)
+    shared = reader_actions.create_collection(filled, ada, "Shared", public=True)
+    assert reader_actions.collection(filled, "ADA", shared.slug, None)[0].public
     with pytest.raises((Forbidden, NotFound)):
-        community.set_in_collection(filled, admin, "ada", shared.slug, "2501.00002", True)
-    assert [c.slug for c in community.user_page(filled, "ada", None).collections] == ["shared"]
-    assert len(community.user_page(filled, "ada", ada).collections) == 2
-    community.delete_collection(filled, ada, "ada", reading.slug)
+        reader_actions.set_in_collection(filled, admin, "ada", shared.slug, "2501.00002", True)
+    assert [c.slug for c in reader_actions.user_page(filled, "ada", None).collections] == ["shared"]
+    assert len(reader_actions.user_page(filled, "ada", ada).collections) == 2
+    reader_actions.delete_collection(filled, ada, "ada", reading.slug)
     assert filled.get_paper("2501.00002") is not None
 
 
 def test_user_page_lists_upvoted_and_submitted(filled: Store, ada: User) -> None:
-    community.vote(filled, ada, "2501.00001", True)
-    community.vote(filled, ada, "2501.00006", True)
-    community.submit(filled, lambda _id: None, ada, "2501.00002")
-    page = community.user_page(filled, "ada", None)
+    reader_actions.vote(filled, ada, "2501.00001", True)
+    reader_actions.vote(filled, ada, "2501.00006", True)
+    reader_actions.submit(filled, lambda _id: None, ada, "2501.00002")
+    page = reader_actions.user_page(filled, "ada", None)
     assert [p.arxiv_id for p in page.upvoted] == ["2501.00006", "2501.00001"]
     assert [p.arxiv_id for p in page.submitted] == ["2501.00002"]
     with pytest.raises(NotFound):
-        community.user_page(filled, "nobody", None)
+        reader_actions.user_page(filled, "nobody", None)
 
 
 def test_papers_page_cursor(filled: Store) -> None:

@@ -17,7 +17,6 @@ from paperfeed.config import Settings
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.subscribe import Requested
 from paperfeed.errors import BadRequest
-from paperfeed.jobs import send_soon
 from paperfeed.limits import FailureBackoff, RateLimiter
 from paperfeed.models import User
 from paperfeed.pagecache import PageCache
@@ -25,6 +24,7 @@ from paperfeed.search.engine import SearchEngine
 from paperfeed.services import Services
 from paperfeed.store import Store
 from paperfeed.store.digests import Preferences
+from paperfeed.tasks import send_soon
 from paperfeed.worker import Worker
 
 

@@ -1,4 +1,5 @@
-"""Recommendation models over a user-item matrix and item features: pure numpy / scipy, no I/O.
+"""Recommendation algorithms (not data records: those are :mod:`paperfeed.models`) over a user-item matrix and
+item features: pure numpy / scipy, no I/O.
 
 * :class:`ContentModel`: the sum of cosine similarities between an item and the items a user liked (minus
   those dismissed), over L2-normalised item features (tf-idf rows, or sentence embeddings). It works from one

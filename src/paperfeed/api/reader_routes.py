@@ -1,6 +1,6 @@
 """Native JSON routes for what the Hugging Face Papers API lacks: upvotes, comments, submissions, user pages,
 collections, moderation. Writes need a token (``Authorization: Bearer``) or a browser session with its CSRF
-token; each handler parses, calls paperfeed.community, and shapes."""
+token; each handler parses, calls paperfeed.reader_actions, and shapes."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from paperfeed import community, export
+from paperfeed import export, reader_actions
 from paperfeed.api.auth import api_writer, caller
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
-from paperfeed.edge import int_param, site_of, store_of
-from paperfeed.edge import subscribe as subscribe_request
 from paperfeed.errors import Unauthorized
+from paperfeed.http_edge import int_param, site_of, store_of
+from paperfeed.http_edge import subscribe as subscribe_request
 
 router = APIRouter(prefix="/api")
 
 
 class CommentIn(BaseModel):
-    body: str = Field(max_length=community.MAX_COMMENT, description="Markdown; rendered through a sanitiser.")
+    body: str = Field(max_length=reader_actions.MAX_COMMENT, description="Markdown; rendered through a sanitiser.")
 
 
 class CommentChange(BaseModel):
@@ -44,7 +44,7 @@ class SubscriptionIn(BaseModel):
 
 
 class CollectionIn(BaseModel):
-    name: str = Field(max_length=community.MAX_COLLECTION_NAME)
+    name: str = Field(max_length=reader_actions.MAX_COLLECTION_NAME)
     public: bool = False
 
 
@@ -56,13 +56,13 @@ def whoami(request: Request) -> dict[str, Any]:
 
 @router.post("/papers/{arxiv_id}/upvote", summary="Upvote a paper (native; idempotent)")
 def upvote(request: Request, arxiv_id: str) -> dict[str, Any]:
-    result = community.vote(store_of(request), api_writer(request), arxiv_id, True)
+    result = reader_actions.vote(store_of(request), api_writer(request), arxiv_id, True)
     return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
 
 
 @router.delete("/papers/{arxiv_id}/upvote", summary="Take an upvote back (native; idempotent)")
 def unvote(request: Request, arxiv_id: str) -> dict[str, Any]:
-    result = community.vote(store_of(request), api_writer(request), arxiv_id, False)
+    result = reader_actions.vote(store_of(request), api_writer(request), arxiv_id, False)
     return {"id": result.arxiv_id, "upvotes": result.upvotes, "upvoted": result.upvoted}
 
 
@@ -71,42 +71,44 @@ def list_comments(
     request: Request, response: Response, arxiv_id: str, page: str | None = None, limit: str | None = None
 ) -> list[dict[str, Any]]:
     """Oldest first; ``X-Total-Count`` holds the thread's size and ``Link`` (rel="next") the next page."""
-    size = int_param(limit, "limit", community.COMMENTS_PER_PAGE, 1, 100)
+    size = int_param(limit, "limit", reader_actions.COMMENTS_PER_PAGE, 1, 100)
     number = int_param(page, "page", 1, 1, 100_000)
-    thread = community.comments(store_of(request), arxiv_id, caller(request), page=number, per_page=size)
+    thread = reader_actions.comments(store_of(request), arxiv_id, caller(request), page=number, per_page=size)
     response.headers["X-Total-Count"] = str(thread.total)
     if thread.page < thread.pages:
         response.headers["Link"] = f'<{request.url.path}?page={thread.page + 1}&limit={size}>; rel="next"'
-    return [comment_dict(c, community.html_of(c)) for c in thread.comments]
+    return [comment_dict(c, reader_actions.html_of(c)) for c in thread.comments]
 
 
 @router.post("/papers/{arxiv_id}/comments", status_code=201, summary="Comment on a paper (native)")
 def add_comment(request: Request, arxiv_id: str, given: CommentIn) -> dict[str, Any]:
-    made = community.comment(store_of(request), api_writer(request), arxiv_id, given.body)
-    return comment_dict(made, community.html_of(made))
+    made = reader_actions.comment(store_of(request), api_writer(request), arxiv_id, given.body)
+    return comment_dict(made, reader_actions.html_of(made))
 
 
 @router.put("/comments/{comment_id}", summary="Hide or show a comment (admins; native)")
 def change_comment(request: Request, comment_id: int, given: CommentChange) -> dict[str, Any]:
-    changed = community.hide_comment(store_of(request), api_writer(request), comment_id, given.hidden)
-    return comment_dict(changed, community.html_of(changed))
+    changed = reader_actions.hide_comment(store_of(request), api_writer(request), comment_id, given.hidden)
+    return comment_dict(changed, reader_actions.html_of(changed))
 
 
 @router.delete("/papers/{arxiv_id}", status_code=204, summary="Remove a paper (admins; native)")
 def remove_paper(request: Request, arxiv_id: str, reason: str = "") -> Response:
-    community.remove_paper(store_of(request), api_writer(request), arxiv_id, reason)
+    reader_actions.remove_paper(store_of(request), api_writer(request), arxiv_id, reason)
     return Response(status_code=204)
 
 
 @router.post("/submit", status_code=201, summary="Submit a paper to the daily list (native)")
 def submit(request: Request, given: SubmitIn) -> dict[str, Any]:
-    paper = community.submit(store_of(request), site_of(request).services.fetch_paper, api_writer(request), given.id)
+    paper = reader_actions.submit(
+        store_of(request), site_of(request).services.fetch_paper, api_writer(request), given.id
+    )
     return hf_paper(paper)
 
 
 @router.get("/users/{name}", summary="A reader's upvoted and submitted papers and collections (native)")
 def user(request: Request, name: str) -> dict[str, Any]:
-    page = community.user_page(store_of(request), name, caller(request))
+    page = reader_actions.user_page(store_of(request), name, caller(request))
     return {
         "name": page.user.name,
         "upvoted": [hf_paper(p) for p in page.upvoted],
@@ -118,36 +120,36 @@ def user(request: Request, name: str) -> dict[str, Any]:
 @router.post("/collections", status_code=201, summary="Create a collection (native)")
 def create_collection(request: Request, given: CollectionIn) -> dict[str, Any]:
     return collection_dict(
-        community.create_collection(store_of(request), api_writer(request), given.name, given.public)
+        reader_actions.create_collection(store_of(request), api_writer(request), given.name, given.public)
     )
 
 
 @router.get("/users/{name}/collections/{slug}", summary="A collection and its papers (native)")
 def collection(request: Request, name: str, slug: str) -> dict[str, Any]:
-    found, papers = community.collection(store_of(request), name, slug, caller(request))
+    found, papers = reader_actions.collection(store_of(request), name, slug, caller(request))
     return {**collection_dict(found), "papers": [hf_paper(p) for p in papers], "bibtex": export.bibtex(papers)}
 
 
 @router.put("/users/{name}/collections/{slug}/papers/{arxiv_id}", summary="Add a paper to a collection (native)")
 def collect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str, Any]:
-    found = community.set_in_collection(store_of(request), api_writer(request), name, slug, arxiv_id, True)
+    found = reader_actions.set_in_collection(store_of(request), api_writer(request), name, slug, arxiv_id, True)
     return collection_dict(store_of(request).get_collection(found.owner, found.slug) or found)
 
 
 @router.delete("/users/{name}/collections/{slug}/papers/{arxiv_id}", summary="Take a paper out (native)")
 def uncollect(request: Request, name: str, slug: str, arxiv_id: str) -> dict[str, Any]:
-    found = community.set_in_collection(store_of(request), api_writer(request), name, slug, arxiv_id, False)
+    found = reader_actions.set_in_collection(store_of(request), api_writer(request), name, slug, arxiv_id, False)
     return collection_dict(store_of(request).get_collection(found.owner, found.slug) or found)
 
 
 @router.delete("/users/{name}/collections/{slug}", status_code=204, summary="Delete a collection (native)")
 def delete_collection(request: Request, name: str, slug: str) -> Response:
-    community.delete_collection(store_of(request), api_writer(request), name, slug)
+    reader_actions.delete_collection(store_of(request), api_writer(request), name, slug)
     return Response(status_code=204)
 
 
 class InterestsIn(BaseModel):
-    interests: str = Field(max_length=community.MAX_INTERESTS)
+    interests: str = Field(max_length=reader_actions.MAX_INTERESTS)
 
 
 @router.get("/for_you", summary="Recommendations for the caller, each with its reason (native)")
@@ -162,17 +164,20 @@ def for_you(request: Request, window: str = "week", limit: str | None = None) ->
 
 @router.post("/papers/{arxiv_id}/dismiss", summary="Not interested: never recommend this paper again (native)")
 def dismiss(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return {"id": community.dismiss(store_of(request), api_writer(request), arxiv_id), "dismissed": True}
+    return {"id": reader_actions.dismiss(store_of(request), api_writer(request), arxiv_id), "dismissed": True}
 
 
 @router.delete("/papers/{arxiv_id}/dismiss", summary="Take a 'not interested' back (native)")
 def undismiss(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return {"id": community.dismiss(store_of(request), api_writer(request), arxiv_id, undo=True), "dismissed": False}
+    return {
+        "id": reader_actions.dismiss(store_of(request), api_writer(request), arxiv_id, undo=True),
+        "dismissed": False,
+    }
 
 
 @router.put("/me/interests", summary="Your interests in your own words, for recommendations (native)")
 def interests(request: Request, given: InterestsIn) -> dict[str, Any]:
-    return {"interests": community.set_interests(store_of(request), api_writer(request), given.interests)}
+    return {"interests": reader_actions.set_interests(store_of(request), api_writer(request), given.interests)}
 
 
 @router.post("/subscriptions", status_code=202, summary="Subscribe an address to the digest (native; double opt-in)")

@@ -1,4 +1,5 @@
-"""SQL for the community (see :class:`paperfeed.store.community.CommunityData`)."""
+"""SQL for what readers make and own: accounts, votes, comments, collections
+(see :class:`paperfeed.store.readers.ReaderData`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from paperfeed.errors import Conflict, NotFound, StoreError
 from paperfeed.models import ApiToken, Collection, Comment, Paper, User
-from paperfeed.store.community import CommunityData, Credentials, Signals, UserPapers
+from paperfeed.store.readers import Credentials, ReaderData, Signals, UserPapers
 from paperfeed.store.schema import (
     api_tokens,
     collection_papers,
@@ -49,8 +50,8 @@ def _same_name(name: str) -> sa.ColumnElement[bool]:
     return sa.func.lower(users.c.name) == name.lower()
 
 
-class CommunityMixin(SqlPlumbing, CommunityData):
-    """CommunityData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read``, ``_write``, ``_load``."""
+class ReaderMixin(SqlPlumbing, ReaderData):
+    """ReaderData for :class:`paperfeed.store.sql.SqlStore`, which supplies ``_read``, ``_write``, ``_load``."""
 
     @staticmethod
     def _paper_id(conn: sa.Connection, arxiv_id: str) -> int:
