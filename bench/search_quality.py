@@ -9,6 +9,10 @@ The store and its embeddings are cached under --cache, so a second run embeds no
 pytrec_eval (trec_eval's implementation). ``--tune`` also prints the hybrid blend weight and title boost grids
 that the defaults were chosen from; tuning uses this train split only (there is no other split here).
 Reference points on this split: BM25 0.696, MiniLM 0.660, a tuned z-score blend 0.737.
+
+A second table runs the same queries over a store whose papers have first-tier vectors only (the static model
+distilled from MiniLM, what a new instance has in its first minutes), and ``--tune`` adds the grid of the first
+tier's fusion weight (paperfeed.search.tiers.FIRST_TIER_WEIGHT).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +31,11 @@ import pytrec_eval
 from paperfeed.models import Paper
 from paperfeed.search import engine as engine_module
 from paperfeed.search import keyword as keyword_module
-from paperfeed.search.embed import Embedder
+from paperfeed.search import tiers as tiers_module
+from paperfeed.search.embed import Embedder, Precision
 from paperfeed.search.embed_job import embed_papers
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,18 +65,32 @@ def load_queries(path: Path) -> tuple[dict[str, str], dict[str, dict[str, int]]]
     return queries, qrels
 
 
-def prepare(data: Path, cache: Path) -> Store:
+def prepare(data: Path, cache: Path, first_tier: StaticEmbedder | None = None, name: str = "scifact") -> Store:
+    """The collection in a cached store, embedded by MiniLM, or by ``first_tier`` only when given."""
     cache.mkdir(parents=True, exist_ok=True)
-    store = open_store(f"sqlite:///{cache / 'scifact.db'}")
+    store = open_store(f"sqlite:///{cache / (name + ('-first' if first_tier else '') + '.db')}")
     store.migrate()
     papers = list(corpus(data))
     for start in range(0, len(papers), 1000):
         store.upsert_papers(papers[start : start + 1000])
     started = time.perf_counter()
-    report = embed_papers(store, Embedder())
+    if first_tier is not None:
+        first_tier.prepare()
+    report = embed_papers(store, first_tier or Embedder())
     if report.embedded:
-        print(f"embedded {report.embedded:,} abstracts in {time.perf_counter() - started:.0f} s (cached for next time)")
+        print(f"embedded {report.embedded:,} abstracts in {time.perf_counter() - started:.1f} s "
+              f"({report.precision}; cached for next time)")  # fmt: skip
     return store
+
+
+def first_tier_engine(data: Path, cache: Path, query_precision: Precision = "auto") -> SearchEngine:
+    """A search engine over the collection with first-tier (static) vectors only."""
+    first = StaticEmbedder(cache / "models")
+    store = prepare(data, cache, first)
+    engine = SearchEngine(store, cache / "scifact-first-index", Embedder(query_precision=query_precision),
+                          first_tier=first)  # fmt: skip
+    engine.refresh()
+    return engine
 
 
 def run(engine: SearchEngine, mode: str, queries: dict[str, str]) -> dict[str, dict[str, float]]:
@@ -112,8 +134,49 @@ def main() -> None:
         per_query = (time.perf_counter() - started) / len(queries)
         verdict = "met" if ndcg >= REFERENCE[mode] else "MISSED"
         print(f"{mode:<10} {ndcg:>8.4f} {recall:>7.4f} {REFERENCE[mode]:>6.3f}  {per_query * 1000:>6.1f}ms  {verdict}")
+    first = first_tier_engine(args.data, args.cache, args.query_precision)
+    mixed = mixed_engine(args.data, args.cache, first.first_tier)
+    covered = mixed.tiers.coverage()
+    print(f"\nwhile MiniLM is half-way ({covered.main:,} papers with MiniLM, {covered.first:,} provisional) and with "
+          "first-tier vectors only")  # fmt: skip
+    print(f"{'mode':<10} {'half-way':>8} {'first only':>10}")
+    for mode in ("semantic", "hybrid"):
+        half, alone = evaluate(qrels, run(mixed, mode, queries))[0], evaluate(qrels, run(first, mode, queries))[0]
+        print(f"{mode:<10} {half:>8.4f} {alone:>10.4f}")
     if args.tune:
         tune(engine, queries, qrels)
+        grid(mixed, "FIRST_TIER_WEIGHT", (0.6, 1.0, 1.3, 1.6, 2.0), "half-way", queries, qrels)
+        grid(first, "FIRST_TIER_ALONE", (0.2, 0.4, 0.6, 0.8), "first-tier vectors only", queries, qrels)
+
+
+def grid(engine: SearchEngine, name: str, values: tuple[float, ...], what: str, queries: dict[str, str],
+         qrels: dict[str, dict[str, int]]) -> None:  # fmt: skip
+    print(f"\n{name} ({what}): nDCG@10 semantic / hybrid")
+    default = getattr(tiers_module, name)
+    for value in values:
+        setattr(tiers_module, name, value)
+        semantic, hybrid = (evaluate(qrels, run(engine, mode, queries))[0] for mode in ("semantic", "hybrid"))
+        print(f"  {value:.1f}  {semantic:.4f} / {hybrid:.4f}")
+    setattr(tiers_module, name, default)
+
+
+def mixed_engine(data: Path, cache: Path, first: StaticEmbedder | None) -> SearchEngine:
+    """The collection half-way through the MiniLM job: the first half of the papers (in the job's key order)
+    with their MiniLM vectors, copied from the MiniLM store, the other half with first-tier vectors."""
+    path = cache / "scifact-mixed.db"
+    if not path.exists():
+        shutil.copy(cache / "scifact.db", path)
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=DELETE")
+            half = conn.execute("SELECT count(*) FROM papers").fetchone()[0] // 2
+            conn.execute("DELETE FROM paper_embeddings WHERE paper_id NOT IN "
+                         "(SELECT id FROM papers ORDER BY id LIMIT ?)", (half,))  # fmt: skip
+    store = open_store(f"sqlite:///{path}")
+    assert first is not None
+    embed_papers(store, first)
+    engine = SearchEngine(store, cache / "scifact-mixed-index", Embedder(), first_tier=first)
+    engine.refresh()
+    return engine
 
 
 def tune(engine: SearchEngine, queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> None:

@@ -212,14 +212,14 @@ def test_index_follows_imports_and_updates(engine: SearchEngine, store: Store, e
     assert ids(engine.search("binding small molecules to targets", mode="semantic"))[0] == "2501.00000"
 
 
-def test_without_embeddings_semantic_says_so_and_hybrid_falls_back(bare_engine: SearchEngine) -> None:
-    with pytest.raises(Conflict, match="run `paperfeed embed`"):
-        bare_engine.search("proteins", mode="semantic")
-    results = bare_engine.search("proteins", mode="hybrid")
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_without_vectors_both_modes_answer_by_keyword_and_say_why(bare_engine: SearchEngine, mode: SearchMode) -> None:
+    results = bare_engine.search("proteins", mode=mode)
     assert results.used == "keyword"
     assert ids(results) == ["2501.00000"]
-    assert any("paperfeed embed" in notice for notice in results.notices)
-    with pytest.raises(Conflict, match="paperfeed embed"):
+    assert any("no paper has a vector yet" in notice for notice in results.notices)
+    assert not any("run `paperfeed embed`" in notice for notice in results.notices)  # the worker is on it
+    with pytest.raises(Conflict, match="no paper has a vector yet"):
         bare_engine.similar("2501.00000")
 
 
@@ -227,7 +227,7 @@ def test_partly_embedded_says_how_many_are_missing(bare_engine: SearchEngine, st
     embed_papers(store, embedder, limit=4)
     results = bare_engine.search("proteins", mode="hybrid")
     assert results.used == "hybrid"
-    assert any(notice.startswith("6 papers have no embedding yet") for notice in results.notices)
+    assert any(notice.startswith("6 papers have no vector yet") for notice in results.notices)
 
 
 def test_similar_papers(engine: SearchEngine) -> None:

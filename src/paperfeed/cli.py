@@ -28,6 +28,7 @@ from paperfeed.search.embed import MODEL_ID
 from paperfeed.search.embed_job import EmbedReport, embed_papers
 from paperfeed.search.engine import MAX_LIMIT, MODES, SORTS, parse_mode
 from paperfeed.search.engine import parse_sort as parse_search_sort
+from paperfeed.status import status, status_dict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -284,8 +285,10 @@ def show(ctx: Context, arxiv_id: str, as_json: bool) -> None:
 @pass_context
 @handle_errors
 def stats(ctx: Context, as_json: bool) -> None:
-    """Counts: papers, versions, categories, papers by source, feed date range, database size."""
+    """Counts: papers, versions, categories, papers by source, feed date range, database size; and how far the
+    background work has come (vectors per tier, time left, jobs, the last arXiv update)."""
     s = feed.stats(ctx.store)
+    progress = status_dict(status(ctx.store, ctx.engine))
     values = {
         "papers": s.papers,
         "versions": s.versions,
@@ -297,12 +300,17 @@ def stats(ctx: Context, as_json: bool) -> None:
         "schema_version": s.schema_version,
         "database": s.database,
         "size_bytes": s.size_bytes,
+        "status": progress,
     }
     if as_json:
         emit_json(values)
         return
     for key, value in values.items():
-        out.print(Text(f"{key:>16}: {value}"))
+        if key != "status":
+            out.print(Text(f"{key:>16}: {value}"))
+    for key in ("vectors", "jobs", "lastUpdate", "lastUpdateError", "embedPath"):
+        out.print(Text(f"{key:>16}: {progress[key]}"))
+    out.print(Text(str(progress["summary"])))
 
 
 _FILTERS = [

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     index_dir: Path | None = Field(
         None, description="Folder for the search indexes (keyword, vectors); default <data_dir>/index."
     )
+    first_tier: bool = Field(
+        True,
+        description="Give every paper a provisional vector from a static model distilled from MiniLM first (seconds"
+        " for 100,000 papers), so semantic search covers everything within minutes; MiniLM replaces them as it goes.",
+    )
+    model_dir: Path | None = Field(
+        None,
+        description="Folder for models made on this machine (the distilled first tier); default <data_dir>/models.",
+    )
     embed_precision: Literal["auto", "bf16", "fp32"] = Field(
         "auto", description="Embedding arithmetic: bf16 where the CPU has bf16 matrix units (auto), or fp32."
     )
@@ -162,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def search_dir(self) -> Path:
         return self.index_dir or self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
 
     @property
     def user_agent(self) -> str:

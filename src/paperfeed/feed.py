@@ -38,6 +38,12 @@ class Period:
     end: date
 
 
+NO_VOTES_YET = (
+    "Nobody has voted on this period's papers yet, here or on Hugging Face: newest first, as arXiv lists them. "
+    "Upvote what you like and the order follows the votes."
+)
+
+
 @dataclass(frozen=True)
 class FeedPage:
     period: Period
@@ -47,6 +53,7 @@ class FeedPage:
     limit: int
     previous: str | None  # label of the previous period (for days: the previous day that has papers)
     next: str | None
+    note: str | None = None  # how the page is ordered, when that is not what was asked (no votes yet)
 
     @property
     def pages(self) -> int:
@@ -153,17 +160,18 @@ def feed(
         keys = trending.rank(stats, now or datetime.now(UTC))[offset : offset + limit]
         found = store.papers_by_key(keys)
         papers, total = [found[k] for k in keys if k in found], len(stats)
+        note = NO_VOTES_YET if stats and trending.unvoted(stats) else None
     else:
         window = {"category": category, "submitter": submitter}
         papers = store.list_papers(period.start, period.end, **window, sort=sort, limit=limit, offset=offset)
-        total = store.count_papers(period.start, period.end, **window)
+        total, note = store.count_papers(period.start, period.end, **window), None
     if period.kind == "day":
         before, after = store.neighbour_feed_dates(period.start)
         previous = before.isoformat() if before else None
         following = after.isoformat() if after else None
     else:
         previous, following = _shift(period, forward=False), _shift(period, forward=True)
-    return FeedPage(period, papers, total, page, limit, previous, following)
+    return FeedPage(period, papers, total, page, limit, previous, following, note)
 
 
 def arxiv_id(raw: str) -> str:
@@ -284,6 +292,7 @@ def feed_page_dict(result: FeedPage) -> dict[str, Any]:
         "limit": result.limit,
         "previous": result.previous,
         "next": result.next,
+        "note": result.note,
         "papers": [p.as_dict() for p in result.papers],
     }
 

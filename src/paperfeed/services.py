@@ -21,6 +21,7 @@ from paperfeed.models import Paper
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import Embedder
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.store import Store, open_store
 from paperfeed.tasks import JobSettings, handlers, job_settings, jobs_in_process, schedule
 from paperfeed.worker import Worker
@@ -48,7 +49,8 @@ class Services:
     @cached_property
     def engine(self) -> SearchEngine:
         s = self.settings
-        return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below)
+        first = StaticEmbedder(s.models_dir) if s.first_tier else None
+        return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below, first_tier=first)
 
     @cached_property
     def foryou(self) -> ForYou:
@@ -88,10 +90,13 @@ class Services:
         """The job worker over this process's store, engine and recommender, running ``kinds`` (all when
         empty); made once, on first call."""
         if self._worker is None:
-            every = handlers(self.store, self.engine, self.foryou, self.jobs, self.arxiv_client)
+            every = handlers(self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping)
             chosen = {kind: run for kind, run in every.items() if not kinds or kind in kinds}
             self._worker = Worker(self.store, chosen, schedule(self.jobs))
         return self._worker
+
+    def _stopping(self) -> bool:
+        return self._worker is not None and self._worker.stopping
 
     def close(self) -> None:
         """Release what was made: the search thread pool, then the database connections."""

@@ -31,8 +31,9 @@ from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
-from paperfeed.search.embed_job import embed_papers
+from paperfeed.search.embed_job import choose_path, embed_papers
 from paperfeed.search.engine import SearchEngine
+from paperfeed.status import record_rate
 from paperfeed.store import Store
 from paperfeed.store.queue import Job
 from paperfeed.worker import Handler, Periodic, Worker
@@ -89,9 +90,10 @@ def schedule(s: JobSettings) -> tuple[Periodic, ...]:
 
 def handlers(
     store: Store, engine: SearchEngine, foryou: ForYou, s: JobSettings,
-    client: Callable[[], AbstractContextManager[PoliteClient]],
+    client: Callable[[], AbstractContextManager[PoliteClient]], should_stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Handler]:  # fmt: skip
-    """The job kinds this process can run, over its store, search engine and recommender."""
+    """The job kinds this process can run, over its store, search engine and recommender. Long jobs ask
+    ``should_stop`` between steps (the worker was told to stop) and queue the rest of their work."""
 
     def update(job: Job) -> str:
         today = datetime.now(UTC).date()
@@ -102,13 +104,24 @@ def handlers(
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 
     def embed(job: Job) -> str:
-        # A long backlog (a first import) goes in chunks of a few minutes, each queuing the next: other jobs
-        # (a confirmation mail, an update) get their turn between chunks, and a stopped worker stops soon.
-        report = embed_papers(store, engine.embedder, limit=EMBED_CHUNK)
+        # First every paper without any vector gets a provisional one (thousands a second), so that semantic
+        # search covers everything within minutes; then MiniLM replaces them. A long backlog goes in chunks of
+        # a few minutes, each queuing the next: other jobs (a confirmation mail, an update) get their turn
+        # between chunks, and a worker told to stop stops within one batch (the next chunk resumes there).
+        said = []
+        if engine.first_tier is not None and store.embedding_backlog(engine.first_tier.model_id, only_missing=True):
+            engine.first_tier.prepare()
+            first = embed_papers(store, engine.first_tier, should_stop=should_stop)
+            said.append(f"{first.embedded:,} provisional vectors in {first.seconds:.1f} s; ")
+        choose_path(store, engine.embedder)  # once per instance: the faster arithmetic on this CPU, remembered
+        report = embed_papers(store, engine.embedder, limit=EMBED_CHUNK, should_stop=should_stop)
+        record_rate(store, report.rate, report.precision)
         left = report.backlog - report.embedded - report.unchanged
         if left > 0:
             store.enqueue_job("embed", f"embed:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
-        return f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left)"
+        stopped = " (stopped early: the worker is stopping)" if report.stopped else ""
+        done = f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left){stopped}"
+        return "".join(said) + done
 
     def refit_job(job: Job) -> str:
         return refit(store, engine)

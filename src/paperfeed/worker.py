@@ -125,8 +125,12 @@ class Worker:
             outcomes.append(outcome)
         return outcomes
 
-    def run_forever(self, poll: float = 5.0) -> None:
-        """Plan and run jobs until :meth:`stop`; a database outage is logged and waited out."""
+    def run_forever(self, poll: float = 5.0, *, nice: int = 0) -> None:
+        """Plan and run jobs until :meth:`stop`; a database outage is logged and waited out. ``nice`` lowers
+        this thread's CPU priority (Linux schedules threads one by one), so that jobs running inside a web
+        process leave the cores to requests first."""
+        if nice:
+            _lower_priority(nice)
         while not self._stop.is_set():
             try:
                 self.plan()
@@ -137,12 +141,20 @@ class Worker:
             self._wake.wait(poll)
             self._wake.clear()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called: a long job asks between its steps and returns early."""
+        return self._stop.is_set()
+
     def wake(self) -> None:
         """Look for jobs now instead of at the next poll (a confirmation mail was queued)."""
         self._wake.set()
 
-    def start(self, poll: float = 5.0) -> None:
-        self._thread = threading.Thread(target=self.run_forever, args=(poll,), name="paperfeed-worker", daemon=True)
+    def start(self, poll: float = 5.0, *, nice: int = 10) -> None:
+        """Run jobs in a thread of this process (``paperfeed serve`` on SQLite), at a lower priority."""
+        self._thread = threading.Thread(
+            target=self.run_forever, args=(poll,), kwargs={"nice": nice}, name="paperfeed-worker", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -150,3 +162,11 @@ class Worker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+
+
+def _lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value (threads it starts later, such as torch's, inherit it)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError) as exc:  # not Linux, or not allowed: run at the normal priority
+        log.info("could not lower the job thread's priority: %s", exc)

@@ -14,6 +14,7 @@ from paperfeed.api.schemas import hf_daily_item, hf_paper
 from paperfeed.errors import BadRequest
 from paperfeed.http_edge import cached, engine_of, int_param, store_of
 from paperfeed.search.engine import parse_mode, parse_sort
+from paperfeed.status import status, status_dict
 
 HF_SORTS: dict[str, feed.FeedSort] = {"publishedAt": "newest", "trending": "trending"}
 MAX_HF_QUERY = 250
@@ -91,6 +92,11 @@ def search(
         sort=parse_sort(sort), limit=int_param(limit, "limit", 20, 1, 100), page=int_param(page, "page", 1, 1, 1000),
     )  # fmt: skip
     return feed.search_results_dict(results)
+
+
+@router.get("/status", summary="How far this instance has come: papers, vectors per tier, jobs, updates (native)")
+def instance_status(request: Request) -> dict[str, object]:
+    return status_dict(status(store_of(request), engine_of(request)))
 
 
 @router.get("/feed", summary="The feed for a day, week or month (native; the twin of the feed pages)")

@@ -71,6 +71,8 @@ class PoliteClient:
             self.requests += 1
             try:
                 response = self._http.get(url, params=params)
+            except httpx.ConnectError as exc:  # no route, no DNS, refused: waiting here only holds up other jobs
+                raise SourceUnreachable(f"{url}: cannot connect ({exc!r}); is the network up?") from exc
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt >= self.max_retries:
                     raise SourceUnreachable(f"{url}: no answer after {attempt + 1} tries ({exc!r})") from exc

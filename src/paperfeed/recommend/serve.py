@@ -1,7 +1,9 @@
 """Serving the "for you" feed: four models blended by how much history the reader has; every recommendation
 says why. (Training is paperfeed.recommend.refit, the nightly job whose saved model and weights this loads.)
 
-- content: the reader's papers and interests, over sentence embeddings;
+- content: the reader's papers and interests, over sentence embeddings; while most candidates have no vector yet
+  (a new instance), the reader's words and categories over the keyword index instead
+  (:mod:`paperfeed.recommend.lexical`), so that "for you" is personal from the first upvote;
 - graph: what readers with the same papers liked (a graph filter over this instance's upvotes and collections),
   refitted in each process when readers' upvotes or collections change (a refit over 10,000 readers: seconds);
 - collective: matrix factorisation of the upvotes and collections together with every paper's words and concepts
@@ -28,6 +30,7 @@ import scipy.sparse as sp
 
 from paperfeed.errors import BadRequest
 from paperfeed.models import Paper, Subscription, User
+from paperfeed.recommend import lexical
 from paperfeed.recommend.algorithms import Blend, zscore
 from paperfeed.recommend.collective import ARTIFACT, CollectiveModel
 from paperfeed.recommend.interactions import Interactions, fit_interactions, recommend_text
@@ -40,6 +43,7 @@ from paperfeed.store import Store
 WINDOWS = ("day", "week", "all")
 POOL = 500  # candidates from the whole store: the nearest to the reader's profile
 REFIT_AFTER_S = 60.0  # the graph filter is refitted at most this often (a reader's own row is always fresh)
+WARM = 0.5  # below this share of candidates with a MiniLM vector, the content model is the lexical one
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +120,16 @@ class ForYou:
         if interests is not None:
             profile = profile + interests * max(1.0, len(liked) ** 0.5)
         seen = set(signals.liked) | set(signals.dismissed)
-        keys, upvotes = self._candidates(window, profile)
+        mine = list(self.store.papers_by_key(list(signals.liked)[-50:]).values())
+        words = lexical.profile(self.engine.keyword, mine, signals.interests)
+        keys, upvotes = self._candidates(window, profile, words)
         keys = [k for k in keys if k not in seen]
         if not keys:
             return []
         content = _content_scores(vectors, profile, keys) if np.any(profile) else None
+        warming = sum(vectors.vector(k) is not None for k in keys) < WARM * len(keys)
+        if content is None or warming:
+            content = lexical.scores(self.engine.keyword, words, keys) if not words.empty else content
         collaborative = _collaborative(interactions, signals.liked, keys)
         collective = self.collective.score(signals.liked, keys, self._describe) if self.collective else None
         popular = np.log1p(np.array([upvotes.get(k, 0) for k in keys], dtype=np.float32))[None, :]
@@ -128,16 +137,19 @@ class ForYou:
         mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
         order = np.argsort(-mixed)[:limit]
         papers = self.store.papers_by_key([keys[i] for i in order])
-        reasons = _Reasons(self.store, vectors, liked, interests, signals.interests)
+        reasons = _Reasons(self.store, vectors, liked, interests, signals.interests, words)
         return [
-            Recommendation(papers[keys[i]], float(mixed[i]), reasons.why(keys[i], i, parts))
+            Recommendation(papers[keys[i]], float(mixed[i]), reasons.why(papers[keys[i]], keys[i], i, parts))
             for i in order
             if keys[i] in papers
         ]
 
-    def _candidates(self, window: str, profile: np.ndarray) -> tuple[list[int], dict[int, int]]:
+    def _candidates(
+        self, window: str, profile: np.ndarray, words: lexical.LexicalProfile
+    ) -> tuple[list[int], dict[int, int]]:
         if window == "all":
             found = [k for k, _ in self.engine.vectors.search(_unit(profile), POOL)] if np.any(profile) else []
+            found = found or lexical.candidates(self.engine.keyword, words, POOL)
             return found, self.store.upvotes_by_key(found)
         latest = self.store.latest_feed_date()
         if latest is None:
@@ -188,12 +200,14 @@ class _Reasons:
     """Why a paper is recommended: the part of the blend that put it there, in words."""
 
     def __init__(
-        self, store: Store, vectors: VectorIndex, liked: Sequence[int], interests: np.ndarray | None, text: str
-    ):
+        self, store: Store, vectors: VectorIndex, liked: Sequence[int], interests: np.ndarray | None, text: str,
+        words: lexical.LexicalProfile,
+    ):  # fmt: skip
         self.vectors, self.liked, self.interests, self.text = vectors, list(liked)[:50], interests, text
         self.titles = {k: p.title for k, p in store.papers_by_key(self.liked).items()}
+        self.words = words
 
-    def why(self, key: int, column: int, parts: Sequence[np.ndarray | None]) -> str:
+    def why(self, paper: Paper, key: int, column: int, parts: Sequence[np.ndarray | None]) -> str:
         vector = self.vectors.vector(key)
         best, near = -1.0, None
         for liked in self.liked:
@@ -210,7 +224,7 @@ class _Reasons:
                 return "read by readers whose papers are like yours"
         if near is not None:
             return f"close to “{_short(self.titles.get(near, ''))}”, which you liked"
-        return "trending in this window"
+        return lexical.why(paper, self.words) or "trending in this window"
 
 
 def _short(text: str, limit: int = 60) -> str:

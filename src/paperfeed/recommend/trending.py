@@ -4,7 +4,8 @@
 
 ``age_hours`` runs from when the paper entered the daily feed (submitted on the daily list, else its feed
 date at 00:00 UTC) to ``now``. A paper's score falls as it ages, so a fresh paper with a few votes can pass an
-older one with more; ties (all zero) fall back to the most upvoted, then the newest.
+older one with more; ties (all zero) fall back to the most upvoted, then the newest day, then the latest
+submitted within the day (a period nobody has voted on yet reads newest first, as arXiv's own listing does).
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ def trending_score(upvotes: int, comments: int, posted: datetime | None, now: da
     return float((upvotes + COMMENT_WEIGHT * comments) / (age + OFFSET_HOURS) ** GRAVITY)
 
 
+def unvoted(papers: Iterable[VoteStats]) -> bool:
+    """Whether nobody has voted on or discussed any of ``papers`` (here or at an imported source)."""
+    return all(s.upvotes == 0 and s.comments == 0 for s in papers)
+
+
 def rank(papers: Iterable[VoteStats], now: datetime) -> list[int]:
     """Paper keys, trending first."""
 
-    def order(s: VoteStats) -> tuple[float, int, int, int]:
+    def order(s: VoteStats) -> tuple[float, int, int, float, int]:
         day = s.feed_date.toordinal() if s.feed_date else 0
-        return (-trending_score(s.upvotes, s.comments, posted_at(s), now), -s.upvotes, -day, -s.key)
+        posted = posted_at(s)
+        within = posted.timestamp() if posted is not None else 0.0
+        return (-trending_score(s.upvotes, s.comments, posted, now), -s.upvotes, -day, -within, -s.key)
 
     return [s.key for s in sorted(papers, key=order)]

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -73,15 +73,32 @@ def to_blob(vector: Vectors) -> bytes:
     return np.asarray(vector, dtype=np.float16).tobytes()
 
 
-def from_blobs(blobs: Sequence[bytes]) -> Vectors:
+def from_blobs(blobs: Sequence[bytes], dim: int = DIM) -> Vectors:
     """Stored vectors back as one float32 matrix, one row per blob."""
     if not blobs:
-        return np.zeros((0, DIM), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), DIM).astype(np.float32)
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), dim).astype(np.float32)
+
+
+class TextEncoder(Protocol):
+    """What the embedding job and the search engine need of a tier's model."""
+
+    model_id: str
+    dim: int
+
+    @property
+    def precision(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> Vectors: ...
+
+    def encode_query(self, text: str, *, alone: bool = False) -> Vectors: ...
 
 
 class Embedder:
     """Turns texts into unit-length 384-d vectors. Thread-safe; the model loads on first use."""
+
+    model_id = MODEL_ID
+    dim = DIM
 
     def __init__(
         self, precision: Precision = "auto", batch_size: int = 16, query_precision: Precision = "auto"
@@ -95,6 +112,10 @@ class Embedder:
         self._tokenizer: Any = None
         self._models: dict[str, Any] = {}  # "bf16" / "fp32" -> model
         self._threads_lock = threading.Lock()
+
+    def threads(self) -> int:
+        """How many threads torch computes with in this process."""
+        return int(_torch().get_num_threads())
 
     def _resolve(self, requested: Precision) -> Literal["bf16", "fp32"]:
         return "bf16" if requested == "bf16" or (requested == "auto" and bf16_supported()) else "fp32"

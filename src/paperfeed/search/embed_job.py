@@ -1,8 +1,11 @@
-"""`paperfeed embed`: compute the embeddings that are missing or stale, batch by batch.
+"""`paperfeed embed`: compute the embeddings that are missing or stale, batch by batch, for one vector tier.
 
-Incremental: only papers without an embedding, or written since theirs (and then only when the title or
-abstract really changed; an upvote changes nothing). Resumable: each batch is saved in its own transaction,
-so a killed run loses at most the batch in flight and the next run carries on from there.
+Two tiers (see :mod:`paperfeed.search.static_embed`): the first (a static model, thousands of papers a second)
+fills only papers that have no vector at all; the second (MiniLM) replaces every other model's vector and any
+vector older than its paper. Incremental: only papers without a vector of the tier, or written since theirs (and
+then only when the title or abstract really changed; an upvote changes nothing). Resumable: each batch is saved
+in its own transaction, so a killed run loses at most the batch in flight and the next run carries on from
+there. ``should_stop`` is asked between batches, so a worker told to stop does so within one batch.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
-from paperfeed.search.embed import MODEL_ID, Embedder, paper_text, text_hash, to_blob
+from paperfeed.search.embed import MODEL_ID, Embedder, TextEncoder, bf16_supported, paper_text, text_hash, to_blob
 from paperfeed.store import Store
 from paperfeed.store.base import EmbeddingRow
 
-EMBED_BATCH = 512  # papers per transaction: a few seconds of work, so a kill loses little
+EMBED_BATCH = 512  # papers per transaction: a few seconds of MiniLM work, so a kill or a stop loses little
+FIRST_TIER_BATCH = 4_096  # the static tier embeds a batch like this in about a second
 
 
 @dataclass
@@ -25,6 +31,7 @@ class EmbedReport:
     unchanged: int = 0  # rewritten papers whose title and abstract were the same
     seconds: float = 0.0
     precision: str = ""
+    stopped: bool = False  # should_stop said so before the backlog was done
 
     @property
     def rate(self) -> float:
@@ -33,19 +40,25 @@ class EmbedReport:
 
 def embed_papers(
     store: Store,
-    embedder: Embedder,
+    embedder: TextEncoder,
     *,
     limit: int | None = None,
-    batch: int = EMBED_BATCH,
+    batch: int | None = None,
     progress: Callable[[EmbedReport], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> EmbedReport:
-    """Embed every paper whose embedding is missing or stale (at most ``limit`` papers)."""
+    """Embed every paper whose vector of ``embedder``'s tier is missing or stale (at most ``limit`` papers)."""
     started = time.monotonic()
-    report = EmbedReport(backlog=store.embedding_backlog(MODEL_ID))
+    first_tier = embedder.model_id != MODEL_ID
+    size = batch or (FIRST_TIER_BATCH if first_tier else EMBED_BATCH)
+    report = EmbedReport(backlog=store.embedding_backlog(embedder.model_id, only_missing=first_tier))
     after = 0
     while limit is None or report.embedded + report.unchanged < limit:
-        room = batch if limit is None else min(batch, limit - report.embedded - report.unchanged)
-        jobs = store.embedding_jobs(MODEL_ID, after, room)
+        if should_stop():
+            report.stopped = True
+            break
+        room = size if limit is None else min(size, limit - report.embedded - report.unchanged)
+        jobs = store.embedding_jobs(embedder.model_id, after, room, only_missing=first_tier)
         if not jobs:
             break
         hashes = [text_hash(j.title, j.abstract) for j in jobs]
@@ -53,7 +66,7 @@ def embed_papers(
         vectors = embedder.encode([paper_text(jobs[i].title, jobs[i].abstract) for i in todo])
         blobs = dict(zip(todo, (to_blob(v) for v in vectors), strict=True))
         rows = [EmbeddingRow(j.key, hashes[i], j.paper_seq, blobs.get(i)) for i, j in enumerate(jobs)]
-        store.save_embeddings(MODEL_ID, rows)
+        store.save_embeddings(embedder.model_id, rows, replace=not first_tier)
         report.embedded += len(todo)
         report.unchanged += len(jobs) - len(todo)
         report.seconds = time.monotonic() - started
@@ -63,3 +76,37 @@ def embed_papers(
             progress(report)
     report.seconds = time.monotonic() - started
     return report
+
+
+PATH_STATE = "embed:path"  # which arithmetic the self-check chose for this CPU (read by /api/status)
+CHECK_TEXTS = 48
+
+
+def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
+    """Time MiniLM on a few of the store's abstracts in fp32 and in bf16 and embed documents with the faster
+    (when the precision is ``auto``); remembered in the store, so this runs once per instance. bf16 is only timed
+    where the CPU has bf16 matrix units (elsewhere it is emulated, and always slower)."""
+    if embedder.requested != "auto":
+        return {"precision": embedder.requested, "reason": "set by PAPERFEED_EMBED_PRECISION"}
+    known = store.get_state(PATH_STATE)
+    if known is None:
+        jobs = store.embedding_jobs(MODEL_ID, 0, CHECK_TEXTS)
+        if len(jobs) < 8:  # too few papers to time: decide later
+            return {}
+        texts = [paper_text(j.title, j.abstract) for j in jobs]
+        candidates: tuple[Literal["bf16", "fp32"], ...] = ("fp32", "bf16") if bf16_supported() else ("fp32",)
+        rates = {precision: _rate(embedder, texts, precision) for precision in candidates}
+        best = max(rates, key=lambda p: rates[p])
+        known = {"precision": best, **{f"{p}_per_second": round(r, 1) for p, r in rates.items()},
+                 "threads": embedder.threads(), "at": datetime.now(UTC).isoformat()}  # fmt: skip
+        store.set_state(PATH_STATE, known)
+    if known.get("precision") in ("bf16", "fp32"):
+        embedder.requested = "bf16" if known["precision"] == "bf16" else "fp32"
+    return known
+
+
+def _rate(embedder: Embedder, texts: list[str], precision: Literal["bf16", "fp32"]) -> float:
+    embedder.encode(texts[:4], precision)  # load and warm up
+    started = time.perf_counter()
+    embedder.encode(texts, precision)
+    return len(texts) / (time.perf_counter() - started)

@@ -6,26 +6,25 @@ is embedded, or asked for when the query has more matches) and its exact cosine.
 against those 1,000 scores and cosine against a fixed sample of the corpus (z-scores), and the blend is
 ``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cos``. Tuned on SciFact's train split
 (bench/search_quality.py): this beat standardising each against its own top 100 (0.740 against 0.737),
-min-max (0.737) and reciprocal-rank fusion (0.736); docs/decisions.md has more.
+min-max (0.737) and reciprocal-rank fusion (0.736); docs/decisions.md has more. While the MiniLM vectors are
+still being computed, papers without one take part through their first-tier vector (paperfeed.search.tiers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Literal, get_args
 
-import numpy as np
-import numpy.typing as npt
-
 from paperfeed.errors import BadRequest, Conflict, NotFound, PaperfeedError
 from paperfeed.models import Paper
 from paperfeed.search.embed import Embedder, Vectors, paper_text
 from paperfeed.search.keyword import Hit, KeywordIndex, Snippet
 from paperfeed.search.query import MAX_QUERY_CHARS, ParsedQuery, parse_query
+from paperfeed.search.static_embed import StaticEmbedder
+from paperfeed.search.tiers import QueryVectors, TieredVectors, zscorer
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
 
@@ -60,7 +59,7 @@ FUSION_DEPTH = 100  # candidates taken from each retriever before fusing
 BM25_STATS_DEPTH = 1_000  # BM25 scores are standardised against this many of the query's best matches
 SORT_POOL = 500  # the most relevant results that a date or upvote sort orders
 EXACT_FILTERED = 20_000  # filtered semantic search is exact when at most this many papers pass the filter
-NO_EMBEDDINGS = "no embeddings have been computed yet: run `paperfeed embed`"
+NO_EMBEDDINGS = "no paper has a vector yet (the worker computes them after an import; `paperfeed stats` shows how far)"
 
 
 @dataclass(frozen=True)
@@ -119,10 +118,14 @@ class Window:
 class SearchEngine:
     """Keyword index + vector index + embedder over one store. Safe to share between threads."""
 
-    def __init__(self, store: Store, folder: Path, embedder: Embedder, *, exact_below: int = 20_000) -> None:
-        self.store, self.embedder = store, embedder
+    def __init__(
+        self, store: Store, folder: Path, embedder: Embedder, *, exact_below: int = 20_000,
+        first_tier: StaticEmbedder | None = None,
+    ) -> None:  # fmt: skip
+        self.store, self.embedder, self.first_tier = store, embedder, first_tier
         self.keyword = KeywordIndex(folder / "keyword")
         self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below)
+        self.tiers = TieredVectors(self.vectors, embedder, folder, first_tier)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")
 
     def close(self) -> None:
@@ -131,13 +134,13 @@ class SearchEngine:
 
     def refresh(self) -> tuple[int, int]:
         """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""
-        return self.keyword.sync(self.store), self.vectors.sync(self.store)
+        return self.keyword.sync(self.store), self.tiers.sync(self.store)
 
     def _catch_up(self) -> None:
         """Take in what was committed since the last look (cheap when nothing was): before every query."""
         if self.keyword.pending(self.store):
             self.keyword.sync(self.store)
-        self.vectors.sync(self.store)
+        self.tiers.sync(self.store)
 
     # -- entry points -----------------------------------------------------------------------------------
 
@@ -174,7 +177,7 @@ class SearchEngine:
         lexical = None
         if parsed.text and mode == "hybrid":  # BM25 runs on the other core while the query is embedded
             lexical = self._pool.submit(self.keyword.search, parsed, max(depth, FUSION_DEPTH, BM25_STATS_DEPTH))
-        vector = self._query_vector(parsed.text, mode, r.notices) if parsed.text and mode != "keyword" else None
+        vector = self._query_vectors(parsed.text, mode, r.notices) if parsed.text and mode != "keyword" else None
         if not parsed.text:
             r.hits = self._filtered(parsed, depth)
         elif vector is None:
@@ -182,16 +185,28 @@ class SearchEngine:
             if lexical is not None:
                 lexical.cancel()
         elif mode == "semantic":
-            r.used, r.hits = "semantic", self._semantic(vector, parsed, depth)
+            r.used, r.hits = "semantic", self._nearest(vector, parsed, depth)
         else:
             scored = lexical.result()[0] if lexical is not None else self.keyword.search(parsed, BM25_STATS_DEPTH)[0]
             r.used, (r.hits, r.found_by) = "hybrid", self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored)
-        unembedded = self.keyword.size() - len(self.vectors)
-        if r.used in ("semantic", "hybrid") and unembedded > 0:
-            r.notices.append(
-                f"{unembedded:,} papers have no embedding yet (`paperfeed embed`): semantic ranking skips them"
-            )
+        if r.used in ("semantic", "hybrid"):
+            r.notices.extend(self._warming_up())
         return r
+
+    def _warming_up(self) -> list[str]:
+        """What a reader should know while vectors are still being computed."""
+        papers, covered = self.keyword.size(), self.tiers.coverage()
+        notices = []
+        if covered.first and papers:
+            notices.append(
+                f"Semantic ranking is still warming up: {covered.main / papers:.0%} of papers have their full-quality "
+                f"vector so far, {covered.first / papers:.0%} a provisional one (replaced as the worker goes on)"
+            )
+        unembedded = papers - covered.main - covered.first
+        if unembedded > 0:
+            notices.append(f"{unembedded:,} papers have no vector yet: semantic ranking skips them until the worker "
+                           "has embedded them")  # fmt: skip
+        return notices
 
     def similar(self, arxiv_id: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:
         """The papers nearest in meaning to one paper (itself left out), optionally within a window."""
@@ -201,14 +216,12 @@ class SearchEngine:
         if key is None:
             raise NotFound(f"paper {arxiv_id} is not in this instance")
         self._catch_up()
-        if len(self.vectors) == 0:
-            raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
-        vector = self.vectors.vector(key)
-        if vector is None:  # not embedded yet: embed it now
-            paper = self.store.papers_by_key([key])[key]
-            vector = self.embedder.encode_query(paper_text(paper.title, paper.abstract))
+        if len(self.tiers) == 0:
+            raise Conflict(f"similar papers need vectors, and {NO_EMBEDDINGS}")
+        paper = self.store.papers_by_key([key])[key]
+        vectors = self.tiers.for_paper(key, paper_text(paper.title, paper.abstract))
         parsed = _with_window(ParsedQuery(), window)
-        hits = [h for h in self._semantic(vector, parsed, limit + 1) if h[0] != key][:limit]
+        hits = [h for h in self._nearest(vectors, parsed, limit + 1) if h[0] != key][:limit]
         return self._page(ask, Ranking(parsed, "semantic", hits))
 
     def similar_text(self, text: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:
@@ -220,54 +233,55 @@ class SearchEngine:
         if len(text) > MAX_QUERY_CHARS:
             raise BadRequest(f"text must be at most {MAX_QUERY_CHARS:,} characters (got {len(text):,})")
         self._catch_up()
-        if len(self.vectors) == 0:
-            raise Conflict(f"similar papers need embeddings, and {NO_EMBEDDINGS}")
-        vector = self.embedder.encode_query(text, alone=True)
+        if len(self.tiers) == 0:
+            raise Conflict(f"similar papers need vectors, and {NO_EMBEDDINGS}")
         parsed = _with_window(ParsedQuery(), window)
-        hits = self._semantic(vector, parsed, limit)
+        hits = self._nearest(self.tiers.query(text, alone=True), parsed, limit)
         return self._page(ask, Ranking(parsed, "semantic", hits))
 
     # -- retrieval --------------------------------------------------------------------------------------
 
-    def _query_vector(self, text: str, mode: SearchMode, notices: list[str]) -> Vectors | None:
-        """The query's embedding; None (hybrid falls back to keyword, saying so) when there can be none."""
-        if len(self.vectors) == 0:
-            if mode == "semantic":
-                raise Conflict(f"semantic search needs embeddings, and {NO_EMBEDDINGS}")
-            notices.append(f"Keyword results only: {NO_EMBEDDINGS} to add semantic ranking")
+    def _query_vectors(self, text: str, mode: SearchMode, notices: list[str]) -> QueryVectors | None:
+        """The query embedded in each tier; None when no paper has a vector yet, or the model cannot load
+        (both modes then fall back to keyword results, and a notice says why)."""
+        if len(self.tiers) == 0:
+            notices.append(f"Keyword results only: {NO_EMBEDDINGS}")
             return None
         try:
-            return self.embedder.encode_query(text, alone=mode == "semantic")
+            vectors = self.tiers.query(text, alone=mode == "semantic")
         except PaperfeedError as exc:
-            if mode == "semantic":
-                raise
             notices.append(f"Keyword results only: the embedding model is unavailable ({exc.message})")
             return None
+        return None if vectors.empty else vectors
 
     def _filtered(self, parsed: ParsedQuery, depth: int) -> list[Hit]:
         return [(key, 0.0) for key in self.keyword.matching_keys(parsed, depth)]
 
-    def _semantic(self, vector: Vectors, parsed: ParsedQuery, k: int) -> list[Hit]:
+    def _nearest(self, vectors: QueryVectors, parsed: ParsedQuery, k: int) -> list[Hit]:
+        """The ``k`` papers nearest in meaning that pass the query's filters, over both vector tiers."""
+        return self.tiers.search(vectors, k, lambda index, vector, n: self._semantic(index, vector, parsed, n))
+
+    def _semantic(self, index: VectorIndex, vector: Vectors, parsed: ParsedQuery, k: int) -> list[Hit]:
         if not parsed.has_constraints:
-            return self.vectors.search(vector, k)
+            return index.search(vector, k)
         allowed = self.keyword.count_matching(parsed)
         if allowed <= EXACT_FILTERED:
-            return self.vectors.search(vector, k, within=self.keyword.matching_keys(parsed, max(allowed, 1)))
-        candidates = self.vectors.search(vector, 10 * k)  # a broad filter: most near papers pass it
+            return index.search(vector, k, within=self.keyword.matching_keys(parsed, max(allowed, 1)))
+        candidates = index.search(vector, 10 * k)  # a broad filter: most near papers pass it
         among = [key for key, _ in candidates]
         passing = set(self.keyword.matching_keys(parsed, len(among), within=among))
         hits = [hit for hit in candidates if hit[0] in passing][:k]
         if len(hits) < k:  # the filter is broad but these neighbours missed it: go exact over all that pass
-            hits = self.vectors.search(vector, k, within=self.keyword.matching_keys(parsed, allowed))
+            hits = index.search(vector, k, within=self.keyword.matching_keys(parsed, allowed))
         return hits
 
     def _hybrid(
-        self, vector: Vectors, parsed: ParsedQuery, depth: int, scored: list[Hit]
+        self, vectors: QueryVectors, parsed: ParsedQuery, depth: int, scored: list[Hit]
     ) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:
         """Fuse ``scored`` (the query's BM25 ranking, up to BM25_STATS_DEPTH deep) with semantic retrieval."""
         lexical = scored[:depth]
         ranked = dict(scored)
-        semantic = self._semantic(vector, parsed, depth)
+        semantic = self._nearest(vectors, parsed, depth)
         bm25, cosine = dict(lexical), dict(semantic)
         lexical_keys, semantic_keys = set(bm25), set(cosine)
         pooled = list(dict.fromkeys([*bm25, *cosine]))
@@ -276,12 +290,11 @@ class SearchEngine:
         if outside and len(scored) >= BM25_STATS_DEPTH:  # more matches than ranked: score these exactly
             bm25.update(self.keyword.search(parsed, len(outside), within=outside)[0])
         # else the ranking holds every match, and a paper outside it matches no query word: BM25 0 (the default)
-        cosine.update(self.vectors.scores(vector, [key for key in pooled if key not in cosine]))
-        # BM25 against the query's own score distribution; cosine against the corpus's (a fixed sample)
-        z_bm25, z_cos = _zscorer([s for _, s in scored]), _zscorer(self.vectors.sample_scores(vector))
-        floor = min(cosine.values(), default=0.0)
+        # BM25 against the query's own score distribution; cosine against the corpus's (a fixed sample, per tier)
+        z_bm25, z_cos = zscorer([s for _, s in scored]), self.tiers.z_scores(vectors, pooled)
+        floor = min(z_cos.values(), default=0.0)
         fused = {
-            key: KEYWORD_WEIGHT * z_bm25(bm25.get(key, 0.0)) + (1 - KEYWORD_WEIGHT) * z_cos(cosine.get(key, floor))
+            key: KEYWORD_WEIGHT * z_bm25(bm25.get(key, 0.0)) + (1 - KEYWORD_WEIGHT) * z_cos.get(key, floor)
             for key in pooled
         }
         found_by = {key: _found(key in lexical_keys, key in semantic_keys) for key in pooled}
@@ -329,15 +342,6 @@ def _with_window(parsed: ParsedQuery, window: Window) -> ParsedQuery:
         raise BadRequest(f"the date range is empty: since {since} is after until {until}")
     categories = [*parsed.categories, *([window.category.lower()] if window.category else [])]
     return replace(parsed, since=since, until=until, categories=categories)
-
-
-def _zscorer(values: Sequence[float] | npt.NDArray[np.float32]) -> Callable[[float], float]:
-    """Standardise against ``values``' mean and spread (numpy: statistics.pstdev is exact, and slow)."""
-    array = np.asarray(values, dtype=np.float64)
-    if len(array) < 2:
-        return lambda value: 0.0
-    mean, spread = float(array.mean()), float(array.std()) or 1.0
-    return lambda value: (value - mean) / spread
 
 
 def _found(lexical: bool, semantic: bool) -> tuple[str, ...]:

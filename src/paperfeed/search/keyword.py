@@ -288,6 +288,14 @@ class KeywordIndex:
     def size(self) -> int:
         return int(self.index.searcher().num_docs)
 
+    def document_frequency(self, words: Sequence[str]) -> dict[str, int]:
+        """In how many papers' abstracts each word occurs (after the index's own stemming)."""
+        searcher = self.index.searcher()
+        return {
+            word: max((int(searcher.doc_freq("abstract", term)) for term in self._paper.analyze(word)), default=0)
+            for word in words
+        }
+
     def snippets(self, q: ParsedQuery, keys: Sequence[int]) -> dict[int, tuple[Snippet, Snippet]]:
         """(title, abstract) snippets with the query's words marked, for each of ``keys`` in the index."""
         if not keys:

@@ -32,11 +32,11 @@ Hit = tuple[int, float]
 class VectorIndex:
     """Embeddings of the store's papers, searchable by cosine similarity. Thread-safe."""
 
-    def __init__(self, folder: Path, *, exact_below: int = 20_000, model: str = MODEL_ID) -> None:
-        self.folder, self.exact_below, self.model = folder, exact_below, model
+    def __init__(self, folder: Path, *, exact_below: int = 20_000, model: str = MODEL_ID, dim: int = DIM) -> None:
+        self.folder, self.exact_below, self.model, self.dim = folder, exact_below, model, dim
         self._lock = threading.Lock()
         self.keys: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self.matrix: Vectors = np.zeros((0, DIM), dtype=np.float32)
+        self.matrix: Vectors = np.zeros((0, dim), dtype=np.float32)
         self._row: dict[int, int] = {}
         self._after = (0, 0)
         self._ann: Any = None
@@ -76,7 +76,7 @@ class VectorIndex:
 
     def _absorb(self, changed: dict[int, bytes]) -> None:
         keys = list(changed)
-        vectors = from_blobs([changed[k] for k in keys])
+        vectors = from_blobs([changed[k] for k in keys], self.dim)
         old = [(i, self._row[k]) for i, k in enumerate(keys) if k in self._row]
         for i, row in old:
             self.matrix[row] = vectors[i]
@@ -86,6 +86,20 @@ class VectorIndex:
             self.keys = np.concatenate([self.keys, np.array([keys[i] for i in new], dtype=np.int64)])
             self.matrix = np.vstack([self.matrix, vectors[new]])
             self._row.update({keys[i]: start + n for n, i in enumerate(new)})
+
+    def discard_in(self, other: VectorIndex) -> int:
+        """Drop the papers that ``other`` (a better tier) now holds; return how many. For an exact index only
+        (the first tier never builds a graph): its rows are simply compacted."""
+        with self._lock:
+            if not len(self.keys) or not len(other.keys):
+                return 0
+            keep = ~np.isin(self.keys, other.keys)
+            dropped = int(len(keep) - keep.sum())
+            if dropped:
+                self.keys, self.matrix = self.keys[keep], self.matrix[keep]
+                self._row = {int(k): n for n, k in enumerate(self.keys)}
+                self._sample = None
+            return dropped
 
     def _sync_ann(self, store: Store, changed: dict[int, bytes]) -> None:
         from usearch.index import Index
@@ -98,7 +112,7 @@ class VectorIndex:
                 changed = {}
         if self._ann is None:
             self._ann = Index(
-                ndim=DIM,
+                ndim=self.dim,
                 metric="cos",
                 dtype="f16",
                 connectivity=HNSW["connectivity"],

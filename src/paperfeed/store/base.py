@@ -146,16 +146,21 @@ class SearchData(abc.ABC):
         :meth:`papers_by_key` would say, without loading the papers."""
 
     @abc.abstractmethod
-    def embedding_backlog(self, model: str) -> int:
-        """How many papers have no embedding from ``model``, or one older than the paper."""
+    def embedding_backlog(self, model: str, *, only_missing: bool = False) -> int:
+        """How many papers have no embedding from ``model``, or one older than the paper; with
+        ``only_missing``, how many have no embedding at all (from any model: the first tier fills only those)."""
 
     @abc.abstractmethod
-    def embedding_jobs(self, model: str, after_key: int, limit: int) -> list[EmbeddingJob]:
-        """Up to ``limit`` papers of the backlog with keys above ``after_key``, in key order."""
+    def embedding_jobs(
+        self, model: str, after_key: int, limit: int, *, only_missing: bool = False
+    ) -> list[EmbeddingJob]:
+        """Up to ``limit`` papers of the backlog (as :meth:`embedding_backlog` counts it) with keys above
+        ``after_key``, in key order."""
 
     @abc.abstractmethod
-    def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow]) -> None:
-        """Store (replace) the embeddings of ``rows`` in one transaction."""
+    def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow], *, replace: bool = True) -> None:
+        """Store (replace) the embeddings of ``rows`` in one transaction; with ``replace`` False, a paper that
+        has an embedding by now (another job's) keeps it."""
 
     @abc.abstractmethod
     def embeddings_since(self, model: str, after: tuple[int, int], limit: int) -> list[StoredVector]:

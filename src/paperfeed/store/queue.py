@@ -60,5 +60,13 @@ class JobQueue(abc.ABC):
         """The most recent jobs, newest first."""
 
     @abc.abstractmethod
+    def count_jobs(self) -> dict[str, int]:
+        """How many jobs are in each state (queued, running, done, failed), over the kept history."""
+
+    @abc.abstractmethod
+    def last_job(self, kind: str, status: str | None = None) -> JobRecord | None:
+        """The most recently queued job of ``kind`` (in ``status`` when given: the last successful update)."""
+
+    @abc.abstractmethod
     def prune_jobs(self, finished_before: datetime) -> int:
         """Forget done and failed jobs finished before the given time; how many."""

@@ -77,11 +77,20 @@ class JobMixin(SqlPlumbing, JobQueue):
         if status is not None:
             query = query.where(J.status == status)
         with self._read() as conn:
-            return [
-                JobRecord(r.id, r.kind, r.key, r.status, r.attempts, r.run_at, r.locked_by, r.last_error,
-                          r.finished_at)
-                for r in conn.execute(query)
-            ]  # fmt: skip
+            return [_record(r) for r in conn.execute(query)]
+
+    def count_jobs(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(J.status, sa.func.count()).group_by(J.status)).all()
+        return {str(status): int(n) for status, n in rows}
+
+    def last_job(self, kind: str, status: str | None = None) -> JobRecord | None:
+        query = sa.select(jobs).where(J.kind == kind).order_by(J.id.desc()).limit(1)
+        if status is not None:
+            query = query.where(J.status == status)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return _record(row) if row is not None else None
 
     def prune_jobs(self, finished_before: datetime) -> int:
         with self._write() as conn:
@@ -89,3 +98,7 @@ class JobMixin(SqlPlumbing, JobQueue):
                 jobs.delete().where(J.status.in_(["done", "failed"]), J.finished_at < finished_before).returning(J.id)
             ).all()
         return len(gone)
+
+
+def _record(r: Any) -> JobRecord:
+    return JobRecord(r.id, r.kind, r.key, r.status, r.attempts, r.run_at, r.locked_by, r.last_error, r.finished_at)

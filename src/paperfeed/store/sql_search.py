@@ -40,8 +40,10 @@ def _after(seq: sa.ColumnElement[Any], key: sa.ColumnElement[Any], after: tuple[
     return sa.tuple_(seq, key) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1]))
 
 
-def _stale(model: str) -> sa.ColumnElement[bool]:
+def _stale(model: str, only_missing: bool = False) -> sa.ColumnElement[bool]:
     e = paper_embeddings.c
+    if only_missing:
+        return e.paper_id.is_(None)
     return sa.or_(e.paper_id.is_(None), e.model != model, e.paper_seq < papers.c.seq)
 
 
@@ -91,29 +93,31 @@ class SearchDataMixin(SqlPlumbing, SearchData):
                 found.update({int(key): int(count) for key, count in conn.execute(query)})
         return found
 
-    def embedding_backlog(self, model: str) -> int:
+    def embedding_backlog(self, model: str, *, only_missing: bool = False) -> int:
         query = (
             sa.select(sa.func.count())
             .select_from(papers.outerjoin(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id))
-            .where(_stale(model))
+            .where(_stale(model, only_missing))
         )
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
-    def embedding_jobs(self, model: str, after_key: int, limit: int) -> list[EmbeddingJob]:
+    def embedding_jobs(
+        self, model: str, after_key: int, limit: int, *, only_missing: bool = False
+    ) -> list[EmbeddingJob]:
         e = paper_embeddings.c
         stored_hash = sa.case((e.model == model, e.text_hash), else_=None)
         query = (
             sa.select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.seq, stored_hash.label("stored_hash"))
             .select_from(papers.outerjoin(paper_embeddings, e.paper_id == papers.c.id))
-            .where(_stale(model), papers.c.id > after_key)
+            .where(_stale(model, only_missing), papers.c.id > after_key)
             .order_by(papers.c.id)
             .limit(limit)
         )
         with self._read() as conn:
             return [EmbeddingJob(r.id, r.title, r.abstract, r.seq, r.stored_hash) for r in conn.execute(query)]
 
-    def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow]) -> None:
+    def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow], *, replace: bool = True) -> None:
         if not rows:
             return
         e = paper_embeddings.c
@@ -133,6 +137,15 @@ class SearchDataMixin(SqlPlumbing, SearchData):
                 for r in rows
                 if r.vector is not None
             ]  # fmt: skip
+            if fresh and not replace:  # the first tier: never over a vector another job wrote meanwhile
+                taken = {
+                    k
+                    for (k,) in conn.execute(
+                        sa.select(e.paper_id).where(e.paper_id.in_([r["paper_id"] for r in fresh]))
+                    )
+                }
+                fresh = [r for r in fresh if r["paper_id"] not in taken]
+                rows = [r for r in rows if r.key not in taken]
             if fresh:
                 conn.execute(paper_embeddings.delete().where(e.paper_id.in_([r["paper_id"] for r in fresh])))
                 conn.execute(paper_embeddings.insert(), fresh)

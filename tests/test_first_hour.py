@@ -1,0 +1,173 @@
+"""A brand-new instance: provisional vectors for every paper first, MiniLM replacing them; "for you" personal
+before any vector exists; progress that says what it means; jobs that stop and fail fast."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import app_store, corpus_app, new_database_url
+from paperfeed import accounts, reader_actions
+from paperfeed.ingest.pipeline import import_file
+from paperfeed.recommend.serve import ForYou
+from paperfeed.search.embed import MODEL_ID, Embedder
+from paperfeed.search.embed_job import PATH_STATE, choose_path, embed_papers
+from paperfeed.search.engine import SearchEngine, SearchMode
+from paperfeed.search.static_embed import STATIC_ID, StaticEmbedder
+from paperfeed.store import Store, open_store
+from search_corpus import TOPICS, corpus
+
+# distilling the first-tier model (once a session, in whichever test comes first) takes 20 s to a minute or two
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="session")
+def static(tmp_path_factory: pytest.TempPathFactory) -> StaticEmbedder:
+    """The first-tier model, distilled once for the session (about 20 s)."""
+    model = StaticEmbedder(tmp_path_factory.mktemp("models"))
+    assert model.prepare() is True
+    assert model.prepare() is False  # already there: nothing to do
+    return model
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_first_tier_vectors_answer_then_minilm_replaces_them(
+    store: Store, tmp_path: Path, static: StaticEmbedder, embedder: Embedder, mode: SearchMode
+) -> None:
+    store.upsert_papers(corpus())
+    first = embed_papers(store, static)
+    assert (first.embedded, store.count_embeddings(STATIC_ID)) == (len(corpus()), len(corpus()))
+    engine = SearchEngine(store, tmp_path / "index", embedder, first_tier=static)
+    for n, (title, *_rest) in enumerate(TOPICS):
+        results = engine.search(title, mode=mode)
+        assert results.used == mode
+        assert results.hits[0].paper.arxiv_id == f"2501.{n:05d}", title
+    assert any("still warming up" in notice for notice in results.notices)
+
+    embed_papers(store, embedder, limit=4)  # MiniLM reaches four papers: they leave the first tier
+    engine.refresh()
+    covered = engine.tiers.coverage()
+    assert (covered.main, covered.first) == (4, len(corpus()) - 4)
+    for n, (title, *_rest) in enumerate(TOPICS):  # both tiers at once still put the right paper first
+        assert engine.search(title, mode=mode).hits[0].paper.arxiv_id == f"2501.{n:05d}", title
+
+    embed_papers(store, embedder)
+    engine.refresh()
+    assert store.count_embeddings(STATIC_ID) == 0 and engine.tiers.coverage().first == 0
+    assert not engine.search(TOPICS[0][0], mode=mode).notices  # warmed up: nothing to say
+
+
+def test_the_first_tier_never_replaces_a_minilm_vector(
+    store: Store, static: StaticEmbedder, embedder: Embedder
+) -> None:
+    store.upsert_papers(corpus())
+    embed_papers(store, embedder, limit=3)
+    report = embed_papers(store, static)
+    assert report.embedded == len(corpus()) - 3  # only the papers with no vector at all
+    assert store.count_embeddings(MODEL_ID) == 3
+    assert embed_papers(store, static).embedded == 0
+
+
+def test_similar_papers_work_with_provisional_vectors(store: Store, tmp_path: Path, static: StaticEmbedder) -> None:
+    store.upsert_papers(corpus())
+    embed_papers(store, static)
+    engine = SearchEngine(store, tmp_path / "index", Embedder(), first_tier=static)
+    similar = [h.paper.arxiv_id for h in engine.similar("2501.00000", limit=3).hits]
+    assert "2501.00000" not in similar and len(similar) == 3
+
+
+def test_embedding_stops_between_batches_and_resumes(store: Store, static: StaticEmbedder) -> None:
+    store.upsert_papers(corpus())
+    asked = []
+
+    def stop_after_one() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    stopped = embed_papers(store, static, batch=4, should_stop=stop_after_one)
+    assert stopped.stopped and stopped.embedded == 4
+    rest = embed_papers(store, static, batch=4)
+    assert not rest.stopped and rest.embedded == len(corpus()) - 4  # the next run carries on where it stopped
+
+
+def test_status_says_how_far_the_instance_has_come(tmp_path: Path, static: StaticEmbedder) -> None:
+    app = corpus_app(tmp_path, "sqlite", model_dir=static.path.parent)
+    client = TestClient(app, base_url="http://testserver")
+    fresh = client.get("/api/status").json()
+    papers = len(corpus())
+    assert fresh["papers"] == papers
+    assert fresh["vectors"] == {"fullQuality": 0, "provisional": 0, "none": papers, "covered": 0.0}
+    assert fresh["summary"].startswith("Semantic search covers 0% of papers")
+    store = app_store(app)
+    embed_papers(store, static)
+    store.enqueue_job("update", "update:test", {}, datetime.now(UTC))
+    job = store.claim_job("w", datetime.now(UTC), datetime.now(UTC), ["update"])
+    assert job is not None
+    store.finish_job(job.id, "w", datetime.now(UTC), error="arxiv.org: cannot connect", retry_at=datetime.now(UTC))
+    warm = client.get("/api/status").json()
+    assert warm["vectors"]["provisional"] == papers and warm["vectors"]["covered"] == 1.0
+    assert warm["lastUpdateError"] == "arxiv.org: cannot connect" and warm["lastUpdate"] is None
+    assert warm["jobs"]["queued"] == 1
+    assert "Semantic search covers 100% of papers (0% at full quality)" in warm["summary"]
+    page = client.get("/search", params={"q": "protein folding", "mode": "semantic"}).text
+    assert "still warming up" in page  # the search page says so too
+
+
+def test_for_you_is_personal_from_three_upvotes_with_no_vectors(tmp_path: Path, arxiv_file: Path) -> None:
+    """On real arXiv papers with no vector at all: three upvotes in one category steer the week's picks."""
+    with gzip.open(arxiv_file, "rt") as lines:
+        records = [json.loads(line) for line in lines]
+    last = max(r["first_seen_date"] for r in records if r.get("first_seen_date"))
+    start = (date.fromisoformat(last) - timedelta(days=13)).isoformat()
+    sample = tmp_path / "fortnight.jsonl"  # the last two weeks of the file: a real week's mix of categories
+    sample.write_text("".join(json.dumps(r) + "\n" for r in records if (r.get("first_seen_date") or "") >= start))
+    store = open_store(new_database_url("sqlite", tmp_path))
+    store.migrate()
+    import_file(store, sample)
+    engine = SearchEngine(store, tmp_path / "index-fy", Embedder())
+    engine.refresh()
+    foryou = ForYou(store, engine)
+    reader = accounts.sign_up(store, "newreader", "a long password")
+    week = [p for p in store.papers_by_key(_week_keys(store)).values()]
+    primary = Counter(p.categories[0] for p in week)
+    category = next(cat for cat, n in primary.most_common() if n / len(week) <= 0.3 and n >= 20)
+    for paper in [p for p in week if p.categories[0] == category][:3]:
+        reader_actions.vote(store, reader, paper.arxiv_id, True)
+    picks = foryou.recommend(reader, window="week", limit=10)
+    inside = [r for r in picks if category in r.paper.categories]
+    share = sum(category in p.categories for p in week) / len(week)
+    print(
+        f"{category}: {share:.0%} of the week's {len(week)} papers; {len(inside)} of 10 picks",
+        [r.reason for r in picks],
+    )
+    assert share < 0.5  # a category most of the week is not in: the picks cannot get there by chance
+    assert len(inside) >= 7, (category, share, [(r.paper.categories, r.reason) for r in picks])
+    assert all(r.reason != "trending in this window" for r in inside)
+    assert all("liked" in r.reason for r in inside), [r.reason for r in inside]
+
+
+def _week_keys(store: Store) -> list[int]:
+    latest = store.latest_feed_date()
+    assert latest is not None
+    return [s.key for s in store.vote_stats(latest - timedelta(days=6), latest)]
+
+
+def test_the_embedding_path_is_chosen_once_and_remembered(store: Store, embedder: Embedder) -> None:
+    store.upsert_papers(corpus())
+    chosen = choose_path(store, Embedder())
+    assert chosen["precision"] in ("bf16", "fp32") and chosen["fp32_per_second"]
+    assert store.get_state(PATH_STATE) == chosen
+    again = Embedder()
+    assert choose_path(store, again) == chosen and again.requested == chosen["precision"]  # not timed again
+    assert choose_path(store, Embedder("fp32"))["reason"] == "set by PAPERFEED_EMBED_PRECISION"  # the admin's word
