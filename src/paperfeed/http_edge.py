@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
 from paperfeed.accounts import SESSION_COOKIE
 from paperfeed.config import Settings
@@ -21,6 +22,8 @@ from paperfeed.limits import FailureBackoff, RateLimiter
 from paperfeed.models import User
 from paperfeed.pagecache import PageCache
 from paperfeed.search.engine import SearchEngine
+from paperfeed.seed import MAX_FILE_BYTES, SeedReport
+from paperfeed.seed import seed as seed_papers
 from paperfeed.services import Services
 from paperfeed.store import Store
 from paperfeed.store.digests import Preferences
@@ -143,3 +146,35 @@ async def cached(request: Request, make: Callable[[], Response], media_type: str
     if made:
         return made[0]
     return Response(body, media_type=media_type) if body is not None else await run_in_threadpool(make)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedAsk:
+    """A cold-start request as both edges read it from a (multipart) form."""
+
+    categories: str
+    ids: str
+    upload: bytes | None
+    filename: str
+
+
+async def seed_ask(form: FormData) -> SeedAsk:
+    """The fields of a cold-start form: text fields, and a file read up to just past the seed limit (the
+    server's body limit bounds it anyway). A field of the wrong kind is treated as empty."""
+    upload, filename = form.get("file"), ""
+    data: bytes | None = None
+    if isinstance(upload, UploadFile) and upload.filename:
+        filename = upload.filename[:200]
+        data = await upload.read(MAX_FILE_BYTES + 1) or None
+    text = {name: value if isinstance(value := form.get(name, ""), str) else "" for name in ("categories", "ids")}
+    return SeedAsk(text["categories"], text["ids"], data, filename)
+
+
+def seed(request: Request, user: User, ask: SeedAsk) -> SeedReport:
+    """Run a cold-start request for ``user`` (the caller has counted the write) over this process's store and
+    keyword index. Blocking: call it from the thread pool."""
+    engine = engine_of(request)
+    if engine.keyword.pending(store_of(request)):  # titles are matched through the keyword index
+        engine.keyword.sync(store_of(request))
+    return seed_papers(store_of(request), engine.keyword, user, categories=ask.categories, ids=ask.ids,
+                       upload=ask.upload, filename=ask.filename)  # fmt: skip

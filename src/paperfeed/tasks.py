@@ -114,8 +114,8 @@ def handlers(
             first = embed_papers(store, engine.first_tier, should_stop=should_stop)
             said.append(f"{first.embedded:,} provisional vectors in {first.seconds:.1f} s; ")
         choose_path(store, engine.embedder)  # once per instance: the faster arithmetic on this CPU, remembered
-        report = embed_papers(store, engine.embedder, limit=EMBED_CHUNK, should_stop=should_stop)
-        record_rate(store, report.rate, report.precision)
+        report = embed_papers(store, engine.embedder, limit=EMBED_CHUNK, should_stop=should_stop,
+                              progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
         left = report.backlog - report.embedded - report.unchanged
         if left > 0:
             store.enqueue_job("embed", f"embed:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))

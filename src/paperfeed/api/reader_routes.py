@@ -8,13 +8,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from paperfeed import export, reader_actions
 from paperfeed.api.auth import api_writer, caller
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
 from paperfeed.errors import Unauthorized
-from paperfeed.http_edge import int_param, site_of, store_of
+from paperfeed.http_edge import int_param, seed, seed_ask, site_of, store_of
 from paperfeed.http_edge import subscribe as subscribe_request
 
 router = APIRouter(prefix="/api")
@@ -160,6 +161,17 @@ def for_you(request: Request, window: str = "week", limit: str | None = None) ->
     size = int_param(limit, "limit", 20, 1, 100)
     picks = site_of(request).services.foryou.recommend(user, window=window, limit=size)
     return [{**hf_paper(r.paper), "score": round(r.score, 4), "reason": r.reason} for r in picks]
+
+
+@router.post("/for_you/seed", summary="Cold start: categories, arXiv ids or a BibTeX / RIS file as seeds (native)")
+async def seed_papers(request: Request) -> dict[str, Any]:
+    """A multipart form (or urlencoded) with ``categories`` (e.g. ``cs.CV math.PR``), ``ids`` (arXiv ids or URLs,
+    one or more per line) and ``file`` (a BibTeX or RIS export). The papers found become a private collection."""
+    ask = await seed_ask(await request.form())
+    report = await run_in_threadpool(lambda: seed(request, api_writer(request), ask))
+    made = report.collection
+    return {"categories": report.categories, "found": report.found, "missing": report.missing,
+            "collection": collection_dict(made) if made is not None else None}  # fmt: skip
 
 
 @router.post("/papers/{arxiv_id}/dismiss", summary="Not interested: never recommend this paper again (native)")

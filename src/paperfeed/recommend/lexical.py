@@ -27,6 +27,7 @@ TERMS = 24  # profile words sent to BM25
 CATEGORIES = 3  # the reader's categories that count
 CATEGORY_WEIGHT = 2.0  # a candidate in the category of all the reader's papers gains 2 standard deviations
 _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
+_CATEGORY = re.compile(r"\bcat:([A-Za-z][\w.-]*)")  # categories a reader picked: "cat:cs.CV cat:hep-th"
 # scikit-learn's English stop words, and the boilerplate every abstract has: they say nothing about topics
 BOILERPLATE = ("paper", "papers", "propose", "proposed", "proposes", "show", "shows", "using", "use", "used", "based",
                "approach", "approaches", "method", "methods", "results", "result", "study", "work", "existing",
@@ -54,6 +55,8 @@ def profile(keyword: KeywordIndex, liked: Sequence[Paper], interests: str) -> Le
         counts.update(set(_words(paper.abstract)))  # in how many of the reader's papers
         for word in set(_words(paper.title)):
             counts[word] += 2  # a title word says more than an abstract word
+    picked = _CATEGORY.findall(interests)
+    interests = _CATEGORY.sub(" ", interests)
     for word in set(_words(interests)):
         counts[word] += max(2, len(liked))  # the reader's own words count as much as all their papers
     recurring = list(counts)
@@ -65,8 +68,11 @@ def profile(keyword: KeywordIndex, liked: Sequence[Paper], interests: str) -> Le
     for paper in liked:  # a paper's primary category counts fully, its cross-lists half
         for n, cat in enumerate(dict.fromkeys(paper.categories)):
             shares[cat] = shares.get(cat, 0.0) + (1.0 if n == 0 else 0.5)
-    top = sorted(shares.items(), key=lambda item: (-item[1], item[0]))[:CATEGORIES]
-    return LexicalProfile(terms, {cat: n / len(liked) for cat, n in top} if liked else {})
+    portion = {cat: n / len(liked) for cat, n in shares.items()} if liked else {}
+    for cat in picked:  # categories the reader picked (kept beside their interests, in the search syntax)
+        portion[cat] = 1.0
+    top = sorted(portion.items(), key=lambda item: (-item[1], item[0]))[:CATEGORIES]
+    return LexicalProfile(terms, dict(top))
 
 
 def scores(keyword: KeywordIndex, prof: LexicalProfile, keys: Sequence[int]) -> np.ndarray | None:
@@ -88,7 +94,8 @@ def scores(keyword: KeywordIndex, prof: LexicalProfile, keys: Sequence[int]) -> 
 def candidates(keyword: KeywordIndex, prof: LexicalProfile, limit: int) -> list[int]:
     """The papers that best match the profile's terms, from the whole store (for the "all papers" window)."""
     if not prof.terms:
-        return []
+        top = list(prof.categories)[:1]
+        return keyword.matching_keys(ParsedQuery(categories=[c.lower() for c in top]), limit) if top else []
     return [key for key, _ in keyword.search(ParsedQuery(words=prof.terms, parts=prof.terms), limit)[0]]
 
 
@@ -108,6 +115,11 @@ def why(paper: Paper, prof: LexicalProfile) -> str | None:
     if shared:
         return f"mentions “{shared[0]}”, as papers you liked do"
     return None
+
+
+def without_categories(text: str) -> str:
+    """A reader's interests without the ``cat:`` categories they picked (what is embedded and quoted)."""
+    return " ".join(_CATEGORY.sub(" ", text).split())
 
 
 def _words(text: str) -> list[str]:

@@ -116,7 +116,8 @@ class ForYou:
         vectors = self.engine.vectors
         liked = [k for k in signals.liked if vectors.vector(k) is not None]
         profile = _profile(vectors, liked, signals.dismissed)
-        interests = self.engine.embedder.encode_query(signals.interests) if signals.interests.strip() else None
+        words_of_reader = lexical.without_categories(signals.interests)
+        interests = self.engine.embedder.encode_query(words_of_reader) if words_of_reader and len(vectors) else None
         if interests is not None:
             profile = profile + interests * max(1.0, len(liked) ** 0.5)
         seen = set(signals.liked) | set(signals.dismissed)
@@ -137,7 +138,7 @@ class ForYou:
         mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
         order = np.argsort(-mixed)[:limit]
         papers = self.store.papers_by_key([keys[i] for i in order])
-        reasons = _Reasons(self.store, vectors, liked, interests, signals.interests, words)
+        reasons = _Reasons(self.store, vectors, liked, interests, words_of_reader, words)
         return [
             Recommendation(papers[keys[i]], float(mixed[i]), reasons.why(papers[keys[i]], keys[i], i, parts))
             for i in order

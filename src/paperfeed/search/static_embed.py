@@ -57,6 +57,9 @@ class StaticEmbedder:
                 return False
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bar in a worker's log
+            for name in ("skeletoken", "model2vec"):  # their INFO lines say nothing an admin needs
+                logging.getLogger(name).setLevel(logging.WARNING)
             try:
                 from model2vec.distill import distill_from_model
                 from transformers import AutoModel, AutoTokenizer

@@ -137,6 +137,10 @@ class SearchData(abc.ABC):
         """The keys of those of ``arxiv_ids`` that are stored."""
 
     @abc.abstractmethod
+    def keys_by_doi(self, dois: Sequence[str]) -> dict[str, int]:
+        """The keys of the stored papers with those DOIs (compared in lower case), by DOI."""
+
+    @abc.abstractmethod
     def papers_by_key(self, keys: Sequence[int]) -> dict[int, Paper]:
         """The stored papers among ``keys``, without version history."""
 

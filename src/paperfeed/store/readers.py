@@ -156,8 +156,11 @@ class ReaderData(abc.ABC):
 
     # -- collections -------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_collection(self, user_id: int, name: str, slug: str, public: bool, now: datetime) -> Collection:
-        """A new, empty collection; Conflict when the user already has one with this slug."""
+    def create_collection(
+        self, user_id: int, name: str, slug: str, public: bool, now: datetime, *, papers: Sequence[int] = ()
+    ) -> Collection:
+        """A new collection, empty or holding ``papers`` (keys), in one transaction; Conflict when the user
+        already has one with this slug."""
 
     @abc.abstractmethod
     def list_collections(self, owner: str, *, include_private: bool) -> list[Collection]:

@@ -351,12 +351,18 @@ class ReaderMixin(SqlPlumbing, ReaderData):
             ).one()
         return (int(row[0]), hash(str(row[1])), int(row[2]))
 
-    def create_collection(self, user_id: int, name: str, slug: str, public: bool, now: datetime) -> Collection:
+    def create_collection(
+        self, user_id: int, name: str, slug: str, public: bool, now: datetime, *, papers: Sequence[int] = ()
+    ) -> Collection:
         try:
             with self._write() as conn:
-                conn.execute(
+                made = conn.execute(
                     collections.insert().values(user_id=user_id, name=name, slug=slug, public=public, created_at=now)
                 )
+                if papers:
+                    (made_id,) = made.inserted_primary_key or (None,)
+                    rows = [{"collection_id": made_id, "paper_id": k, "added_at": now} for k in dict.fromkeys(papers)]
+                    conn.execute(collection_papers.insert(), rows)
                 owner = conn.execute(sa.select(users.c.name).where(users.c.id == user_id)).scalar_one()
         except sa.exc.IntegrityError:
             raise Conflict(f"you already have a collection called {slug!r}") from None

@@ -77,6 +77,16 @@ class SearchDataMixin(SqlPlumbing, SearchData):
                 found.update({r.arxiv_id: r.id for r in conn.execute(query)})
         return found
 
+    def keys_by_doi(self, dois: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks([d.lower() for d in dict.fromkeys(dois)]):
+                query = sa.select(sa.func.lower(papers.c.doi), papers.c.id).where(
+                    sa.func.lower(papers.c.doi).in_(chunk)
+                )
+                found.update({str(doi): int(key) for doi, key in conn.execute(query)})
+        return found
+
     def papers_by_key(self, keys: Sequence[int]) -> dict[int, Paper]:
         found: dict[int, Paper] = {}
         with self._read() as conn:

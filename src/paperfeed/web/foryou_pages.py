@@ -1,12 +1,14 @@
-"""The "for you" page, "not interested", and the reader's interests statement."""
+"""The "for you" page, "not interested", the reader's interests statement, and the cold start (categories, ids,
+a BibTeX or RIS file)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from paperfeed import reader_actions
-from paperfeed.http_edge import site_of, store_of
+from paperfeed.http_edge import seed, seed_ask, site_of, store_of
 from paperfeed.recommend.serve import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CheckedForm, field, viewer
@@ -25,14 +27,23 @@ def for_you(request: Request, window: str = "week") -> Response:
     if user is None:
         return back("/login?next=/for-you")
     picks = foryou_of(request).recommend(user, window=window, limit=30)
-    interests = store_of(request).signals(user.id).interests
-    return render(request, "foryou.html", picks=picks, window=window, windows=WINDOWS, interests=interests)
+    signals = store_of(request).signals(user.id)
+    few = len(signals.liked) < 3
+    return render(request, "foryou.html", picks=picks, window=window, windows=WINDOWS, interests=signals.interests,
+                  few=few)  # fmt: skip
 
 
 @router.post("/papers/{arxiv_id}/dismiss")
 def dismiss(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
     reader_actions.dismiss(store_of(request), writer(request), arxiv_id, undo=field(form, "undo") == "1")
     return back(f"/for-you?window={field(form, 'window', 'week')}")
+
+
+@router.post("/for-you/seed", response_class=HTMLResponse)
+async def seed_papers(request: Request, form: CheckedForm) -> Response:
+    ask = await seed_ask(form)
+    report = await run_in_threadpool(lambda: seed(request, writer(request), ask))
+    return render(request, "seeded.html", report=report)
 
 
 @router.post("/account/interests")
