@@ -12,10 +12,13 @@ watches `/healthz` and `/api/status` (and, for the latest week, the database) an
 a vector of some tier); (c) it covers every paper; (d) every paper has its MiniLM vector.
 
 (d) takes most of an hour or more on two cores; without --wait-full the run stops two minutes after (c) and
-prints (d) as an estimate from the worker's measured MiniLM rate (labelled as such). Then it prints SciFact
-train nDCG@10 for semantic and hybrid search with MiniLM vectors and with first-tier vectors only, from
-bench/search_quality.py's code in the same process. Goals (issue "The first hour"): (a) 60 s, (b) 3 min,
-(c) 10 min, (d) 45 min; hybrid with first-tier vectors only at least 0.72.
+prints (d) as an estimate from the worker's measured MiniLM rate (labelled as such). With --load N, while the
+MiniLM backlog runs (after (c)), wrk drives the uncached paper page and hybrid search for N seconds each at 32
+connections (bench/web_load.py's wrk runner; apt-get install wrk) and prints req/s, p50, p99 and errors.
+Then it prints SciFact train nDCG@10 for semantic and hybrid search with MiniLM vectors, half-way through the
+MiniLM job, and with first-tier vectors only, from bench/search_quality.py's code in the same process.
+Goals (issue "The first hour"): (a) 60 s, (b) 3 min, (c) 10 min, (d) 45 min; hybrid with first-tier vectors
+only at least 0.72.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -59,7 +63,32 @@ def week_covered(db: Path) -> bool:
     return int(missing) == 0
 
 
-def watch(port: int, db: Path, started: float, wait_full: bool) -> dict[str, float]:
+def load(port: int, db: Path, seconds: int, worker: subprocess.Popen[bytes] | None = None) -> None:
+    """The pages a reader waits for, under load, while the worker embeds beside the server; then the same with
+    the worker paused (SIGSTOP), to show what the backlog costs."""
+    from web_load import QUERIES, run_wrk
+
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        ids = [row[0] for row in conn.execute("SELECT arxiv_id FROM papers ORDER BY random() LIMIT 300")]
+    base = f"http://127.0.0.1:{port}"
+    targets = [("/papers/{id} (uncached)", [f"/papers/{i}" for i in ids]),
+               ("/search?q= (hybrid)", [f"/search?q={q.replace(' ', '+')}" for q in QUERIES])]  # fmt: skip
+    for paused in (False, True) if worker is not None else (False,):
+        if paused and worker is not None:
+            os.kill(worker.pid, signal.SIGSTOP)
+        for name, paths in targets:
+            got = run_wrk(base + "/", seconds, 32, paths)
+            state = "worker paused" if paused else "backlog running"
+            print(f"  {state}: {name:<26} {got['rate']:>7.1f} req/s  p50 {got['p50']:>7.1f} ms  "
+                  f"p99 {got['p99']:>7.1f} ms  errors {got['errors']:.0f}", flush=True)  # fmt: skip
+    if worker is not None:
+        os.kill(worker.pid, signal.SIGCONT)
+
+
+def watch(
+    port: int, db: Path, started: float, wait_full: bool, load_seconds: int = 0,
+    worker: subprocess.Popen[bytes] | None = None,
+) -> dict[str, float]:  # fmt: skip
     """Poll until (d), or until two minutes after (c) without --wait-full; the times reached, in seconds."""
     reached: dict[str, float] = {}
     base = f"http://127.0.0.1:{port}"
@@ -78,6 +107,8 @@ def watch(port: int, db: Path, started: float, wait_full: bool) -> dict[str, flo
             if "c" not in reached and vectors["none"] == 0 and status["papers"]:
                 reached["c"] = now
                 print(f"(c) every paper has a vector (some tier) after {now:.0f} s; {status['summary']}", flush=True)
+                if load_seconds:
+                    load(port, db, load_seconds, worker)
             if vectors["provisional"] == 0 and vectors["none"] == 0 and status["papers"]:
                 reached["d"] = now
                 print(f"(d) every paper has its MiniLM vector after {now / 60:.1f} min", flush=True)
@@ -115,6 +146,7 @@ def main() -> None:
     parser.add_argument("--wait-full", action="store_true", help="wait for (d) instead of estimating it")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/paperfeed-bench")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--load", type=int, default=0, metavar="SECONDS", help="wrk each page this long after (c)")
     args = parser.parse_args()
     if not args.seed.is_file():
         sys.exit(f"{args.seed} not found (see ../shared/data/README.md)")
@@ -134,7 +166,7 @@ def main() -> None:
                              env={**env, "PAPERFEED_JOBS_IN_PROCESS": "false"},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        watch(args.port, folder / "paperfeed.db", started, args.wait_full)
+        watch(args.port, folder / "paperfeed.db", started, args.wait_full, args.load, worker)
     finally:
         stopping = time.monotonic()
         worker.terminate()

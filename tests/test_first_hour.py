@@ -171,3 +171,17 @@ def test_the_embedding_path_is_chosen_once_and_remembered(store: Store, embedder
     again = Embedder()
     assert choose_path(store, again) == chosen and again.requested == chosen["precision"]  # not timed again
     assert choose_path(store, Embedder("fp32"))["reason"] == "set by PAPERFEED_EMBED_PRECISION"  # the admin's word
+
+
+def test_a_serving_app_runs_numpy_single_threaded_and_restores_it(tmp_path: Path) -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [int(pool["num_threads"]) for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    app = corpus_app(tmp_path, "sqlite", jobs_in_process=False)  # no job thread moving torch's threads meanwhile
+    with TestClient(app, base_url="http://testserver") as client:
+        assert client.get("/healthz").status_code == 200
+        assert blas_threads() and set(blas_threads()) == {1}  # requests run in parallel threads already
+    assert blas_threads() == before

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,16 +38,20 @@ def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
 @click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="Run only these kinds (repeatable).")
 @click.option("--poll", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
               help="Seconds between looks at the queue when it is empty.")  # fmt: skip
+@click.option("--nice", type=click.IntRange(0, 19), default=10, show_default=True,
+              help="Lower this process's CPU priority by this much, so that a web server on the same machine answers "
+                   "first (0: as is).")  # fmt: skip
 @pass_context
 @handle_errors
-def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float) -> None:
+def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: int) -> None:
     """Run the background jobs: arXiv updates, embedding, recommendation refits, digest composing and sending.
 
     Start as many workers as you like, on as many machines, against one PostgreSQL database: each job runs in
     one of them (claims use FOR UPDATE SKIP LOCKED), and a job whose worker died is taken over after its lease
     (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself unless PAPERFEED_JOBS_IN_PROCESS=false
     (`make run` does that and starts one worker beside it, so embedding never slows the pages down).
-    Stops cleanly on SIGTERM or Ctrl-C after the job in hand."""
+    Stops on SIGTERM or Ctrl-C within seconds: a long embedding job stops after its current batch and the next
+    job resumes there. Runs at a lower CPU priority (--nice) so that a web server beside it answers first."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     runner = _worker(ctx, kinds)
@@ -62,6 +67,8 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float) -> Non
         err.print("Stopping after the job in hand ...")
         runner.stop()
 
+    if nice:  # the daemon only: `--once` from cron finishes soon anyway
+        os.nice(nice)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     err.print(f"Worker {runner.name}: running {', '.join(runner.handlers)}; Ctrl-C to stop.")

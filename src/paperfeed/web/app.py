@@ -3,6 +3,7 @@ the web edge's own state, in the one Site that handlers reach through paperfeed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="paperfeed", version="0.1.0", description=API_DESCRIPTION, docs_url=None, redoc_url=None)
     worker = services.worker() if services.jobs_in_process else None  # SQLite: this process runs the jobs
     app.state.site = Site(services, Limits.from_settings(settings), PageCache(settings.page_cache_seconds), worker)
+    restore: list[Callable[[], None]] = []  # what _single_threaded changed, undone when the app stops
+    app.router.add_event_handler("startup", lambda: restore.append(_single_threaded()))
+    app.router.add_event_handler("shutdown", lambda: [undo() for undo in restore])
     if worker is not None:
         app.router.add_event_handler("startup", worker.start)
         app.router.add_event_handler("shutdown", worker.stop)
@@ -74,6 +78,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_api_route("/api/docs", _api_docs, methods=["GET"], include_in_schema=False)
     app.router.add_event_handler("shutdown", services.close)
     return app
+
+
+def _single_threaded() -> Callable[[], None]:
+    """numpy's BLAS computes single-threaded in a web process (process-wide), returning what undoes it.
+    Requests already run in parallel threads, and a multi-threaded BLAS call in each of 32 of them (the first
+    vector tier's exact search, cosine samples) left their threads spinning against each other: on two cores
+    with 120k papers in the first tier, hybrid search at 32 connections went from 3.5 req/s (with timeouts) to
+    67 req/s with one BLAS thread (and one OpenMP thread, by environment, for the measurement). Query embeddings
+    already run on one torch thread each (paperfeed.search.embed); torch's setting is per thread, so it is not
+    set here."""
+    from threadpoolctl import threadpool_limits
+
+    undo: Callable[[], None] = threadpool_limits(1, user_api="blas").restore_original_limits
+    return undo
 
 
 async def _healthz() -> PlainTextResponse:
