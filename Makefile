@@ -53,6 +53,7 @@ test-random: install browser
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search_quality.py
+	$(BIN)/python bench/first_hour.py --load 20
 	$(BIN)/python bench/search_latency.py
 	$(BIN)/python bench/web_load.py
 	$(BIN)/python bench/digest.py

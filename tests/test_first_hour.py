@@ -16,7 +16,7 @@ from conftest import app_store, corpus_app, new_database_url
 from paperfeed import accounts, reader_actions
 from paperfeed.ingest.pipeline import import_file
 from paperfeed.recommend.serve import ForYou
-from paperfeed.search.embed import MODEL_ID, Embedder
+from paperfeed.search.embed import MODEL_ID, Embedder, Vectors
 from paperfeed.search.embed_job import PATH_STATE, choose_path, embed_papers
 from paperfeed.search.engine import SearchEngine, SearchMode
 from paperfeed.search.static_embed import STATIC_ID, StaticEmbedder
@@ -185,3 +185,27 @@ def test_a_serving_app_runs_numpy_single_threaded_and_restores_it(tmp_path: Path
         assert client.get("/healthz").status_code == 200
         assert blas_threads() and set(blas_threads()) == {1}  # requests run in parallel threads already
     assert blas_threads() == before
+
+
+class CountingEmbedder(Embedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
+
+    def encode_query(self, text: str, *, alone: bool = False) -> Vectors:
+        self.queries.append(text)
+        return super().encode_query(text, alone=alone)
+
+
+def test_a_paper_without_minilm_is_embedded_once_for_its_similar_papers(
+    store: Store, tmp_path: Path, static: StaticEmbedder
+) -> None:
+    store.upsert_papers(corpus())
+    counting = CountingEmbedder()
+    embed_papers(store, counting, limit=3)  # MiniLM for three papers; the rest provisional
+    embed_papers(store, static)
+    engine = SearchEngine(store, tmp_path / "index", counting, first_tier=static)
+    first = [h.paper.arxiv_id for h in engine.similar("2501.00009", limit=3).hits]
+    again = [h.paper.arxiv_id for h in engine.similar("2501.00009", limit=3).hits]
+    assert first == again and len(first) == 3
+    assert len(counting.queries) == 1  # the second view reused the first's vector

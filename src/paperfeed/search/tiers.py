@@ -16,6 +16,8 @@ With MiniLM alone, the raw cosines are used as before.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ FIRST_TIER_ALONE = 0.4  # with no MiniLM vector at all (hybrid: 0.706 at 0.2, 0.
 PRIORS = {MODEL_ID: (0.10, 0.10), STATIC_ID: (0.38, 0.12)}
 PRIOR_WEIGHT = 32
 Filter = Callable[[VectorIndex, Vectors, int], list[Hit]]
+RECENT = 4_096  # papers without a MiniLM vector whose text was embedded for "similar papers" (1.5 KB each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,8 @@ class TieredVectors:
 
     def __init__(self, main: VectorIndex, embedder: Embedder, folder: Path, first: StaticEmbedder | None) -> None:
         self.main, self.embedder, self.first_embedder = main, embedder, first
+        self._recent: OrderedDict[tuple[int, int], Vectors] = OrderedDict()  # papers embedded for a query
+        self._lock = threading.Lock()
         self.first = (
             VectorIndex(folder / "vectors-first", exact_below=2**62, model=STATIC_ID, dim=STATIC_DIM)
             if first is not None
@@ -94,10 +99,24 @@ class TieredVectors:
         return QueryVectors(main, self._first_vector(text))
 
     def for_paper(self, key: int, text: str) -> QueryVectors:
-        """A paper's own vectors as a query: its stored MiniLM vector when it has one."""
+        """A paper's own vectors as a query: its stored MiniLM vector when it has one; else its text embedded
+        now, kept for the next view of the same paper (the paper page asks on every uncached view)."""
         stored = self.main.vector(key)
-        main = stored if stored is not None else self.embedder.encode_query(text) if len(self.main) else None
+        main = stored if stored is not None else self._embedded(key, text) if len(self.main) else None
         return QueryVectors(main, self._first_vector(text))
+
+    def _embedded(self, key: int, text: str) -> Vectors:
+        mark = (key, hash(text))
+        with self._lock:
+            if mark in self._recent:
+                self._recent.move_to_end(mark)
+                return self._recent[mark]
+        vector = self.embedder.encode_query(text)
+        with self._lock:
+            self._recent[mark] = vector
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+        return vector
 
     def _first_vector(self, text: str) -> Vectors | None:
         if self.first is None or self.first_embedder is None or not len(self.first):
