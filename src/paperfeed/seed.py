@@ -27,8 +27,6 @@ MAX_IDS = 500  # pasted ids or URLs
 MAX_REFERENCES = 5_000
 MAX_CATEGORIES = 20
 CATEGORY = re.compile(r"[a-z-]+(\.[A-Za-z-]+)?")
-_ARXIV_IN_TEXT = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|arxiv:\s*)([\w.\-/]+?\d)(?:v\d+)?(?:\.pdf)?\b", re.I)
-_NEW_STYLE = re.compile(r"\b(\d{4}\.\d{4,5})(?:v\d+)?\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,13 +200,13 @@ def _clean(text: str) -> str:
 
 
 def _arxiv_in(text: str) -> str | None:
-    match = _ARXIV_IN_TEXT.search(text) or _NEW_STYLE.search(text)
-    if match is None:
-        return None
-    try:
-        return feed.arxiv_id(match.group(1))
-    except BadRequest:
-        return None
+    """The first arXiv id or URL among ``text``'s words (an eprint field, a URL, a note), by the one id parser."""
+    for token in text.split():
+        try:
+            return feed.arxiv_id(token.strip("{}()[]<>,;\"'"))
+        except BadRequest:
+            continue
+    return None
 
 
 def _doi(text: str) -> str | None:

@@ -59,10 +59,9 @@ def profile(keyword: KeywordIndex, liked: Sequence[Paper], interests: str) -> Le
     interests = _CATEGORY.sub(" ", interests)
     for word in set(_words(interests)):
         counts[word] += max(2, len(liked))  # the reader's own words count as much as all their papers
-    recurring = list(counts)
     papers = max(keyword.size(), 1)
-    df = keyword.document_frequency(recurring)
-    weight = {w: counts[w] * math.log((1 + papers) / (1 + df.get(w, 0))) for w in recurring}
+    df = keyword.document_frequency(list(counts))
+    weight = {w: n * math.log((1 + papers) / (1 + df.get(w, 0))) for w, n in counts.items()}
     terms = [w for w in sorted(weight, key=lambda w: (-weight[w], w)) if weight[w] > 0][:TERMS]
     shares: dict[str, float] = {}
     for paper in liked:  # a paper's primary category counts fully, its cross-lists half
