@@ -36,6 +36,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 
+from ir_collections import scifact as scifact_collection  # noqa: E402
 from paperfeed.ingest.pipeline import import_file  # noqa: E402
 from paperfeed.search.embed import Embedder  # noqa: E402
 from paperfeed.search.engine import SearchEngine  # noqa: E402
@@ -44,8 +45,7 @@ from paperfeed.store.copy import copy_store  # noqa: E402
 from paperfeed.store.sql import SqlStore  # noqa: E402
 from pgcluster import start_cluster  # noqa: E402
 from search_latency import percentiles, queries, timed  # noqa: E402
-from search_quality import corpus as scifact_corpus  # noqa: E402
-from search_quality import evaluate, load_queries  # noqa: E402
+from search_quality import evaluate  # noqa: E402
 from web_load import run_wrk, wait_until_up  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -137,9 +137,10 @@ def keyword_choice(pg: SqlStore, engine: SearchEngine, scifact: Path, cluster_db
     store = open_store(cluster_db)
     assert isinstance(store, SqlStore)
     store.migrate()
-    store.upsert_papers(list(scifact_corpus(scifact)))
+    collection = scifact_collection(scifact)
+    store.upsert_papers(collection.papers)
     fts_index(store)
-    texts, qrels = load_queries(scifact)
+    texts, qrels = collection.queries, collection.qrels
     with tempfile.TemporaryDirectory() as index:
         tantivy = SearchEngine(store, Path(index), Embedder())
         tantivy.refresh()

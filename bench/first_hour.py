@@ -15,7 +15,7 @@ a vector of some tier); (c) it covers every paper; (d) every paper has its MiniL
 prints (d) as an estimate from the worker's measured MiniLM rate (labelled as such). With --load N, while the
 MiniLM backlog runs (after (c)), wrk drives the uncached paper page and hybrid search for N seconds each at 32
 connections (bench/web_load.py's wrk runner; apt-get install wrk) and prints req/s, p50, p99 and errors.
-Then it prints SciFact train nDCG@10 for semantic and hybrid search with MiniLM vectors, half-way through the
+Then it prints SciFact train and CACM nDCG@10 for each mode with MiniLM vectors, half-way through the
 MiniLM job, and with first-tier vectors only, from bench/search_quality.py's code in the same process.
 Goals (issue "The first hour"): (a) 60 s, (b) 3 min, (c) 10 min, (d) 45 min; hybrid with first-tier vectors
 only at least 0.72.
@@ -122,21 +122,16 @@ def watch(
 
 
 def quality(cache: Path) -> None:
-    from paperfeed.search.embed import Embedder
-    from paperfeed.search.engine import SearchEngine
-    from search_quality import evaluate, first_tier_engine, load_queries, mixed_engine, prepare, run
+    from ir_collections import load
+    from search_quality import engine_for, evaluate, run, tier_engines
 
-    data = ROOT / "../shared/data/scifact"
-    queries, qrels = load_queries(data)
-    full = SearchEngine(prepare(data, cache), cache / "scifact-index", Embedder())
-    full.refresh()
-    first = first_tier_engine(data, cache)
-    half = mixed_engine(data, cache, first.first_tier)
-    print(f"\nSciFact train, {len(queries)} queries: nDCG@10")
-    print(f"{'mode':<10} {'MiniLM':>8} {'half-way':>9} {'first tier only':>16}")
-    for mode in ("keyword", "semantic", "hybrid"):
-        a, b, c = (evaluate(qrels, run(engine, mode, queries))[0] for engine in (full, half, first))
-        print(f"{mode:<10} {a:>8.4f} {b:>9.4f} {c:>16.4f}")
+    for col in load(ROOT / "../shared/data"):
+        engines = {"MiniLM": engine_for(col, cache), **tier_engines(col, cache)}
+        print(f"\n{col.name}, {len(col.queries)} queries: nDCG@10")
+        print(f"{'mode':<10} {'MiniLM':>8} {'half-way':>9} {'first tier only':>16}")
+        for mode in ("keyword", "semantic", "hybrid"):
+            a, b, c = (evaluate(col.qrels, run(engine, mode, col.queries))[0] for engine in engines.values())
+            print(f"{mode:<10} {a:>8.4f} {b:>9.4f} {c:>16.4f}")
 
 
 def main() -> None:

@@ -15,7 +15,11 @@ Methods, all from the same training split:
 * ``cmf``: paperfeed's CollectiveMF alone: implicit ALS (200 factors) over the user-item matrix stacked with the
   papers' tf-idf words and MiniLM "concepts" (3 nearest of 2,000 k-means centres) as pseudo-users;
 * ``ours``: paperfeed.recommend's blend of content, gf-cf, cmf and popularity, with weights per history size
-  fitted on held-out interactions of the P10 training data of the same fold (histories cut to 1, 3, 6 or 8 items).
+  fitted by cross-fitting over users: the users are cut into two halves at random; the weights that score
+  one half are fitted on the other half's interactions (all of them, cut into histories of 1, 3, 6 or 8 items
+  and held-out items) beside the first half's training items only. No weight is ever fitted on a pair that
+  it is then tested on (an earlier version fitted P1's weights on P10's training split of the same fold,
+  which holds about 21% of P1's test pairs).
 
 Goal (issue 6): ours Recall@50 >= 0.30 on P10, and ahead of every baseline on P1.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -67,10 +72,18 @@ def read_mult(path: Path, vocabulary: int) -> sp.csr_matrix:
     )
 
 
-def word_vectors(counts: sp.csr_matrix, vocabulary: list[str], cache: Path) -> np.ndarray:
+def dataset_name(data: Path) -> str:
+    """The dataset's own name, from its folder (``citeulike_t`` -> ``CiteULike-t``; others as they are)."""
+    return {"citeulike_t": "CiteULike-t", "citeulike_a": "CiteULike-a"}.get(data.resolve().name, data.resolve().name)
+
+
+def word_vectors(counts: sp.csr_matrix, vocabulary: list[str], cache: Path, data: Path) -> np.ndarray:
     """MiniLM vectors (paperfeed's Embedder) of each paper's words, most frequent first: the dataset has no text,
-    only these bags of words. Cached under ``cache``; about a minute to compute."""
-    path = cache / "citeulike-t-minilm.npy"
+    only these bags of words. Cached under ``cache``, keyed by the dataset (its folder's name and a digest of its
+    words), so another dataset never reads these; about a minute to compute."""
+    digest = hashlib.blake2b(counts.indices.tobytes() + counts.data.tobytes() + "\n".join(vocabulary).encode(),
+                             digest_size=8).hexdigest()  # fmt: skip
+    path = cache / f"{data.resolve().name}-{digest}-minilm.npy"
     if path.exists():
         return np.load(path)
     from paperfeed.search.embed import Embedder
@@ -150,6 +163,21 @@ def fit_weights(train: sp.csr_matrix, content: ContentModel, words: sp.csr_matri
     return fit_blend(history[users], held[users], parts)
 
 
+def cross_fitted(train: sp.csr_matrix, test: sp.csr_matrix, content: ContentModel, words: sp.csr_matrix,
+                 seed: int) -> tuple[np.ndarray, list[object]]:  # fmt: skip
+    """Two blends and which half each user is in: blend h scores half h and was fitted on the other half's
+    whole data (training and test pairs) beside half h's training pairs only, so it never saw a pair it is
+    tested on."""
+    half = np.random.default_rng(seed).integers(0, 2, size=train.shape[0])
+    blends = []
+    for h in (0, 1):
+        other = sp.diags((half != h).astype(np.float32))
+        data = (train + other @ test).tocsr()
+        data.data[:] = 1.0
+        blends.append(fit_weights(data, content, words, seed=seed * 2 + h))
+    return half, blends
+
+
 class TwoViewContent:
     """The content part: summed cosine over sublinear tf-idf plus ``weight`` x summed cosine over MiniLM vectors
     of the same words (two ContentModels; the dense and sparse views are not stacked into one 2 GB matrix)."""
@@ -171,22 +199,25 @@ def evaluate(
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
     started = time.perf_counter()
     content = TwoViewContent(x, vectors, args.minilm_weight)
-    p10 = to_matrix(read_lists(args.data / "splits" / "P10" / f"train_P10_{fold}.dat"), x.shape[0])
-    blend = fit_weights(p10, content, features, seed=fold)  # type: ignore[arg-type]
+    half, blends = cross_fitted(train, test, content, features, seed=fold)  # type: ignore[arg-type]
     graph, pop, cmf = GraphFilter().fit(train), Popularity(train), CollectiveMF(seed=fold).fit(train, features)
     fit_s = time.perf_counter() - started
     als = fit_als(train, fold)
     models = (content, graph, cmf, pop, als)
     table: dict[str, list[np.ndarray]] = {}
-    for start in range(0, users.size, BATCH):
-        batch = users[start : start + BATCH]
-        for name, s in scored_by_method(models, blend, batch, train[batch]).items():
-            table.setdefault(name, []).append(metrics(top_k(s, train[batch], 100), test[batch]))
+    for h, blend in enumerate(blends):
+        in_half = users[half[users] == h]
+        for start in range(0, in_half.size, BATCH):
+            batch = in_half[start : start + BATCH]
+            for name, s in scored_by_method(models, blend, batch, train[batch]).items():
+                table.setdefault(name, []).append(metrics(top_k(s, train[batch], 100), test[batch]))
     full = {n: np.vstack(v) for n, v in table.items()}
     svm_users = np.random.default_rng(fold).choice(users, size=min(args.svm_users, users.size), replace=False)
-    table_svm, svm_s = svm_subset(x, train, test, svm_users, models, blend)
+    table_svm, svm_s = svm_subset(x, train, test, svm_users, models, blends, half)
+    weights = " | ".join(str(b.weights) for b in blends)  # type: ignore[attr-defined]
     print(f"\n{split} fold {fold}: {users.size:,} users with test items; fit {fit_s:.1f} s "
-          f"(blend weights of content, gf-cf, cmf, popularity by history bucket: {blend.weights})")  # type: ignore[attr-defined]  # fmt: skip
+          "(cross-fitted blend weights of content, gf-cf, cmf, popularity by history bucket, per half: "
+          f"{weights})")  # fmt: skip
     print(f"{'method':<14}{'R@20':>8}{'R@50':>8}{'R@100':>8}{'NDCG@20':>9}   on {svm_users.size} users: "
           f"{'R@20':>7}{'R@50':>8}{'R@100':>8}{'NDCG@20':>9}")  # fmt: skip
     for name in ["popularity", "svm (asl)", "als", "content", "gf-cf", "cmf", "ours"]:
@@ -209,7 +240,7 @@ def scored_by_method(models, blend, users, rows):  # type: ignore[no-untyped-def
     return {name: np.asarray(s, dtype=np.float32) for name, s in scored.items()}
 
 
-def svm_subset(x, train, test, users, models, blend):  # type: ignore[no-untyped-def]
+def svm_subset(x, train, test, users, models, blends, half):  # type: ignore[no-untyped-def]
     from sklearn.svm import LinearSVC
 
     rows, truth = train[users], test[users]
@@ -222,8 +253,12 @@ def svm_subset(x, train, test, users, models, blend):  # type: ignore[no-untyped
         model.fit(x, y)
         svm_scores[i] = model.decision_function(x)
     svm_s = time.perf_counter() - started
-    scored = {"svm (asl)": svm_scores, **scored_by_method(models, blend, users, rows)}
-    return {n: metrics(top_k(s, rows, 100), truth) for n, s in scored.items()}, svm_s
+    out: dict[str, list[np.ndarray]] = {"svm (asl)": [metrics(top_k(svm_scores, rows, 100), truth)]}
+    for h, blend in enumerate(blends):  # each user scored by the blend that never saw their test pairs
+        mine = half[users] == h
+        for name, s in scored_by_method(models, blend, users[mine], rows[mine]).items():
+            out.setdefault(name, []).append(metrics(top_k(s, rows[mine], 100), truth[mine]))
+    return {n: np.vstack(v) for n, v in out.items()}, svm_s
 
 
 def main() -> None:
@@ -239,9 +274,10 @@ def main() -> None:
     vocabulary = (args.data / "vocabulary.dat").read_text().splitlines()
     counts = read_mult(args.data / "mult.dat.gz", len(vocabulary))
     x = tfidf(counts)
-    vectors = word_vectors(counts, vocabulary, args.cache) if args.minilm_weight else None
+    vectors = word_vectors(counts, vocabulary, args.cache, args.data) if args.minilm_weight else None
     features = sp.hstack([x, concepts(vectors)]).tocsr() if vectors is not None else x  # what the CMF sees
-    print(f"CiteULike-t: {x.shape[0]:,} papers, {x.shape[1]:,} words; Recall@K = hits in the top K / test items")
+    print(f"{dataset_name(args.data)}: {x.shape[0]:,} papers, {x.shape[1]:,} words; "
+          "Recall@K = hits in the top K / test items")  # fmt: skip
     for split in args.splits:
         for fold in args.folds:
             evaluate(args, split, fold, x, vectors, features)

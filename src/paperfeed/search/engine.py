@@ -4,9 +4,10 @@ Hybrid (the default) fuses the two retrievers with a normalised linear blend. Ea
 pooled; every pooled paper gets its exact BM25 score (from the query's top 1,000, computed while the query
 is embedded, or asked for when the query has more matches) and its exact cosine. BM25 is standardised
 against those 1,000 scores and cosine against a fixed sample of the corpus (z-scores), and the blend is
-``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cos``. Tuned on SciFact's train split
-(bench/search_quality.py): this beat standardising each against its own top 100 (0.740 against 0.737),
-min-max (0.737) and reciprocal-rank fusion (0.736); docs/decisions.md has more. While the MiniLM vectors are
+``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cos``. This beat standardising each against its own
+top 100, min-max and reciprocal-rank fusion on SciFact; the weight is chosen by cross-validation over SciFact
+train and CACM together, and neither a weight that follows the query (its length, the retrievers' score
+spread) nor pseudo-relevance feedback helped on both (bench/search_quality.py --tune; docs/decisions.md). While the MiniLM vectors are
 still being computed, papers without one take part through their first-tier vector (paperfeed.search.tiers).
 """
 
@@ -54,7 +55,7 @@ def parse_sort(value: str) -> SearchSort:
 
 MAX_LIMIT = 100
 MAX_DEPTH = 1_000  # deepest result reachable by paging (offset + limit)
-KEYWORD_WEIGHT = 0.35
+KEYWORD_WEIGHT = 0.45
 FUSION_DEPTH = 100  # candidates taken from each retriever before fusing
 BM25_STATS_DEPTH = 1_000  # BM25 scores are standardised against this many of the query's best matches
 SORT_POOL = 500  # the most relevant results that a date or upvote sort orders

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,16 +26,19 @@ from paperfeed.search.query import ParsedQuery
 from paperfeed.store import Store
 from paperfeed.store.base import IndexDoc
 
-# Field weights. BM25 runs over "text" (title + abstract) as one field, plus a bonus for words in the title and a
-# field for author names, so a title word outranks an abstract word. Scoring title and abstract as separate
-# fields double-counts short titles: on SciFact train, nDCG@10 0.626 with a separate title weighted 2.0, 0.693
-# at 0.5; one text field plus a 0.2 title bonus gives 0.704 (bench/search_quality.py --tune).
-TITLE_BOOST = 0.2
+# Field weights. BM25 runs over "text" (title + abstract, without stop words, so that document lengths count
+# words that rank) as one field, plus a bonus for words in the title ("heading", left empty for a paper with no
+# abstract, whose text is its title already) and a field for author names. Scoring title and abstract as separate
+# fields double-counts short titles. Chosen by cross-validation over SciFact train and CACM together
+# (bench/search_quality.py --tune; docs/decisions.md "Search that holds on a collection it was not tuned on").
+TITLE_BOOST = 0.3
 AUTHORS_BOOST = 1.0
-SCHEMA_VERSION = 2  # bump to rebuild every index on upgrade
+SCHEMA_VERSION = 4  # bump to rebuild every index on upgrade
 SYNC_PAGE = 5_000
 COMMIT_EVERY = 50_000
 SNIPPET_CHARS = 240
+QUERY_TF_POWER = 1.0  # a word the query repeats n times weighs n ** this (1: BM25's query term frequency)
+MAX_TERMS = 256  # distinct ranking words of one query (the most frequent)
 Hit = tuple[int, float]  # (paper key, score)
 
 
@@ -63,10 +67,20 @@ def _schema() -> Any:
     b.add_text_field("title", stored=True, tokenizer_name="paper")
     b.add_text_field("authors", stored=False, tokenizer_name="names")
     b.add_text_field("abstract", stored=True, tokenizer_name="paper")
-    b.add_text_field("text", stored=False, tokenizer_name="paper")  # title + abstract, BM25's main field
+    b.add_text_field("text", stored=False, tokenizer_name="ranked")  # title + abstract, BM25's main field
+    b.add_text_field("heading", stored=False, tokenizer_name="ranked")  # the title bonus (see TITLE_BOOST)
     b.add_text_field("cat", stored=False, tokenizer_name="raw")
     b.add_integer_field("day", stored=False, indexed=True, fast=True)
     return b.build()
+
+
+def _worded(terms: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The terms longer than one character, or all of them when there are no such."""
+    return [t for t in terms if len(t[0]) > 1] or terms
+
+
+def _boosted(query: Any, boost: float) -> Any:
+    return query if boost == 1 else tantivy.Query.boost_query(query, boost)
 
 
 class KeywordIndex:
@@ -82,7 +96,8 @@ class KeywordIndex:
         self._paper = _analyzer(stem=True, stop=False)  # index side: phrases keep their stop words
         self._paper_query = _analyzer(stem=True, stop=True)  # ranking words drop them
         self._names = _analyzer(stem=False, stop=False)
-        for name, analyzer in (("paper", self._paper), ("names", self._names)):
+        self._names_query = _analyzer(stem=False, stop=True)  # "of", "the" in a sentence are not names
+        for name, analyzer in (("paper", self._paper), ("ranked", self._paper_query), ("names", self._names)):
             self.index.register_tokenizer(name, analyzer)
 
     def _open(self) -> Any:
@@ -172,6 +187,7 @@ class KeywordIndex:
             "authors": doc.authors,
             "abstract": doc.abstract,
             "text": f"{doc.title}\n{doc.abstract}",
+            "heading": doc.title if doc.abstract.strip() else "",
             "cat": [*cats, *sorted(archives - set(cats))],
         }
         if doc.feed_date is not None:
@@ -200,17 +216,21 @@ class KeywordIndex:
         return tantivy.Query.phrase_query(self.schema, name, list(tokens))
 
     def ranking(self, q: ParsedQuery) -> Any | None:
-        """The BM25 part: free words (and phrases, which also score) over the weighted fields."""
+        """The BM25 part: free words (and phrases, which also score) over the weighted fields. A word that
+        occurs several times in the query counts that many times (BM25's query term frequency); single
+        letters and digits rank only when the query has nothing else (initials, "(a)", list numbers)."""
         words = " ".join([*q.words, *q.phrases, *q.title])
         clauses = []
-        for term in self._terms(self._paper_query, words)[:256]:
-            clauses.append(tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, "title", term), TITLE_BOOST))
-            clauses.append(tantivy.Query.term_query(self.schema, "text", term))
-        for term in self._terms(self._names, " ".join(q.words))[:256]:
-            clauses.append(
-                tantivy.Query.boost_query(tantivy.Query.term_query(self.schema, "authors", term), AUTHORS_BOOST)
-            )
+        for term, count in _worded(self._counted(self._paper_query, words)):
+            clauses.append(_boosted(tantivy.Query.term_query(self.schema, "heading", term), TITLE_BOOST * count))
+            clauses.append(_boosted(tantivy.Query.term_query(self.schema, "text", term), count))
+        for term, count in self._counted(self._names_query, " ".join(q.words)):
+            if len(term) > 1:  # an initial matches too many names to say anything
+                clauses.append(_boosted(tantivy.Query.term_query(self.schema, "authors", term), AUTHORS_BOOST * count))
         return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses]) if clauses else None
+
+    def _counted(self, analyzer: Any, text: str) -> list[tuple[str, float]]:
+        return [(t, n**QUERY_TF_POWER) for t, n in Counter(analyzer.analyze(text)).most_common(MAX_TERMS)]
 
     def constraints(self, q: ParsedQuery) -> list[Any]:
         """Must / must-not clauses: phrases, exclusions, authors, title words, categories, dates."""

@@ -11,8 +11,15 @@
 ``date:A..B``          between two such dates (either side may be left empty); ``year:2025``
 =====================  ==========================================================
 
-An unknown ``name:value`` is searched as the two words. Terms reach the engine only as analysed tokens, never
-as engine syntax, so ``*``, ``NEAR(``, SQL or stray quotes are just text.
+An unknown ``name:value`` is searched as the two words, and so is a date operator whose value is not shaped
+like a date (``year:1970s``); a date-shaped value that is no date (``since:2025-13``) is a BadRequest. Terms
+reach the engine only as analysed tokens, never as engine syntax, so ``*``, ``NEAR(``, SQL or stray quotes
+are just text.
+
+A query of more than :data:`PROSE_WORDS` words is prose (a request in natural language, a pasted abstract):
+its quotes and leading dashes are punctuation, not phrase filters or exclusions, so ``"matches"`` quoted
+inside a sentence ranks like any other word and ``-based`` stays a word (docs/decisions.md, "Queries that
+are prose"). Field operators (``author:``, ``cat:``, dates) apply in queries of any length.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from paperfeed import daterange
 from paperfeed.errors import BadRequest
 
 MAX_QUERY_CHARS = 10_000
+PROSE_WORDS = 12  # longer queries are prose: quotes and dashes are text (searchbox syntax fits well within)
 # "-" excludes only before a letter, a quote or a field: "-2" or "-3%" is text (E2f-1, -2, -3), not a negation
 _TOKEN = re.compile(r'(-(?=[^\W\d]|")|)(?:(\w+):)?(?:"([^"]*)"?|(\S+))')
 _FIELDS = {"author": "author", "au": "author", "title": "title", "ti": "title", "cat": "cat", "category": "cat"}
 _DATE_FIELDS = {"since", "until", "date", "year"}
+_DATE_SHAPED = re.compile(r"[\d\-]*(?:\.\.[\d\-]*)?")  # digits and dashes (and a ..): meant as a date
 
 
 @dataclass
@@ -45,6 +54,7 @@ class ParsedQuery:
     since: date | None = None
     until: date | None = None
     parts: list[str] = field(default_factory=list)  # words, phrases and title words in the order typed
+    prose: bool = False  # more than PROSE_WORDS words: its quotes and dashes were read as punctuation
 
     @property
     def text(self) -> str:
@@ -71,11 +81,15 @@ def parse_query(q: str) -> ParsedQuery:
     """Parse the search box's text. Raises BadRequest only for an over-long query or an unreadable date."""
     if len(q) > MAX_QUERY_CHARS:
         raise BadRequest(f"q must be at most {MAX_QUERY_CHARS:,} characters (got {len(q):,})")
-    parsed = ParsedQuery()
+    parsed = ParsedQuery(prose=len(q.split()) > PROSE_WORDS)
     for match in _TOKEN.finditer(q):
         negate, name, quoted, bare = match.group(1), match.group(2), match.group(3), match.group(4)
         value = (quoted if quoted is not None else bare or "").strip()
         key = name.lower() if name else None
+        if parsed.prose:  # punctuation in a sentence, not syntax
+            negate, quoted = "", None
+        if key in _DATE_FIELDS and not _DATE_SHAPED.fullmatch(value):
+            key = None  # year:1970s, since:yesterday in a sentence: words
         if key in _DATE_FIELDS and not negate:
             _apply_date(parsed, key, value)
         elif key in _FIELDS and value:
