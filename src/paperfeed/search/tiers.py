@@ -32,7 +32,7 @@ from paperfeed.search.vectors import Hit, VectorIndex
 from paperfeed.store import Store
 
 FIRST_TIER_WEIGHT = 1.3  # beside MiniLM: a provisional vector's z-score counts this much
-FIRST_TIER_ALONE = 0.4  # with no MiniLM vector at all (hybrid: 0.706 at 0.2, 0.706 at 0.4, 0.704 at 0.6)
+FIRST_TIER_ALONE = 0.8  # with no MiniLM vector at all (cross-validated over SciFact and CACM: docs/decisions.md)
 # A query's cosines with a typical paper, per model (mean, spread; SciFact train queries): what a tier's own
 # sample is shrunk towards while it holds few papers (a new instance, or the last papers MiniLM has not reached),
 # so that four vectors do not make a z-score. PRIOR_WEIGHT: the prior counts as this many sampled papers.
