@@ -7,8 +7,9 @@ against those 1,000 scores and cosine against a fixed sample of the corpus (z-sc
 ``KEYWORD_WEIGHT * z_bm25 + (1 - KEYWORD_WEIGHT) * z_cos``. This beat standardising each against its own
 top 100, min-max and reciprocal-rank fusion on SciFact; the weight is chosen by cross-validation over SciFact
 train and CACM together, and neither a weight that follows the query (its length, the retrievers' score
-spread) nor pseudo-relevance feedback helped on both (bench/search_quality.py --tune; docs/decisions.md). While the MiniLM vectors are
-still being computed, papers without one take part through their first-tier vector (paperfeed.search.tiers).
+spread) nor pseudo-relevance feedback helped on both (bench/search_quality.py --tune; docs/decisions.md).
+While the MiniLM vectors are still being computed, papers without one take part through their first-tier
+vector (paperfeed.search.tiers).
 """
 
 from __future__ import annotations
