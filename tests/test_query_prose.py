@@ -9,8 +9,10 @@ import pytest
 
 from paperfeed.errors import BadRequest
 from paperfeed.models import Author, Paper
+from paperfeed.search.embed import Embedder
+from paperfeed.search.engine import SearchEngine
 from paperfeed.search.keyword import KeywordIndex
-from paperfeed.search.query import PROSE_WORDS, parse_query
+from paperfeed.search.query import PROSE_NOTICE, PROSE_WORDS, parse_query
 from paperfeed.store import Store
 
 REQUEST = (
@@ -75,6 +77,15 @@ def found(index: tuple[Store, KeywordIndex], text: str) -> list[str]:
     hits, _ = keyword.search(parse_query(text), 10)
     papers = store.papers_by_key([key for key, _ in hits])
     return [papers[key].arxiv_id for key, _ in hits]
+
+
+def test_the_search_says_when_it_read_quotes_as_punctuation(store: Store, tmp_path: Path) -> None:
+    store.upsert_papers([paper("2501.00001", "Module matching", "Checking that a module matches its contexts.")])
+    engine = SearchEngine(store, tmp_path / "index", Embedder())
+    assert engine.search(REQUEST, mode="keyword").notices[0] == PROSE_NOTICE
+    plain = REQUEST.replace('"', "").replace("-", "")
+    assert PROSE_NOTICE not in engine.search(plain, mode="keyword").notices
+    assert PROSE_NOTICE not in engine.search('"module matching"', mode="keyword").notices
 
 
 def test_a_quoted_word_in_a_request_does_not_filter(index: tuple[Store, KeywordIndex]) -> None:

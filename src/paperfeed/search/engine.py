@@ -24,7 +24,7 @@ from paperfeed.errors import BadRequest, Conflict, NotFound, PaperfeedError
 from paperfeed.models import Paper
 from paperfeed.search.embed import Embedder, Vectors, paper_text
 from paperfeed.search.keyword import Hit, KeywordIndex, Snippet
-from paperfeed.search.query import MAX_QUERY_CHARS, ParsedQuery, parse_query
+from paperfeed.search.query import MAX_QUERY_CHARS, PROSE_NOTICE, ParsedQuery, parse_query
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.search.tiers import QueryVectors, TieredVectors, zscorer
 from paperfeed.search.vectors import VectorIndex
@@ -165,6 +165,8 @@ class SearchEngine:
             raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
         self._catch_up()
         r = self._rank(parsed, mode, depth)
+        if parsed.unquoted:
+            r.notices.insert(0, PROSE_NOTICE)
         if r.hits or not parsed.phrases:
             return r
         loosened = self._rank(parsed.phrases_as_words(), mode, depth)

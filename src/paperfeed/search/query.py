@@ -55,6 +55,7 @@ class ParsedQuery:
     until: date | None = None
     parts: list[str] = field(default_factory=list)  # words, phrases and title words in the order typed
     prose: bool = False  # more than PROSE_WORDS words: its quotes and dashes were read as punctuation
+    unquoted: bool = False  # prose that had quotes or dashes (which were read so)
 
     @property
     def text(self) -> str:
@@ -77,6 +78,12 @@ class ParsedQuery:
         return replace(self, words=[*self.words, *self.phrases], phrases=[])
 
 
+PROSE_NOTICE = (
+    f"Read as plain text: in a query of more than {PROSE_WORDS} words, quotes and dashes are "
+    "punctuation (use a shorter query for an exact phrase or to leave a word out)"
+)
+
+
 def parse_query(q: str) -> ParsedQuery:
     """Parse the search box's text. Raises BadRequest only for an over-long query or an unreadable date."""
     if len(q) > MAX_QUERY_CHARS:
@@ -86,8 +93,8 @@ def parse_query(q: str) -> ParsedQuery:
         negate, name, quoted, bare = match.group(1), match.group(2), match.group(3), match.group(4)
         value = (quoted if quoted is not None else bare or "").strip()
         key = name.lower() if name else None
-        if parsed.prose:  # punctuation in a sentence, not syntax
-            negate, quoted = "", None
+        if parsed.prose and (negate or quoted is not None):  # punctuation in a sentence, not syntax
+            negate, quoted, parsed.unquoted = "", None, True
         if key in _DATE_FIELDS and not _DATE_SHAPED.fullmatch(value):
             key = None  # year:1970s, since:yesterday in a sentence: words
         if key in _DATE_FIELDS and not negate:
