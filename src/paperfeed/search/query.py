@@ -18,8 +18,8 @@ are just text.
 
 A query of more than :data:`PROSE_WORDS` words is prose (a request in natural language, a pasted abstract):
 its quotes and leading dashes are punctuation, not phrase filters or exclusions, so ``"matches"`` quoted
-inside a sentence ranks like any other word and ``-based`` stays a word (docs/decisions.md, "Queries that
-are prose"). Field operators (``author:``, ``cat:``, dates) apply in queries of any length.
+inside a sentence ranks like any other word and ``-based`` stays a word (docs/decisions.md, "Search that
+holds on a collection it was not tuned on"). Field operators (``author:``, ``cat:``, dates) apply at any length.
 """
 
 from __future__ import annotations
