@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.store import Store, open_store
 from pgcluster import Cluster, start_cluster
 
@@ -213,3 +214,12 @@ def corpus_app(folder: Path, backend: str, **settings: Any) -> FastAPI:
     site(app).services.store.migrate()
     site(app).services.store.upsert_papers(corpus())
     return app
+
+
+@pytest.fixture(scope="session")
+def static(tmp_path_factory: pytest.TempPathFactory) -> StaticEmbedder:
+    """The first-tier model, distilled once for the session (about 20 s)."""
+    model = StaticEmbedder(tmp_path_factory.mktemp("models"))
+    assert model.prepare() is True
+    assert model.prepare() is False  # already there: nothing to do
+    return model

@@ -28,15 +28,6 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="session")
-def static(tmp_path_factory: pytest.TempPathFactory) -> StaticEmbedder:
-    """The first-tier model, distilled once for the session (about 20 s)."""
-    model = StaticEmbedder(tmp_path_factory.mktemp("models"))
-    assert model.prepare() is True
-    assert model.prepare() is False  # already there: nothing to do
-    return model
-
-
-@pytest.fixture(scope="session")
 def embedder() -> Embedder:
     return Embedder()
 

@@ -16,6 +16,8 @@ from paperfeed import feed
 from paperfeed.accounts import check_secret_key
 from paperfeed.cli_context import Context, F, handle_errors, pass_context
 from paperfeed.cli_digest import digest
+from paperfeed.cli_enrich import enrich
+from paperfeed.cli_mcp import mcp
 from paperfeed.cli_ops import jobs, migrate_db, worker
 from paperfeed.cli_render import authors_line, emit_json, err, out, print_report, progress_bar, show_results
 from paperfeed.config import load_settings
@@ -475,6 +477,8 @@ def admin(ctx: Context, name: str, revoke: bool) -> None:
 
 
 cli.add_command(digest)
+cli.add_command(enrich)
+cli.add_command(mcp)
 cli.add_command(worker)
 cli.add_command(jobs)
 cli.add_command(migrate_db)

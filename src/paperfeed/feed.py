@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -15,7 +16,7 @@ from typing import Any, Literal, get_args
 from paperfeed import daterange
 from paperfeed.errors import BadRequest, NotFound
 from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
-from paperfeed.models import Paper
+from paperfeed.models import Enrichment, Paper
 from paperfeed.recommend import trending
 from paperfeed.search.engine import SearchEngine, SearchMode, SearchResults, SearchSort, Window
 from paperfeed.search.query import parse_date_bound
@@ -191,6 +192,11 @@ def paper(store: Store, raw_id: str) -> Paper:
     if found is None:
         raise NotFound(f"paper {arxiv_id(raw_id)} is not in this instance")
     return found
+
+
+def enrichments(store: Store, papers: Sequence[Paper]) -> dict[str, Enrichment]:
+    """What was computed from each paper's text (code links, key phrases, summary), for those that have it."""
+    return store.enrichments([p.arxiv_id for p in papers])
 
 
 def papers_page(store: Store, cursor: str | None, limit: int) -> tuple[list[Paper], str | None]:

@@ -105,6 +105,21 @@ class Paper:
 
 
 @dataclass(frozen=True, slots=True)
+class Enrichment:
+    """What paperfeed computed from a paper's own text (see :mod:`paperfeed.enrich`), never invented: the code
+    repository and project page its abstract or comment links to, key phrases found in it, the abstract's most
+    central sentence (``summary``, extracted word for word), and when it was withdrawn (its latest version's
+    date, for a paper whose comment or abstract says it was withdrawn). ``github_stars`` stays None offline."""
+
+    github_repo: str | None = None
+    project_page: str | None = None
+    keywords: tuple[str, ...] = ()
+    summary: str | None = None
+    withdrawn_at: datetime | None = None
+    github_stars: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A reader account. ``name`` is unique ignoring case."""
 

@@ -53,6 +53,12 @@ class Services:
         return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below, first_tier=first)
 
     @cached_property
+    def enricher(self) -> StaticEmbedder:
+        """The static model enrichment embeds key-phrase candidates and sentences with: the first vector tier's
+        (one model in memory), or its own when that tier is switched off."""
+        return self.engine.first_tier or StaticEmbedder(self.settings.models_dir)
+
+    @cached_property
     def foryou(self) -> ForYou:
         return ForYou(self.store, self.engine)
 
@@ -90,7 +96,9 @@ class Services:
         """The job worker over this process's store, engine and recommender, running ``kinds`` (all when
         empty); made once, on first call."""
         if self._worker is None:
-            every = handlers(self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping)
+            every = handlers(
+                self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping, self.enricher
+            )
             chosen = {kind: run for kind, run in every.items() if not kinds or kind in kinds}
             self._worker = Worker(self.store, chosen, schedule(self.jobs))
         return self._worker

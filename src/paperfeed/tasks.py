@@ -5,6 +5,9 @@ claims and runs jobs is :mod:`paperfeed.worker`): what `paperfeed worker` (and, 
   ``embed`` job;
 - ``embed``: embed papers that have no embedding or a stale one (every few minutes; a long backlog in chunks of
   EMBED_CHUNK papers, each job queuing the next);
+- ``enrich``: compute code links, key phrases and the extracted summary of papers new or changed since their
+  last enrichment (after each update, and every few minutes; chunks of ENRICH_CHUNK, each queuing the next),
+  which is also how an existing instance's papers are backfilled;
 - ``refit``: fit the "for you" collective model and blend weights on this instance's own upvotes, collections
   and papers (daily), which every web process picks up within a minute;
 - ``digest``: compose the day's digest editions into the outbox (daily from ``digest_hour``), then queue ``send``;
@@ -26,6 +29,7 @@ from paperfeed.digest.compose import MailSettings
 from paperfeed.digest.config import mail_settings, smtp_settings
 from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
+from paperfeed.enrich import enrich_papers
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.ingest.pipeline import update_plan
@@ -33,12 +37,14 @@ from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
 from paperfeed.search.embed_job import choose_path, embed_papers
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.status import record_rate
 from paperfeed.store import Store
 from paperfeed.store.queue import Job
 from paperfeed.worker import Handler, Periodic, Worker
 
 EMBED_CHUNK = 5_000  # papers per embed job: one to three minutes on two cores
+ENRICH_CHUNK = 20_000  # papers per enrich job: about half a minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ def schedule(s: JobSettings) -> tuple[Periodic, ...]:
     if s.update_every is not None:
         plan.append(Periodic("update", every=s.update_every))
     if s.embed_every is not None:
-        plan.append(Periodic("embed", every=s.embed_every))
+        plan += [Periodic("embed", every=s.embed_every), Periodic("enrich", every=s.embed_every)]
     if s.digest_schedule:
         plan += [Periodic("digest", daily_after_hour=s.digest_hour), Periodic("send", every=timedelta(minutes=1))]
     return tuple(plan)
@@ -91,8 +97,10 @@ def schedule(s: JobSettings) -> tuple[Periodic, ...]:
 def handlers(
     store: Store, engine: SearchEngine, foryou: ForYou, s: JobSettings,
     client: Callable[[], AbstractContextManager[PoliteClient]], should_stop: Callable[[], bool] = lambda: False,
+    enricher: StaticEmbedder | None = None,
 ) -> dict[str, Handler]:  # fmt: skip
-    """The job kinds this process can run, over its store, search engine and recommender. Long jobs ask
+    """The job kinds this process can run, over its store, search engine and recommender (and ``enricher``, the
+    static model that enrichment embeds phrases with; without one there is no ``enrich`` job). Long jobs ask
     ``should_stop`` between steps (the worker was told to stop) and queue the rest of their work."""
 
     def update(job: Job) -> str:
@@ -101,6 +109,7 @@ def handlers(
         with client() as http:
             report = update_feed(store, http, plan, today, batch_size=s.batch_size)
         store.enqueue_job("embed", f"embed:after:{job.key}", {}, datetime.now(UTC))
+        store.enqueue_job("enrich", f"enrich:after:{job.key}", {}, datetime.now(UTC))
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 
     def embed(job: Job) -> str:
@@ -123,6 +132,15 @@ def handlers(
         done = f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left){stopped}"
         return "".join(said) + done
 
+    def enrich(job: Job) -> str:
+        if enricher is None:
+            return "no enrichment model in this process"
+        enricher.prepare()
+        report = enrich_papers(store, enricher, limit=ENRICH_CHUNK, should_stop=should_stop)
+        if report.left > 0 and not report.stopped:
+            store.enqueue_job("enrich", f"enrich:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
+        return f"{report.enriched:,} papers enriched in {report.seconds:.1f} s ({report.left:,} left)"
+
     def refit_job(job: Job) -> str:
         return refit(store, engine)
 
@@ -136,7 +154,8 @@ def handlers(
         report = deliver(store, SmtpSender(s.smtp), per_minute=s.mails_per_minute, stale_after=s.mail_claim)
         return f"{report.sent} sent, {report.retried} to retry, {report.failed} failed"
 
-    return {"update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send}
+    jobs: dict[str, Handler] = {"update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send}
+    return jobs | ({"enrich": enrich} if enricher is not None else {})
 
 
 def send_soon(store: Store, worker: Worker | None = None) -> None:

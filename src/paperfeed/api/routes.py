@@ -26,9 +26,10 @@ router = APIRouter(prefix="/api")
 @router.get("/daily_papers", summary="Daily papers (Hugging Face Papers API compatible)")
 async def daily_papers(
     request: Request, p: str | None = None, limit: str | None = None, date: str | None = None,
-    week: str | None = None, month: str | None = None, submitter: str | None = None, sort: str = "trending",
+    week: str | None = None, month: str | None = None, submitter: str | None = None, sort: str = "publishedAt",
 ) -> Response:  # fmt: skip
-    """A page (``p`` from 0) of a day's, week's or month's papers; ``sort`` publishedAt or trending."""
+    """A page (``p`` from 0, ``limit`` 1-100, default 50) of a day's, week's or month's papers (default: the latest
+    day); ``sort`` publishedAt (the default, as ``huggingface_hub`` documents it) or trending."""
 
     def make() -> bytes:
         if sort not in HF_SORTS:
@@ -39,7 +40,8 @@ async def daily_papers(
         result = feed.feed(
             store_of(request), period, submitter=submitter or None, sort=HF_SORTS[sort], page=page + 1, limit=size
         )
-        return orjson.dumps([hf_daily_item(paper) for paper in result.papers])
+        found = feed.enrichments(store_of(request), result.papers)
+        return orjson.dumps([hf_daily_item(paper, found.get(paper.arxiv_id)) for paper in result.papers])
 
     return await cached(request, lambda: Response(make(), media_type="application/json"), "application/json")
 
@@ -51,7 +53,8 @@ def papers_search(request: Request, q: str = "", limit: str | None = None) -> li
         raise BadRequest(f"q must be at most {MAX_HF_QUERY} characters")
     size = int_param(limit, "limit", 20, 1, 120)
     found = feed.search(engine_of(request), q, limit=min(size, 100))
-    return [{**hf_paper(hit.paper), "highlightedTitle": hit.paper.title} for hit in found.hits]
+    extra = feed.enrichments(store_of(request), [hit.paper for hit in found.hits])
+    return [{**hf_paper(h.paper, extra.get(h.paper.arxiv_id)), "highlightedTitle": h.paper.title} for h in found.hits]
 
 
 @router.get("/papers", summary="Every paper, newest added first, by cursor (Hugging Face Papers API compatible)")
@@ -64,7 +67,8 @@ def papers_list(
         response.headers["Link"] = (
             f'<{request.url.path}?{urlencode({"cursor": after, "limit": len(page)})}>; rel="next"'
         )
-    return [hf_paper(p) for p in page]
+    extra = feed.enrichments(store_of(request), page)
+    return [hf_paper(p, extra.get(p.arxiv_id)) for p in page]
 
 
 @router.get("/papers/{arxiv_id}/similar", summary="Papers similar in meaning (native)")
@@ -79,7 +83,8 @@ def paper_similar(
 
 @router.get("/papers/{arxiv_id}", summary="One paper (Hugging Face Papers API compatible)")
 def paper(request: Request, arxiv_id: str) -> dict[str, Any]:
-    return hf_paper(feed.paper(store_of(request), arxiv_id))
+    found = feed.paper(store_of(request), arxiv_id)
+    return hf_paper(found, feed.enrichments(store_of(request), [found]).get(found.arxiv_id))
 
 
 @router.get("/search", summary="Search with modes, filters and sorting (native)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from paperfeed.models import Collection, Comment, Paper
+from paperfeed.models import Collection, Comment, Enrichment, Paper
 
 
 def iso_z(value: datetime | date | None) -> str | None:
@@ -19,42 +19,59 @@ def iso_z(value: datetime | date | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def hf_paper(p: Paper) -> dict[str, Any]:
-    """The ``paper`` object of /api/papers/{id} and /api/daily_papers."""
+def _submitter(name: str | None) -> dict[str, Any] | None:
+    """The Hub's user object for whoever put a paper on the daily list (``user`` is the name its client reads)."""
+    if not name:
+        return None
+    return {"_id": name, "avatarUrl": None, "fullname": name, "name": name, "user": name, "type": "user",
+            "isPro": False}  # fmt: skip
+
+
+def _enriched(e: Enrichment | None) -> dict[str, Any]:
+    """The fields the Hub computes for a paper, here computed from its own text (paperfeed.enrich)."""
+    return {
+        "ai_summary": e.summary if e else None,
+        "ai_keywords": list(e.keywords) if e else [],
+        "githubRepo": e.github_repo if e else None,
+        "githubStars": e.github_stars if e else None,
+        "projectPage": e.project_page if e else None,
+        "withdrawnAt": iso_z(e.withdrawn_at) if e else None,
+    }
+
+
+def hf_paper(p: Paper, e: Enrichment | None = None) -> dict[str, Any]:
+    """The ``paper`` object of /api/papers/{id} and /api/daily_papers, with the Hub's field names."""
     return {
         "id": p.arxiv_id,
         "authors": [{"_id": f"{p.arxiv_id}:{i}", "name": a.name, "hidden": False} for i, a in enumerate(p.authors)],
         "publishedAt": iso_z(p.first_version_at or p.feed_date),
         "submittedOnDailyAt": iso_z(p.submitted_at or p.feed_date),
-        "submittedOnDailyBy": {
-            "_id": p.submitted_by,
-            "name": p.submitted_by,
-            "fullname": p.submitted_by,
-            "type": "user",
-        }
-        if p.submitted_by
-        else None,
+        "submittedOnDailyBy": _submitter(p.submitted_by),
         "title": p.title,
         "summary": p.abstract,
         "upvotes": p.upvotes,
         "numComments": p.num_comments,
         "discussionId": p.arxiv_id,
+        "isAuthorParticipating": False,  # accounts here are not linked to arXiv authors
+        "organization": None,
+        **_enriched(e),
     }
 
 
-def hf_daily_item(p: Paper) -> dict[str, Any]:
-    """One item of /api/daily_papers: the paper, and the daily-listing fields beside it."""
+def hf_daily_item(p: Paper, e: Enrichment | None = None) -> dict[str, Any]:
+    """One item of /api/daily_papers: the paper, and the daily-listing fields beside it. The computed fields are
+    repeated at the top, where ``huggingface_hub``'s PaperInfo reads them for a daily item."""
     return {
-        "paper": hf_paper(p),
+        "paper": hf_paper(p, e),
         "publishedAt": iso_z(p.submitted_at or p.feed_date),
         "title": p.title,
         "summary": p.abstract,
         "thumbnail": None,
         "numComments": p.num_comments,
-        "submittedBy": {"_id": p.submitted_by, "name": p.submitted_by, "fullname": p.submitted_by, "type": "user"}
-        if p.submitted_by
-        else None,
+        "submittedBy": _submitter(p.submitted_by),
+        "organization": None,
         "isAuthorParticipating": False,
+        **_enriched(e),
     }
 
 

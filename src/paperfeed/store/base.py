@@ -11,6 +11,7 @@ from typing import Any, Literal
 from paperfeed.models import Paper
 from paperfeed.store.artifacts import ArtifactStore
 from paperfeed.store.digests import DigestData
+from paperfeed.store.enrichments import EnrichmentStore
 from paperfeed.store.queue import JobQueue
 from paperfeed.store.readers import ReaderData
 
@@ -175,7 +176,7 @@ class SearchData(abc.ABC):
         """How many papers have an embedding from ``model``."""
 
 
-class Store(SearchData, ReaderData, DigestData, JobQueue, ArtifactStore):
+class Store(SearchData, ReaderData, DigestData, JobQueue, ArtifactStore, EnrichmentStore):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 
     A paper's ``upvotes`` and ``num_comments`` as read are the source's counts plus this instance's own votes

@@ -276,7 +276,22 @@ _V7_SQLITE = (
 # comments keep the sanitised HTML made when they were written (older ones are rendered when shown)
 _V8_SQLITE = ("ALTER TABLE comments ADD COLUMN html TEXT",)
 
-_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG = (
+# v9: what paperfeed computes from each paper's text: code links, key phrases, an extracted summary, withdrawal
+_V9_SQLITE = (
+    """CREATE TABLE paper_enrichment (
+        paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+        content_hash TEXT NOT NULL,
+        github_repo TEXT,
+        project_page TEXT,
+        keywords TEXT NOT NULL,
+        summary TEXT,
+        withdrawn_at DATETIME,
+        github_stars INTEGER,
+        enriched_at DATETIME NOT NULL
+    )""",
+)
+
+_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG = (
     migrations_pg.V1,
     migrations_pg.V2,
     migrations_pg.V3,
@@ -285,6 +300,7 @@ _V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG = (
     migrations_pg.V6,
     migrations_pg.V7,
     migrations_pg.V8,
+    migrations_pg.V9,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -296,6 +312,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "background job queue", _V6_SQLITE, _V6_PG),
     Migration(7, "artifacts: fitted models", _V7_SQLITE, _V7_PG),
     Migration(8, "comments keep their sanitised HTML", _V8_SQLITE, _V8_PG),
+    Migration(9, "enrichment: code links, key phrases, extracted summaries", _V9_SQLITE, _V9_PG),
 )
 
 _BOOKKEEPING = {

@@ -215,3 +215,17 @@ V7 = (
         created_at TIMESTAMP NOT NULL
     )""",
 )
+
+V9 = (
+    """CREATE TABLE paper_enrichment (
+        paper_id INTEGER PRIMARY KEY REFERENCES papers (id) ON DELETE CASCADE,
+        content_hash TEXT NOT NULL,
+        github_repo TEXT,
+        project_page TEXT,
+        keywords TEXT NOT NULL,
+        summary TEXT,
+        withdrawn_at TIMESTAMP,
+        github_stars INTEGER,
+        enriched_at TIMESTAMP NOT NULL
+    )""",
+)

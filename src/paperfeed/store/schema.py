@@ -267,3 +267,20 @@ artifacts = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# What paperfeed computes from a paper's own text (paperfeed.enrich): code and project links, key phrases, an
+# extracted one-sentence summary, withdrawal. ``content_hash`` is the paper's hash when this was computed, so a
+# changed paper is computed again.
+paper_enrichment = sa.Table(
+    "paper_enrichment",
+    metadata,
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("content_hash", sa.String, nullable=False),
+    sa.Column("github_repo", sa.String),
+    sa.Column("project_page", sa.String),
+    sa.Column("keywords", sa.String, nullable=False),  # JSON list of key phrases, best first
+    sa.Column("summary", sa.String),
+    sa.Column("withdrawn_at", UtcDateTime),
+    sa.Column("github_stars", sa.Integer),
+    sa.Column("enriched_at", UtcDateTime, nullable=False),
+)

@@ -28,6 +28,7 @@ from paperfeed.store.schema import (
 from paperfeed.store.sql_ann import AnnMixin
 from paperfeed.store.sql_artifacts import ArtifactMixin
 from paperfeed.store.sql_digests import DigestMixin
+from paperfeed.store.sql_enrich import EnrichmentMixin
 from paperfeed.store.sql_queue import JobMixin
 from paperfeed.store.sql_readers import ReaderMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
@@ -131,7 +132,7 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, JobMixin, SearchDataMixin, Store):
+class SqlStore(AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixin, JobMixin, SearchDataMixin, Store):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: sa.URL) -> None:

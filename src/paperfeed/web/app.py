@@ -4,12 +4,14 @@ the web edge's own state, in the one Site that handlers reach through paperfeed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.exceptions import HTTPException
 
 from paperfeed.accounts import check_secret_key
@@ -19,6 +21,7 @@ from paperfeed.api.schemas import error_body
 from paperfeed.config import Settings, load_settings
 from paperfeed.errors import IngestError, PaperfeedError, TooManyRequests
 from paperfeed.http_edge import Limits, Site
+from paperfeed.mcp_server import build_server
 from paperfeed.pagecache import PageCache
 from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
@@ -74,10 +77,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ClientAddress, proxies=settings.trusted_proxies)
     app.add_middleware(HostGuard, allowed=settings.allowed_hosts)
     app.add_middleware(SecurityHeaders, https=settings.base_url.startswith("https://"))
+    _mount_mcp(app, services)
     app.add_api_route("/healthz", _healthz, methods=["GET"], include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, methods=["GET"], include_in_schema=False)
     app.router.add_event_handler("shutdown", services.close)
     return app
+
+
+def _mount_mcp(app: FastAPI, services: Services) -> None:
+    """The MCP server's streamable-HTTP transport at /mcp: stateless with JSON answers (any worker process answers
+    any request; nothing is kept between them). The SDK's own Host check is off because HostGuard already checks
+    every request's Host against the configured names. Its session manager runs while the app does."""
+    server = build_server(services)
+    sub = server.streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )  # fmt: skip
+    app.router.routes.extend(route for route in sub.routes if getattr(route, "path", None) == "/mcp")
+    running = AsyncExitStack()
+
+    async def start() -> None:
+        await running.enter_async_context(server.session_manager.run())
+
+    app.router.add_event_handler("startup", start)
+    app.router.add_event_handler("shutdown", running.aclose)
 
 
 def _single_threaded() -> Callable[[], None]:

@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from paperfeed import feed, reader_actions
 from paperfeed.errors import Conflict
-from paperfeed.http_edge import cached, engine_of, int_param, store_of
+from paperfeed.http_edge import cached, engine_of, int_param, site_of, store_of
+from paperfeed.paper_markdown import paper_markdown
 from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
 from paperfeed.web.deps import CSRF_COOKIE, csrf_token, viewer, voted_ids
@@ -86,6 +87,13 @@ async def _feed(
     return await cached(request, make, "text/html; charset=utf-8")
 
 
+@router.get("/papers/{arxiv_id}.md", response_class=PlainTextResponse, summary="A paper as Markdown")
+def paper_as_markdown(request: Request, arxiv_id: str) -> PlainTextResponse:
+    """What ``huggingface_hub``'s ``HfApi.read_paper`` fetches; the twin of ``/api/papers/{id}``."""
+    text = paper_markdown(store_of(request), arxiv_id, site_of(request).settings.base_url.rstrip("/"))
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+
+
 @router.get("/papers/{arxiv_id}", response_class=HTMLResponse)
 def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLResponse:
     found = feed.paper(store_of(request), arxiv_id)
@@ -97,9 +105,10 @@ def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLR
     number = int_param(comments, "comments", 1, 1, 100_000)
     thread = reader_actions.comments(store_of(request), found.arxiv_id, user, page=number)
     lists = store_of(request).list_collections(user.name, include_private=True) if user else []
+    extra = feed.enrichments(store_of(request), [found]).get(found.arxiv_id)
     return render(
         request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
-        collections=lists, html_of=reader_actions.html_of,
+        collections=lists, html_of=reader_actions.html_of, extra=extra,
     )  # fmt: skip
 
 
