@@ -149,6 +149,10 @@ def test_paper_markdown_has_the_record_links_keywords_and_discussion(live: Live)
     assert "- **Keywords:** [" in text and f"]({BASE}/search?q=%22" in text
     page = client.get(f"/papers/{CODED}").text
     assert f'href="/papers/{CODED}.md"' in page and 'class="chip"' in page and "In one sentence (extracted)" in page
+    twin = client.get(f"/api/papers/{CODED}").json()  # the API twin: the same record, the same computed fields
+    assert f"- **Code:** {twin['githubRepo']}" in text and f"- **Project page:** {twin['projectPage']}" in text
+    assert all(f"[{k}]" in text for k in twin["ai_keywords"]) and twin["ai_summary"] in text
+    assert twin["title"] in text and " ".join(twin["summary"].split()) in text
     assert client.get("/papers/2501.99999.md").status_code == 404
     bad = client.get("/papers/not-an-id.md")
     assert bad.status_code == 400 and "id must be an arXiv id" in bad.text
@@ -276,3 +280,38 @@ def test_mcp_over_stdio_with_the_token_from_the_environment(live: Live) -> None:
     assert _text(got["paper"]).startswith("# Diffusion Models") and f"{BASE}/papers/{CODED}" in _text(got["paper"])
     assert [c["slug"] for c in got["lists"].structured_content["result"]] == ["bob-s"]
     assert got["bad"].is_error and "week must be an ISO week" in _text(got["bad"])
+
+
+HOSTILE: list[Any] = [
+    "", " ", "0", "-1", "99999999999999999999999", "1e309", "NaN", "0001-01-01", "9999-12-31", "2025-W53",
+    "9999-W52", "2025-02-30", "2501.00001v99999999999", "hep-th/9901001", "../../etc/passwd", "\x00", "\u202e",
+    "a" * 5000, '"unclosed', "cat:", "-", "'; DROP TABLE papers; --", "<script>", "日本語", "since:0001 until:9999",
+    0, -1, 10**30, 1.5, True, None, [], {}, ["x"],
+]  # fmt: skip
+
+
+def test_every_tool_answers_hostile_arguments_with_a_named_error(live: Live) -> None:
+    """Each argument of each tool in turn gets each hostile value: the answer is a result or a tool error with
+    a message (a crash would be the SDK's bare "Error executing tool NAME")."""
+    from mcp_support import tool_arguments
+    from paperfeed.http_edge import site
+    from paperfeed.mcp_server import build_server
+
+    server = build_server(site(live.app).services, token=live.token)
+
+    async def run() -> list[tuple[str, str, Any, Any]]:
+        seen = []
+        async with Client(server) as c:
+            for tool in (await c.list_tools()).tools:
+                for name, base in tool_arguments(tool.input_schema, CODED).items():
+                    for value in HOSTILE:
+                        result = await c.call_tool(tool.name, {**base, name: value})
+                        seen.append((tool.name, name, value, result))
+        return seen
+
+    answers = asyncio.run(run())
+    assert len(answers) >= 400
+    for tool, name, value, result in answers:
+        if result.is_error:
+            text = _text(result)
+            assert text.startswith(f"Error executing tool {tool}: ") and "Traceback" not in text, (tool, name, value)

@@ -1,5 +1,6 @@
 """One casing in the native API: every field name of every native route's JSON is camelCase (the Hugging Face
-API's own ``_id`` fields aside), walked over the real answers of a signed-in script."""
+API's own ``_id``, ``ai_summary`` and ``ai_keywords`` fields aside, spelled as the Hub spells them in the paper
+objects that native routes reuse), walked over the real answers of a signed-in script."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from paperfeed import accounts, reader_actions
 from paperfeed.http_edge import site
 from paperfeed.search.embed_job import embed_papers
 
-CAMEL = re.compile(r"^(_id|[a-z][a-zA-Z0-9]*)$")
+CAMEL = re.compile(r"^(_id|ai_summary|ai_keywords|[a-z][a-zA-Z0-9]*)$")
 # values for the path parameters of the native routes
 PATH_VALUES = {"arxiv_id": "2501.00002", "name": "casing", "slug": "reading", "comment_id": "1"}
 

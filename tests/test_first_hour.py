@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from conftest import app_store, corpus_app, new_database_url
 from paperfeed import accounts, reader_actions
+from paperfeed.enrich import enrich_papers
 from paperfeed.ingest.pipeline import import_file
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import MODEL_ID, Embedder, Vectors
@@ -100,8 +101,10 @@ def test_status_says_how_far_the_instance_has_come(tmp_path: Path, static: Stati
     assert fresh["papers"] == papers
     assert fresh["vectors"] == {"fullQuality": 0, "provisional": 0, "none": papers, "covered": 0.0}
     assert fresh["summary"].startswith("Semantic search covers 0% of papers")
+    assert fresh["enrichment"] == {"done": 0, "waiting": papers}
     store = app_store(app)
     embed_papers(store, static)
+    enrich_papers(store, static, limit=3)
     store.enqueue_job("update", "update:test", {}, datetime.now(UTC))
     job = store.claim_job("w", datetime.now(UTC), datetime.now(UTC), ["update"])
     assert job is not None
@@ -110,6 +113,7 @@ def test_status_says_how_far_the_instance_has_come(tmp_path: Path, static: Stati
     assert warm["vectors"]["provisional"] == papers and warm["vectors"]["covered"] == 1.0
     assert warm["lastUpdateError"] == "arxiv.org: cannot connect" and warm["lastUpdate"] is None
     assert warm["jobs"]["queued"] == 1
+    assert warm["enrichment"] == {"done": 3, "waiting": papers - 3}
     assert "Semantic search covers 100% of papers (0% at full quality)" in warm["summary"]
     page = client.get("/search", params={"q": "protein folding", "mode": "semantic"}).text
     assert "still warming up" in page  # the search page says so too

@@ -310,7 +310,7 @@ def stats(ctx: Context, as_json: bool) -> None:
     for key, value in values.items():
         if key != "status":
             out.print(Text(f"{key:>16}: {value}"))
-    for key in ("vectors", "jobs", "lastUpdate", "lastUpdateError", "embedPath"):
+    for key in ("vectors", "enrichment", "jobs", "lastUpdate", "lastUpdateError", "embedPath"):
         out.print(Text(f"{key:>16}: {progress[key]}"))
     out.print(Text(str(progress["summary"])))
 

@@ -1,5 +1,6 @@
-"""How far a (new) instance has come: papers, vectors per tier, the keyword index, the job queue and the last
-update, with a sentence a reader understands. Shared by ``/api/status``, ``paperfeed stats`` and the search page.
+"""How far a (new) instance has come: papers, vectors per tier, enrichment, the keyword index, the job queue and
+the last update, with a sentence a reader understands. Shared by ``/api/status``, ``paperfeed stats`` and the
+search page.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Status:
     embed_rate: float | None  # MiniLM papers per second, as measured by the embedding job
     embed_path: dict[str, object]  # what the self-check chose ({} before it ran)
     minutes_left: float | None  # until every paper has its MiniLM vector, at embed_rate
+    enrich_backlog: int = 0  # papers whose code links, key phrases and summary are not computed (or are stale)
 
     @property
     def summary(self) -> str:
@@ -73,6 +75,7 @@ def status(store: Store, engine: SearchEngine) -> Status:
         papers=papers, vectors=vectors, keyword_lag=engine.keyword.pending(store), jobs=store.count_jobs(),
         last_update=done.finished_at if done is not None else None, last_update_error=error, embed_rate=rate,
         embed_path=store.get_state(PATH_STATE) or {}, minutes_left=left,
+        enrich_backlog=store.count_enrichment_backlog(),
     )  # fmt: skip
 
 
@@ -108,6 +111,7 @@ def status_dict(s: Status) -> dict[str, object]:
         "embedRate": round(s.embed_rate, 2) if s.embed_rate else None,
         "embedPath": {_camel(k): value for k, value in s.embed_path.items()},
         "minutesLeft": round(s.minutes_left, 1) if s.minutes_left is not None else None,
+        "enrichment": {"done": max(s.papers - s.enrich_backlog, 0), "waiting": s.enrich_backlog},
         "summary": s.summary,
     }
 
