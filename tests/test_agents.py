@@ -149,6 +149,8 @@ def test_paper_markdown_has_the_record_links_keywords_and_discussion(live: Live)
     assert "- **Keywords:** [" in text and f"]({BASE}/search?q=%22" in text
     page = client.get(f"/papers/{CODED}").text
     assert f'href="/papers/{CODED}.md"' in page and 'class="chip"' in page and "In one sentence (extracted)" in page
+    listed = client.get("/papers/date/2025-01-03").text  # the feed shows the code link and a few key phrases
+    assert 'class="code-link" href="https://github.com/acme/diffuse"' in listed and 'class="chip"' in listed
     twin = client.get(f"/api/papers/{CODED}").json()  # the API twin: the same record, the same computed fields
     assert f"- **Code:** {twin['githubRepo']}" in text and f"- **Project page:** {twin['projectPage']}" in text
     assert all(f"[{k}]" in text for k in twin["ai_keywords"]) and twin["ai_summary"] in text

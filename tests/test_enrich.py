@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import new_database_url
+from conftest import Reply, Seen, Server, new_database_url, present
 from paperfeed.cli import cli
-from paperfeed.enrich import enrich_papers
+from paperfeed.config import load_settings
+from paperfeed.enrich import METHOD, enrich_papers
 from paperfeed.ingest.links import PaperLinks, code_repository, is_withdrawn, paper_links, urls
 from paperfeed.models import Enrichment
 from paperfeed.search.keyphrases import candidates, extract, sentences
 from paperfeed.search.static_embed import StaticEmbedder
+from paperfeed.services import Services
 from paperfeed.store import Store
+from paperfeed.tasks import job_settings, schedule
 from search_corpus import corpus, paper
 
 pytestmark = pytest.mark.timeout(300)
@@ -98,7 +101,7 @@ def test_enrichment_is_stored_recomputed_on_change_and_resumable(store: Store, s
                  latest_version_at=datetime(2025, 2, 1, tzinfo=UTC))  # fmt: skip
     store.upsert_papers([coded, gone, *corpus()[2:]])
     total = len(corpus())
-    assert store.count_enrichment_backlog() == total
+    assert store.count_enrichment_backlog(METHOD) == total
     first = enrich_papers(store, static, limit=3)
     assert (first.enriched, first.left) == (3, total - 3)
     stopped = enrich_papers(store, static, should_stop=lambda: True)
@@ -111,11 +114,12 @@ def test_enrichment_is_stored_recomputed_on_change_and_resumable(store: Store, s
     assert found[gone.arxiv_id].withdrawn_at == datetime(2025, 2, 1, tzinfo=UTC)
     assert found["2501.00002"].keywords and "9999.00000" not in found
     store.upsert_papers([replace(coded, version=2, abstract="A new abstract: see https://github.com/acme/v2 now.")])
-    assert store.count_enrichment_backlog() == 1  # the changed paper only
+    assert store.count_enrichment_backlog(METHOD) == 1  # the changed paper only
     enrich_papers(store, static)
     assert store.enrichments([coded.arxiv_id])[coded.arxiv_id].github_repo == "https://github.com/acme/v2"
     store.save_enrichments([(10**9, Enrichment(summary="nobody"))])  # a key that no longer exists: skipped
-    assert store.count_enrichment_backlog() == 0
+    assert store.count_enrichment_backlog(METHOD) == 0
+    assert store.count_enrichment_backlog(METHOD + "next") == len(corpus())  # a new method: all again
 
 
 def test_enrich_command_backfills_with_a_report(tmp_path: Path, static: StaticEmbedder) -> None:
@@ -136,3 +140,50 @@ def test_enrich_command_backfills_with_a_report(tmp_path: Path, static: StaticEm
     bad = runner.invoke(cli, ["enrich", "--limit", "0"], env=env)
     assert bad.exit_code == 2 and "--limit" in bad.output
     store.close()
+
+
+def test_stars_job_looks_repositories_up_and_stops_at_the_rate_limit(
+    store_url: str, tmp_path: Path, server: Server, static: StaticEmbedder
+) -> None:
+    settings = load_settings(
+        database_url=store_url, data_dir=tmp_path, model_dir=static.path.parent, github_stars_every_minutes=60,
+        github_api_url=server.url, github_token="gh-secret", digest_schedule=False,
+    )  # fmt: skip
+    assert "stars" in {p.kind for p in schedule(job_settings(settings))}
+    assert "stars" not in {p.kind for p in schedule(job_settings(load_settings(database_url=store_url)))}
+    services = Services.build(settings)
+    store = services.store
+    store.migrate()
+    linked = [paper(n, abstract=f"{paper(n).abstract} Code: https://github.com/acme/{name}.")
+              for n, name in ((0, "a"), (1, "b"), (2, "gone"))]  # fmt: skip
+    store.upsert_papers([*linked, paper(3)])
+    enrich_papers(store, static)
+    limited = {"b": True}
+
+    def respond(seen: Seen) -> Reply:
+        if seen.path == "/repos/acme/a":
+            return Reply(200, b'{"stargazers_count": 42}')
+        if seen.path == "/repos/acme/b":
+            return (
+                Reply(403, b'{"message": "API rate limit exceeded"}')
+                if limited["b"]
+                else Reply(200, b'{"stargazers_count": 7}')
+            )
+        return Reply(404, b'{"message": "Not Found"}')
+
+    server.respond = respond
+    worker = services.worker(["stars"])
+    store.enqueue_job("stars", "stars:first", {}, datetime.now(UTC))
+    first = present(worker.run_one()).summary  # (run_one: only the queued job, not the planned periodic one)
+    assert first == "1 repositories looked up, 1 with stars (stopped at GitHub's rate limit)"
+    assert server.seen[0].headers.get("Authorization") == "Bearer gh-secret"
+    limited["b"] = False
+    store.enqueue_job("stars", "stars:second", {}, datetime.now(UTC))
+    assert present(worker.run_one()).summary == "2 repositories looked up, 1 with stars"
+    found = store.enrichments([p.arxiv_id for p in linked])
+    assert [found[p.arxiv_id].github_stars for p in linked] == [42, 7, None]
+    assert store.stars_backlog(10, datetime.now(UTC) - timedelta(days=7)) == []  # all looked up this week
+    store.upsert_papers([replace(linked[0], version=2, abstract=linked[0].abstract + " Now with more results.")])
+    enrich_papers(store, static)  # same repository: its stars stay
+    assert store.enrichments([linked[0].arxiv_id])[linked[0].arxiv_id].github_stars == 42
+    services.close()

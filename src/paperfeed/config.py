@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     )
     update_every_minutes: int = Field(60, ge=0, description="Fetch new arXiv papers this often (0: never).")
     embed_every_minutes: int = Field(10, ge=0, description="Embed new papers this often (0: only after updates).")
+    github_stars_every_minutes: int = Field(
+        0, ge=0, le=100_000,
+        description="Look up the GitHub stars of papers' code repositories this often (0, the default: never). Uses"
+        " GitHub's public API: 60 lookups an hour without github_token, 5,000 with one.",
+    )  # fmt: skip
+    github_api_url: str = Field("https://api.github.com", description="GitHub's REST API, for the stars job.")
+    github_token: str | None = Field(None, description="A GitHub token for the stars job (optional).", repr=False)
     page_cache_seconds: float = Field(
         10.0, ge=0, description="How long anonymous feed pages are served from memory (0 turns the cache off)."
     )

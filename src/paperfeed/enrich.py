@@ -17,6 +17,7 @@ from paperfeed.search.keyphrases import extract
 from paperfeed.store import Store
 
 BATCH = 256
+METHOD = ":2"  # one more whenever the method changes: every paper is then enriched again, in the background
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +55,18 @@ def enrich_papers(
 ) -> EnrichReport:
     """Enrich up to ``limit`` papers of the backlog (all when None); ``progress(done, total)`` after each
     batch. Stops between batches when ``should_stop()``."""
-    total = store.count_enrichment_backlog()
+    total = store.count_enrichment_backlog(METHOD)
     goal = total if limit is None else min(limit, total)
     started, done, after, stopped = time.perf_counter(), 0, 0, False
     while done < goal:
         if should_stop():
             stopped = True
             break
-        batch = store.enrichment_backlog(min(BATCH, goal - done), after=after)
+        batch = store.enrichment_backlog(min(BATCH, goal - done), after=after, method=METHOD)
         if not batch:
             break
         computed = enrich_batch(encoder, [p for _, p in batch])
-        store.save_enrichments([(key, e) for (key, _), e in zip(batch, computed, strict=True)])
+        store.save_enrichments([(key, e) for (key, _), e in zip(batch, computed, strict=True)], METHOD)
         done, after = done + len(batch), batch[-1][0]
         if progress is not None:
             progress(done, goal)

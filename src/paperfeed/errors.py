@@ -67,6 +67,16 @@ class IngestError(PaperfeedError):
     code = "ingest_error"
 
 
+class HttpStatusError(IngestError):
+    """A source answered with an HTTP status that is not success (after any retries); ``http_status`` is it."""
+
+    code = "http_status"
+
+    def __init__(self, message: str, http_status: int) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
 class SourceUnreachable(IngestError):
     """The remote source could not be reached at all (DNS, refused connection, repeated timeouts)."""
 

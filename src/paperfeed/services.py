@@ -83,6 +83,17 @@ class Services:
             max_retries=s.max_retries if max_retries is None else max_retries, max_retry_wait=s.max_retry_wait,
         )  # fmt: skip
 
+    def github_client(self) -> PoliteClient:
+        """A new HTTP client for GitHub's API (the stars job): one request a second, no retries (the job stops at
+        the rate limit and the next round goes on), the token when one is set."""
+        s = self.settings
+        headers = {"Accept": "application/vnd.github+json"}
+        if s.github_token:
+            headers["Authorization"] = f"Bearer {s.github_token}"
+        return PoliteClient(
+            user_agent=s.user_agent, min_interval=1.0, timeout=s.http_timeout, max_retries=0, headers=headers
+        )
+
     def fetch_paper(self, arxiv_id: str) -> Paper | None:
         """One paper from the arXiv API, for a reader's submission: a single request, a short retry budget."""
         s = self.settings
@@ -96,9 +107,11 @@ class Services:
         """The job worker over this process's store, engine and recommender, running ``kinds`` (all when
         empty); made once, on first call."""
         if self._worker is None:
+            github = self.github_client if self.settings.github_stars_every_minutes else None
             every = handlers(
-                self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping, self.enricher
-            )
+                self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping, self.enricher,
+                github,
+            )  # fmt: skip
             chosen = {kind: run for kind, run in every.items() if not kinds or kind in kinds}
             self._worker = Worker(self.store, chosen, schedule(self.jobs))
         return self._worker

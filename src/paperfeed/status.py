@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from paperfeed.enrich import METHOD as ENRICH_METHOD
 from paperfeed.search.embed import MODEL_ID
 from paperfeed.search.embed_job import PATH_STATE
 from paperfeed.search.engine import SearchEngine
@@ -75,7 +76,7 @@ def status(store: Store, engine: SearchEngine) -> Status:
         papers=papers, vectors=vectors, keyword_lag=engine.keyword.pending(store), jobs=store.count_jobs(),
         last_update=done.finished_at if done is not None else None, last_update_error=error, embed_rate=rate,
         embed_path=store.get_state(PATH_STATE) or {}, minutes_left=left,
-        enrich_backlog=store.count_enrichment_backlog(),
+        enrich_backlog=store.count_enrichment_backlog(ENRICH_METHOD),
     )  # fmt: skip
 
 

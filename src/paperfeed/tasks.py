@@ -8,6 +8,8 @@ claims and runs jobs is :mod:`paperfeed.worker`): what `paperfeed worker` (and, 
 - ``enrich``: compute code links, key phrases and the extracted summary of papers new or changed since their
   last enrichment (after each update, and every few minutes; chunks of ENRICH_CHUNK, each queuing the next),
   which is also how an existing instance's papers are backfilled;
+- ``stars`` (only when Settings.github_stars_every_minutes is set): look up the GitHub stars of up to
+  STARS_PER_ROUND code repositories, the never-looked-up first;
 - ``refit``: fit the "for you" collective model and blend weights on this instance's own upvotes, collections
   and papers (daily), which every web process picks up within a minute;
 - ``digest``: compose the day's digest editions into the outbox (daily from ``digest_hour``), then queue ``send``;
@@ -31,6 +33,7 @@ from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
 from paperfeed.enrich import enrich_papers
 from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.ingest.github import fetch_stars
 from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
@@ -45,6 +48,8 @@ from paperfeed.worker import Handler, Periodic, Worker
 
 EMBED_CHUNK = 5_000  # papers per embed job: one to three minutes on two cores
 ENRICH_CHUNK = 20_000  # papers per enrich job: about half a minute
+STARS_PER_ROUND = 50  # GitHub allows 60 unauthenticated lookups an hour
+STARS_FRESH = timedelta(days=7)  # a repository's stars are looked up again after a week
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,8 @@ class JobSettings:
     digest_hour: int
     update_every: timedelta | None  # None: no periodic arXiv update
     embed_every: timedelta | None
+    stars_every: timedelta | None = None  # None: GitHub stars are never looked up
+    github_api_url: str = "https://api.github.com"
 
 
 def job_settings(s: Settings) -> JobSettings:
@@ -72,6 +79,8 @@ def job_settings(s: Settings) -> JobSettings:
         digest_hour=s.digest_hour,
         update_every=timedelta(minutes=s.update_every_minutes) if s.update_every_minutes else None,
         embed_every=timedelta(minutes=s.embed_every_minutes) if s.embed_every_minutes else None,
+        stars_every=timedelta(minutes=s.github_stars_every_minutes) if s.github_stars_every_minutes else None,
+        github_api_url=s.github_api_url,
     )  # fmt: skip
 
 
@@ -89,6 +98,8 @@ def schedule(s: JobSettings) -> tuple[Periodic, ...]:
         plan.append(Periodic("update", every=s.update_every))
     if s.embed_every is not None:
         plan += [Periodic("embed", every=s.embed_every), Periodic("enrich", every=s.embed_every)]
+    if s.stars_every is not None:
+        plan.append(Periodic("stars", every=s.stars_every))
     if s.digest_schedule:
         plan += [Periodic("digest", daily_after_hour=s.digest_hour), Periodic("send", every=timedelta(minutes=1))]
     return tuple(plan)
@@ -97,10 +108,11 @@ def schedule(s: JobSettings) -> tuple[Periodic, ...]:
 def handlers(
     store: Store, engine: SearchEngine, foryou: ForYou, s: JobSettings,
     client: Callable[[], AbstractContextManager[PoliteClient]], should_stop: Callable[[], bool] = lambda: False,
-    enricher: StaticEmbedder | None = None,
+    enricher: StaticEmbedder | None = None, github: Callable[[], AbstractContextManager[PoliteClient]] | None = None,
 ) -> dict[str, Handler]:  # fmt: skip
     """The job kinds this process can run, over its store, search engine and recommender (and ``enricher``, the
-    static model that enrichment embeds phrases with; without one there is no ``enrich`` job). Long jobs ask
+    static model that enrichment embeds phrases with; without one there is no ``enrich`` job; ``github``, a client for
+    GitHub's API, for the ``stars`` job). Long jobs ask
     ``should_stop`` between steps (the worker was told to stop) and queue the rest of their work."""
 
     def update(job: Job) -> str:
@@ -141,6 +153,15 @@ def handlers(
             store.enqueue_job("enrich", f"enrich:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
         return f"{report.enriched:,} papers enriched in {report.seconds:.1f} s ({report.left:,} left)"
 
+    def stars(job: Job) -> str:
+        if github is None:
+            return "GitHub stars are switched off"
+        repos = store.stars_backlog(STARS_PER_ROUND, datetime.now(UTC) - STARS_FRESH)
+        with github() as http:
+            report = fetch_stars(http, s.github_api_url, repos, lambda k, n: store.save_stars(k, n, datetime.now(UTC)))
+        limited = " (stopped at GitHub's rate limit)" if report.limited else ""
+        return f"{report.checked} repositories looked up, {report.found} with stars{limited}"
+
     def refit_job(job: Job) -> str:
         return refit(store, engine)
 
@@ -155,6 +176,8 @@ def handlers(
         return f"{report.sent} sent, {report.retried} to retry, {report.failed} failed"
 
     jobs: dict[str, Handler] = {"update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send}
+    if github is not None:
+        jobs["stars"] = stars
     return jobs | ({"enrich": enrich} if enricher is not None else {})
 
 

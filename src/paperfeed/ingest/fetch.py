@@ -9,7 +9,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from paperfeed.errors import IngestError, SourceUnreachable
+from paperfeed.errors import HttpStatusError, IngestError, SourceUnreachable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
@@ -34,6 +34,7 @@ class PoliteClient:
         backoff: float = 3.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.min_interval = min_interval
         self.max_retries = max_retries
@@ -44,7 +45,10 @@ class PoliteClient:
         self.requests = 0
         self._last: float | None = None
         self._http = httpx.Client(
-            headers={"User-Agent": user_agent}, timeout=timeout, follow_redirects=True, trust_env=False
+            headers={"User-Agent": user_agent, **(headers or {})},
+            timeout=timeout,
+            follow_redirects=True,
+            trust_env=False,
         )
 
     def close(self) -> None:
@@ -84,9 +88,11 @@ class PoliteClient:
                     raise IngestError(f"{url}: response of {len(response.content)} bytes is too large")
                 return response.content
             if response.status_code not in RETRY_STATUSES:
-                raise IngestError(f"{url}: HTTP {response.status_code}: {response.text[:200]!r}")
+                message = f"{url}: HTTP {response.status_code}: {response.text[:200]!r}"
+                raise HttpStatusError(message, response.status_code)
             if attempt >= self.max_retries:
-                raise IngestError(f"{url}: HTTP {response.status_code} after {attempt + 1} tries")
+                message = f"{url}: HTTP {response.status_code} after {attempt + 1} tries"
+                raise HttpStatusError(message, response.status_code)
             self.sleep(self._retry_wait(response, attempt))
             attempt += 1
 

@@ -40,8 +40,15 @@ _GENERIC = frozenset(
     explore explores investigate investigates address addresses superior significant substantial substantially
     competitive comprehensive publicly available code https http www github com capability capabilities terms
     level levels set sets number numbers range source real-time state-of-the-art end-to-end despite remains
-    remain lack lacks aims aim focus focuses benchmark benchmarks dataset datasets""".split()  # noqa: SIM905 (a word list reads better as prose)
+    remain lack lacks aims aim focus focuses benchmark benchmarks dataset datasets let lets populate populates
+    facilitate facilitates struggle struggles contain contains generalize generalizes preserve preserves capture
+    captures require requires yield yields perform performs produce produces learn learns generate generates
+    suffer suffers lead leads rely relies offer offers exhibit exhibits fail fails tend tends serve serves
+    become becomes enhance enhances reduce reduces increase increases ensure ensures employ employs adopt adopts
+    integrate integrates incorporate incorporates combine combines apply applies extend extends support supports
+    reveal reveals suggest suggests indicate indicates observe observed find finds found limited""".split()  # noqa: SIM905 (a word list reads better as prose)
 ) | frozenset(ENGLISH_STOP_WORDS)
+_LY_NOUNS = frozenset("anomaly family assembly supply monopoly butterfly poly reply ally italy".split())  # noqa: SIM905
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Z]")
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”]|\s[-–—]\s|\$[^$]*\$")  # punctuation, dashes, inline LaTeX
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
@@ -61,7 +68,7 @@ def candidates(text: str) -> list[str]:
     for clause in _CLAUSE.split(text):
         run: list[str] = []
         for word in clause.split():
-            if word.lower() in _GENERIC or not _WORD.fullmatch(word):
+            if _stop(word):
                 if run:
                     runs.append(run)
                 run = []
@@ -72,6 +79,8 @@ def candidates(text: str) -> list[str]:
     found: dict[str, str] = {}
     plain: dict[str, str] = {}  # single plain words: used only when a short text has too few phrases
     for run in runs:
+        if len(run) > 1 and run[0].islower() and run[0].endswith("ing"):  # "enabling deductive reasoning"
+            run = run[1:]
         if len(run) == 1 and not _distinctive(run[0]):
             plain.setdefault(run[0].lower(), run[0])
             continue
@@ -86,9 +95,18 @@ def candidates(text: str) -> list[str]:
 
 
 def _distinctive(word: str) -> bool:
-    """A single word is a key phrase only when it looks like a name: an acronym, capitalised, hyphenated or
-    with digits (plain words alone say little: "image", "graph")."""
-    return word[0].isupper() or "-" in word or any(c.isdigit() for c in word)
+    """A single word is a key phrase only when it looks like a name: an acronym or a capital inside (FaceMoE),
+    hyphenated or with digits. Plain words alone say little ("image", "graph"), and a capital at the start only
+    says where a sentence or title began ("Experts")."""
+    return any(c.isupper() for c in word[1:]) or "-" in word or any(c.isdigit() for c in word)
+
+
+def _stop(word: str) -> bool:
+    """A word that ends or breaks a phrase: a generic word, an adverb (-ly), or not a word at all."""
+    lowered = word.lower()
+    if lowered in _GENERIC or not _WORD.fullmatch(word):
+        return True
+    return lowered.endswith("ly") and lowered not in _LY_NOUNS
 
 
 def sentences(abstract: str) -> list[str]:

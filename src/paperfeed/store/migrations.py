@@ -287,8 +287,10 @@ _V9_SQLITE = (
         summary TEXT,
         withdrawn_at DATETIME,
         github_stars INTEGER,
+        stars_checked_at DATETIME,
         enriched_at DATETIME NOT NULL
     )""",
+    "CREATE INDEX ix_paper_enrichment_stars ON paper_enrichment (stars_checked_at)",
 )
 
 _V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG = (

@@ -226,6 +226,8 @@ V9 = (
         summary TEXT,
         withdrawn_at TIMESTAMP,
         github_stars INTEGER,
+        stars_checked_at TIMESTAMP,
         enriched_at TIMESTAMP NOT NULL
     )""",
+    "CREATE INDEX ix_paper_enrichment_stars ON paper_enrichment (stars_checked_at)",
 )

@@ -281,6 +281,7 @@ paper_enrichment = sa.Table(
     sa.Column("keywords", sa.String, nullable=False),  # JSON list of key phrases, best first
     sa.Column("summary", sa.String),
     sa.Column("withdrawn_at", UtcDateTime),
-    sa.Column("github_stars", sa.Integer),
+    sa.Column("github_stars", sa.Integer),  # filled by the optional stars job (paperfeed.ingest.github)
+    sa.Column("stars_checked_at", UtcDateTime),
     sa.Column("enriched_at", UtcDateTime, nullable=False),
 )

@@ -81,8 +81,8 @@ async def _feed(
         page_number = int_param(page, "page", 1, 1, 100_000)
         period, order = feed.period_of(day=day, week=week, month=month), feed.parse_sort(sort)
         result = feed.feed(store_of(request), period, sort=order, page=page_number, limit=30)
-        voted = voted_ids(request, result.papers)
-        return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted)
+        voted, extra = voted_ids(request, result.papers), feed.enrichments(store_of(request), result.papers)
+        return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted, extra=extra)
 
     return await cached(request, make, "text/html; charset=utf-8")
 
