@@ -1,4 +1,4 @@
-"""Papers in other formats: BibTeX, RSS 2.0 and Atom. Pure functions over models (no I/O)."""
+"""Papers in other formats: BibTeX, RSS 2.0, Atom and JSON Feed. Pure functions over models (no I/O)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
+
+import orjson
 
 from paperfeed.models import Paper
 
@@ -109,6 +111,24 @@ def atom(title: str, link: str, feed_id: str, papers: Sequence[Paper], base_url:
         for category in p.categories:
             ET.SubElement(entry, "category", term=category)
     return _xml(root)
+
+
+def json_feed(title: str, home: str, feed_url: str, papers: Sequence[Paper], base_url: str) -> bytes:
+    """A JSON Feed 1.1 document (https://jsonfeed.org/version/1.1). Each item's id is the paper's address here,
+    which never changes, so a reader never sees a paper twice."""
+    items = [_json_item(p, base_url) for p in papers]
+    document = {"version": "https://jsonfeed.org/version/1.1", "title": title, "home_page_url": home,
+                "feed_url": feed_url, "items": items}  # fmt: skip
+    return orjson.dumps(document)
+
+
+def _json_item(p: Paper, base_url: str) -> dict[str, object]:
+    page = f"{base_url}/papers/{p.arxiv_id}"
+    return {
+        "id": page, "url": page, "title": p.title, "content_text": p.abstract,
+        "date_published": _when(p).isoformat(), "external_url": p.links["abs"],
+        "authors": [{"name": a.name} for a in p.authors], "tags": list(p.categories),
+    }  # fmt: skip
 
 
 def _xml(root: ET.Element) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -194,6 +196,28 @@ class Subscription:
     active: bool = True  # not unsubscribed and not paused
     user_id: int | None = None
     permanent_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    """Something a reader follows: an author (``key``: paperfeed.models.author_key of the name), a category
+    (``cs.LG``, or an archive: ``math``), or a saved search (``value``: the query in the full syntax)."""
+
+    id: int
+    user_id: int
+    kind: str  # author | category | query
+    value: str
+    key: str
+    created_at: datetime
+
+
+def author_key(name: str) -> str:
+    """What makes two spellings of an author's name the same author: accents, case, punctuation and spacing
+    aside ("Jürgen Schmidhuber", "Jurgen  Schmidhuber" and "jurgen schmidhuber" share one key). Initials are not
+    expanded: "Y. LeCun" stays apart from "Yann LeCun", since the data cannot tell whether they are one person."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w]+", " ", plain).split())
 
 
 def _iso(value: date | datetime | None) -> str | None:

@@ -293,7 +293,31 @@ _V9_SQLITE = (
     "CREATE INDEX ix_paper_enrichment_stars ON paper_enrichment (stars_checked_at)",
 )
 
-_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG = (
+# v10: follows (authors, categories, saved searches), each paper's authors by a normalised key, and the personal
+# feed token's generation (revoking the token adds one)
+_V10_SQLITE = (
+    "ALTER TABLE users ADD COLUMN feed_generation INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE paper_authors (
+        arxiv_id TEXT NOT NULL REFERENCES papers (arxiv_id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (arxiv_id, position)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX ix_paper_authors_key ON paper_authors (key, arxiv_id)",
+    """CREATE TABLE follows (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        key TEXT NOT NULL,
+        created_at DATETIME NOT NULL,
+        UNIQUE (user_id, kind, key)
+    )""",
+    "CREATE INDEX ix_follows_kind_key ON follows (kind, key)",
+)
+
+_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG, _V10_PG = (
     migrations_pg.V1,
     migrations_pg.V2,
     migrations_pg.V3,
@@ -303,6 +327,7 @@ _V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG = (
     migrations_pg.V7,
     migrations_pg.V8,
     migrations_pg.V9,
+    migrations_pg.V10,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -315,6 +340,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "artifacts: fitted models", _V7_SQLITE, _V7_PG),
     Migration(8, "comments keep their sanitised HTML", _V8_SQLITE, _V8_PG),
     Migration(9, "enrichment: code links, key phrases, extracted summaries", _V9_SQLITE, _V9_PG),
+    Migration(10, "follows, paper authors by key, personal feed tokens", _V10_SQLITE, _V10_PG),
 )
 
 _BOOKKEEPING = {

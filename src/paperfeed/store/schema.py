@@ -125,6 +125,8 @@ users = sa.Table(
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default="0"),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("interests", sa.String, nullable=False, server_default=""),  # free text, for cold start
+    # the personal feed URL's token is an HMAC of the id and this number; revoking it adds one (migration 10)
+    sa.Column("feed_generation", sa.Integer, nullable=False, server_default="0"),
 )
 
 sessions = sa.Table(
@@ -284,4 +286,26 @@ paper_enrichment = sa.Table(
     sa.Column("github_stars", sa.Integer),  # filled by the optional stars job (paperfeed.ingest.github)
     sa.Column("stars_checked_at", UtcDateTime),
     sa.Column("enriched_at", UtcDateTime, nullable=False),
+)
+
+# Each paper's authors by a normalised key (paperfeed.models.author_key), for author pages and author follows.
+paper_authors = sa.Table(
+    "paper_authors",
+    metadata,
+    sa.Column("arxiv_id", sa.String, primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String, nullable=False),  # as the record spells it
+    sa.Column("key", sa.String, nullable=False),
+)
+
+# What a reader follows: an author (by key), a category, or a saved search (the query as written).
+follows = sa.Table(
+    "follows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # author | category | query
+    sa.Column("value", sa.String, nullable=False),  # as the reader gave it (an author's name, cs.LG, the query)
+    sa.Column("key", sa.String, nullable=False),  # what makes two follows the same
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )

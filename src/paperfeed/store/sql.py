@@ -15,11 +15,12 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from paperfeed.errors import BadRequest, StoreError
-from paperfeed.models import Author, Paper, PaperVersion, is_older, merge_papers
+from paperfeed.models import Author, Paper, PaperVersion, author_key, is_older, merge_papers
 from paperfeed.store import migrations
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult, VoteStats
 from paperfeed.store.schema import (
     ingest_state,
+    paper_authors,
     paper_categories,
     paper_embeddings,
     paper_versions,
@@ -29,6 +30,7 @@ from paperfeed.store.sql_ann import AnnMixin
 from paperfeed.store.sql_artifacts import ArtifactMixin
 from paperfeed.store.sql_digests import DigestMixin
 from paperfeed.store.sql_enrich import EnrichmentMixin
+from paperfeed.store.sql_follows import FollowMixin
 from paperfeed.store.sql_queue import JobMixin
 from paperfeed.store.sql_readers import ReaderMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
@@ -132,7 +134,9 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-class SqlStore(AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixin, JobMixin, SearchDataMixin, Store):
+class SqlStore(
+    AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixin, FollowMixin, JobMixin, SearchDataMixin, Store
+):
     """A Store over one SQLAlchemy engine."""
 
     def __init__(self, url: sa.URL) -> None:
@@ -172,9 +176,30 @@ class SqlStore(AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixi
     def migrate(self) -> list[int]:
         with _operational_errors(self._safe_url()):
             applied = migrations.migrate(self.engine.execution_options(paperfeed_write=True))
+            if 10 in applied:
+                self._index_authors()
         if self._pg() and (applied or self._ann_ready is None):
             self.setup_ann()
         return applied
+
+    def _index_authors(self) -> None:
+        """Fill paper_authors for the papers stored before migration 10 (a batch per transaction)."""
+        after = 0
+        while True:
+            with self._write() as conn:
+                query = sa.select(papers.c.id, papers.c.arxiv_id, papers.c.authors).where(papers.c.id > after)
+                batch = conn.execute(query.order_by(papers.c.id).limit(5_000)).all()
+                rows = [
+                    {"arxiv_id": r.arxiv_id, "position": i, "name": a["name"], "key": author_key(a["name"])}
+                    for r in batch
+                    for i, a in enumerate(orjson.loads(r.authors))
+                    if author_key(a.get("name") or "")
+                ]
+                if rows:
+                    self._bulk_insert(conn, paper_authors, rows)
+            if len(batch) < 5_000:
+                return
+            after = batch[-1].id
 
     def _pg(self) -> bool:
         return self.engine.dialect.name == "postgresql"
@@ -256,6 +281,7 @@ class SqlStore(AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixi
             params.append({**row, "content_hash": h, "updated_at": now})
         conn.execute(statement, params)
         conn.execute(paper_categories.delete().where(paper_categories.c.arxiv_id.in_(list(rows))))
+        conn.execute(paper_authors.delete().where(paper_authors.c.arxiv_id.in_(list(rows))))
         self._write_children(conn, [p for p, _ in merged])
 
     def _write_children(self, conn: sa.Connection, rows: list[Paper]) -> None:
@@ -266,6 +292,14 @@ class SqlStore(AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixi
         ]
         if cats:
             self._bulk_insert(conn, paper_categories, cats)
+        names = [
+            {"arxiv_id": p.arxiv_id, "position": i, "name": a.name, "key": author_key(a.name)}
+            for p in rows
+            for i, a in enumerate(p.authors)
+            if author_key(a.name)
+        ]
+        if names:
+            self._bulk_insert(conn, paper_authors, names)
         versions = [
             {"arxiv_id": p.arxiv_id, "version": v.version, "created_at": _naive_utc(v.created_at)}
             for p in rows

@@ -15,6 +15,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.exceptions import HTTPException
 
 from paperfeed.accounts import check_secret_key
+from paperfeed.api.follow_routes import router as api_follow_router
 from paperfeed.api.reader_routes import router as api_reader_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
@@ -27,6 +28,7 @@ from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
 from paperfeed.web.actions import router as actions_router
 from paperfeed.web.feeds import router as feeds_router
+from paperfeed.web.follow_pages import router as follow_router
 from paperfeed.web.foryou_pages import router as foryou_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
@@ -61,12 +63,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.router.add_event_handler("shutdown", worker.stop)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(api_reader_router)
+    app.include_router(api_follow_router)
     app.include_router(api_router)
     app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
     app.include_router(actions_router)
     app.include_router(account_router)
     app.include_router(subscribe_router)
     app.include_router(foryou_router)
+    app.include_router(follow_router)
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

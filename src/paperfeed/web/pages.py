@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -13,6 +15,7 @@ from markupsafe import Markup, escape
 from paperfeed import feed, reader_actions
 from paperfeed.errors import Conflict
 from paperfeed.http_edge import cached, engine_of, int_param, site_of, store_of
+from paperfeed.models import Author
 from paperfeed.paper_markdown import paper_markdown
 from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
@@ -32,7 +35,15 @@ def marked(snippet: Snippet) -> Markup:
     return Markup("").join(parts)
 
 
+def author_links(authors: Sequence[Author]) -> Markup:
+    """Each author's name as a link to their page (names escaped), comma-separated."""
+    return Markup(", ").join(
+        Markup('<a class="author" href="/authors/{}">{}</a>').format(quote(a.name, safe=""), a.name) for a in authors
+    )
+
+
 templates.env.filters["marked"] = marked
+templates.env.filters["author_links"] = author_links
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

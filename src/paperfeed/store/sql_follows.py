@@ -1,0 +1,103 @@
+"""SQL for follows and author pages (see :class:`paperfeed.store.follows.FollowStore`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from paperfeed.errors import Conflict
+from paperfeed.models import Follow, User
+from paperfeed.store.follows import AuthorFacts, FollowStore
+from paperfeed.store.schema import follows, paper_authors, paper_categories, papers, users
+from paperfeed.store.sql_plumbing import SqlPlumbing
+from paperfeed.store.sql_readers import _USER_COLUMNS, _user
+
+F, A, C, P = follows.c, paper_authors.c, paper_categories.c, papers.c
+
+
+def _follow(row: sa.Row[object]) -> Follow:
+    m = row._mapping
+    return Follow(m["id"], m["user_id"], m["kind"], m["value"], m["key"], m["created_at"])
+
+
+class FollowMixin(SqlPlumbing, FollowStore):
+    def add_follow(self, user_id: int, kind: str, value: str, key: str, now: datetime, *, limit: int) -> Follow:
+        same = sa.select(follows).where(F.user_id == user_id, F.kind == kind, F.key == key)
+        with self._write() as conn:
+            found = conn.execute(same).first()
+            if found is not None:
+                return _follow(found)
+            count = conn.execute(sa.select(sa.func.count()).where(F.user_id == user_id)).scalar() or 0
+            if count >= limit:
+                raise Conflict(f"you follow {limit} things already: unfollow one first")
+            values = {"user_id": user_id, "kind": kind, "value": value, "key": key, "created_at": now}
+            conn.execute(sa.insert(follows).values(**values))
+            return _follow(conn.execute(same).one())
+
+    def list_follows(self, user_id: int) -> list[Follow]:
+        with self._read() as conn:
+            return [_follow(r) for r in conn.execute(sa.select(follows).where(F.user_id == user_id).order_by(F.id))]
+
+    def delete_follow(self, user_id: int, follow_id: int) -> bool:
+        with self._write() as conn:
+            gone = conn.execute(sa.delete(follows).where(F.user_id == user_id, F.id == follow_id))
+            return bool(gone.rowcount)
+
+    def author_facts(self, key: str, *, limit: int, offset: int = 0) -> AuthorFacts:
+        mine = sa.select(A.arxiv_id).where(A.key == key).distinct().subquery()
+        newest = (
+            sa.select(P.id).where(P.arxiv_id.in_(sa.select(mine.c.arxiv_id)))
+            .order_by(P.feed_date.desc().nulls_last(), P.id.desc()).limit(limit).offset(offset)
+        )  # fmt: skip
+        spelled = sa.select(A.name, sa.func.count().label("n")).where(A.key == key).group_by(A.name)
+        other = paper_authors.alias("other")
+        together = (
+            sa.select(sa.func.min(other.c.name).label("name"), sa.func.count(sa.distinct(other.c.arxiv_id)).label("n"))
+            .where(other.c.arxiv_id.in_(sa.select(mine.c.arxiv_id)), other.c.key != key)
+            .group_by(other.c.key).order_by(sa.desc("n"), "name").limit(20)
+        )  # fmt: skip
+        cats = (
+            sa.select(C.category, sa.func.count().label("n")).where(C.arxiv_id.in_(sa.select(mine.c.arxiv_id)))
+            .group_by(C.category).order_by(sa.desc("n"), C.category).limit(12)
+        )  # fmt: skip
+        with self._read() as conn:
+            names = [r.name for r in conn.execute(spelled.order_by(sa.desc("n"), A.name).limit(5))]
+            return AuthorFacts(
+                names=names,
+                keys=list(conn.execute(newest).scalars()),
+                total=int(conn.execute(sa.select(sa.func.count()).select_from(mine)).scalar() or 0),
+                coauthors=[(r.name, int(r.n)) for r in conn.execute(together)],
+                categories=[(r.category, int(r.n)) for r in conn.execute(cats)],
+            )
+
+    def papers_by_authors(self, keys: Sequence[str], since: date, limit: int) -> list[int]:
+        if not keys:
+            return []
+        by = sa.select(A.arxiv_id).where(A.key.in_(list(keys)))
+        return self._newest(P.arxiv_id.in_(by), since, limit)
+
+    def papers_in_categories(self, categories: Sequence[str], since: date, limit: int) -> list[int]:
+        if not categories:
+            return []
+        match = sa.or_(*[C.category == c if "." in c else sa.or_(C.category == c, C.category.like(f"{c}.%"))
+                         for c in categories])  # fmt: skip
+        return self._newest(P.arxiv_id.in_(sa.select(C.arxiv_id).where(match)), since, limit)
+
+    def _newest(self, where: sa.ColumnElement[bool], since: date, limit: int) -> list[int]:
+        query = sa.select(P.id).where(where, P.feed_date >= since).order_by(P.feed_date.desc(), P.id.desc())
+        with self._read() as conn:
+            return list(conn.execute(query.limit(limit)).scalars())
+
+    def feed_reader(self, user_id: int) -> tuple[User, int] | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(*_USER_COLUMNS, users.c.feed_generation).where(users.c.id == user_id)).first()
+        return (_user(row), int(row.feed_generation)) if row is not None else None
+
+    def next_feed_generation(self, user_id: int) -> int:
+        with self._write() as conn:
+            conn.execute(
+                users.update().where(users.c.id == user_id).values(feed_generation=users.c.feed_generation + 1)
+            )
+            return int(conn.execute(sa.select(users.c.feed_generation).where(users.c.id == user_id)).scalar() or 0)

@@ -1,0 +1,84 @@
+"""Follows, author pages and personal feeds (the use cases are paperfeed.follows; the API twins live in
+paperfeed.api.follow_routes)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from paperfeed import export, follows
+from paperfeed.errors import NotFound
+from paperfeed.http_edge import engine_of, int_param, site_of, store_of
+from paperfeed.web.actions import back, writer
+from paperfeed.web.deps import CheckedForm, field, settings_of, viewer
+from paperfeed.web.feeds import TYPES
+from paperfeed.web.pages import render
+
+router = APIRouter()
+FEED_TYPES = {**TYPES, "json": "application/feed+json; charset=utf-8"}
+
+
+def _local(path: str) -> str:
+    """``path`` when it is a path on this site, else /follows (a form's ``next`` never leads elsewhere)."""
+    ok = path.startswith("/") and not path.startswith("//") and "\\" not in path and len(path) <= 2000
+    return path if ok else "/follows"
+
+
+@router.get("/follows", response_class=HTMLResponse)
+def follows_page(request: Request) -> Response:
+    user = viewer(request)
+    if user is None:
+        return back("/login?next=/follows")
+    store, settings = store_of(request), settings_of(request)
+    found = store.feed_reader(user.id)
+    token = follows.feed_token(settings.secret_key, user.id, found[1] if found else 0)
+    return render(request, "follows.html", follows=store.list_follows(user.id), kinds=follows.KINDS, token=token,
+                  base_url=settings.base_url.rstrip("/"))  # fmt: skip
+
+
+@router.post("/follows")
+def add_follow(request: Request, form: CheckedForm) -> Response:
+    follows.follow(store_of(request), writer(request), field(form, "kind"), field(form, "value"))
+    return back(_local(field(form, "next", "/follows")))
+
+
+@router.post("/follows/feed-token")
+def revoke_feed_token(request: Request, form: CheckedForm) -> Response:
+    store_of(request).next_feed_generation(writer(request).id)
+    return back("/follows")
+
+
+@router.post("/follows/{follow_id}/delete")
+def delete_follow(request: Request, follow_id: str, form: CheckedForm) -> Response:
+    follows.unfollow(store_of(request), writer(request), int_param(follow_id, "follow_id", 0, 1, 2**62))
+    return back("/follows")
+
+
+@router.get("/authors/{name:path}", response_class=HTMLResponse)
+def author(request: Request, name: str, page: str | None = None) -> Response:
+    found = follows.author_page(store_of(request), name, int_param(page, "page", 1, 1, 100_000))
+    user = viewer(request)
+    mine = {f.key for f in store_of(request).list_follows(user.id) if f.kind == "author"} if user else set()
+    return render(request, "author.html", page=found, following=found.key in mine)
+
+
+@router.get("/feeds/me/{token}.{fmt}")
+def personal_feed(request: Request, token: str, fmt: str) -> Response:
+    """A reader's follows and "for you" picks as Atom, RSS or JSON Feed 1.1 (the token is on /follows)."""
+    if fmt not in FEED_TYPES:
+        raise NotFound("personal feeds are .atom, .rss or .json")
+    store, settings = store_of(request), settings_of(request)
+    user = follows.feed_reader(store, settings.secret_key, token)
+    papers = follows.personal_feed(store, engine_of(request), site_of(request).services.foryou, user)
+    base = settings.base_url.rstrip("/")
+    title, link = f"paperfeed: {user.name}'s feed", f"{base}/feeds/me/{token}.{fmt}"
+    if fmt == "json":
+        body = export.json_feed(title, f"{base}/follows", link, papers, base)
+    elif fmt == "rss":
+        body = export.rss(title, link, f"What {user.name} follows on paperfeed", papers, base)
+    else:
+        latest = max((p.feed_date for p in papers if p.feed_date), default=None) or date(1970, 1, 1)
+        body = export.atom(title, link, f"{base}/feeds/me/{user.id}", papers, base, latest)
+    return Response(body, media_type=FEED_TYPES[fmt], headers={"Cache-Control": "private, max-age=300"})
