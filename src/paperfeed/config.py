@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         description="Look up the GitHub stars of papers' code repositories this often (0, the default: never). Uses"
         " GitHub's public API: 60 lookups an hour without github_token, 5,000 with one.",
     )  # fmt: skip
+    webhook_allow_private: bool = Field(
+        False,
+        description="Let readers' webhooks reach loopback, private and link-local addresses (off: only the public"
+        " internet, so a webhook cannot be pointed at this server's own network).",
+    )
     github_api_url: str = Field("https://api.github.com", description="GitHub's REST API, for the stars job.")
     github_token: str | None = Field(None, description="A GitHub token for the stars job (optional).", repr=False)
     page_cache_seconds: float = Field(

@@ -13,8 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
 from paperfeed import feed
@@ -22,8 +25,10 @@ from paperfeed.errors import BadRequest, NotFound
 from paperfeed.models import Follow, Paper, User, author_key
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.matching import match
 from paperfeed.search.query import parse_query
 from paperfeed.store import Store
+from paperfeed.store.alerts import AlertRow
 
 FollowKind = Literal["author", "category", "query"]
 KINDS: tuple[FollowKind, ...] = get_args(FollowKind)
@@ -32,6 +37,8 @@ MAX_VALUE = 300
 AUTHOR_PAGE = 30
 FEED_DAYS = 30  # a personal feed carries matches from the last month of the feed
 FEED_ITEMS = 50
+BACKFILL = 100  # a new follow's matches of the last FEED_DAYS days, at most
+PICKS_FOR = 30 * 60.0  # seconds a reader's "for you" picks are kept for their feed
 _CATEGORY = re.compile(r"[a-z][a-z-]*(\.[A-Za-z-]+)?")
 _TOKEN = re.compile(r"(\d{1,12})-([0-9a-f]{32})")
 
@@ -68,11 +75,41 @@ def check_value(kind: FollowKind, raw: str) -> tuple[str, str]:
     return value, value.casefold()
 
 
-def follow(store: Store, user: User, kind: str, value: str) -> Follow:
-    """Follow something (the same follow again returns the first); BadRequest names a bad field."""
+def follow(
+    store: Store, user: User, kind: str, value: str, *, digest: bool = True, webhook: bool = True,
+    engine: SearchEngine | None = None,
+) -> Follow:  # fmt: skip
+    """Follow something, its new matches going into the digest and to the webhook as asked (the same follow
+    again returns the first, unchanged); BadRequest names a bad field. A new follow's matches of the last
+    FEED_DAYS days go straight into the reader's personal feed (not into a digest or to the webhook: they are
+    not new), found through ``engine`` for a saved search."""
     checked = parse_kind(kind)
     shown, key = check_value(checked, value)
-    return store.add_follow(user.id, checked, shown, key, datetime.now(UTC), limit=MAX_FOLLOWS)
+    made, new = store.add_follow(user.id, checked, shown, key, datetime.now(UTC), limit=MAX_FOLLOWS,
+                                 by_digest=digest, by_webhook=webhook)  # fmt: skip
+    if new:
+        backfill(store, made, engine)
+    return made
+
+
+def backfill(store: Store, made: Follow, engine: SearchEngine | None) -> int:
+    """Record the follow's matches among the last FEED_DAYS days' papers as already sent; how many."""
+    since = (store.latest_feed_date() or datetime.now(UTC).date()) - timedelta(days=FEED_DAYS)
+    if made.kind == "author":
+        keys = store.papers_by_authors([made.key], since, BACKFILL)
+    elif made.kind == "category":
+        keys = store.papers_in_categories([made.key], since, BACKFILL)
+    elif engine is not None:
+        found = feed.search(engine, made.value, mode="keyword", since=since.isoformat(), sort="newest",
+                            limit=BACKFILL)  # fmt: skip
+        keys = list(store.paper_keys([h.paper.arxiv_id for h in found.hits]).values())
+    else:
+        return 0
+    papers = store.papers_by_key(keys)
+    matched = match(list(papers.values()), [made]).get(made.user_id, [])
+    by_id = {p.arxiv_id: k for k, p in papers.items()}
+    rows = [AlertRow(made.user_id, by_id[p.arxiv_id], made.id, False, None) for p, _ in matched]
+    return store.record_alerts(rows, datetime.now(UTC))
 
 
 def unfollow(store: Store, user: User, follow_id: int) -> None:
@@ -135,20 +172,34 @@ def feed_reader(store: Store, secret_key: str, token: str) -> User:
     return user
 
 
-def personal_feed(
-    store: Store, engine: SearchEngine, foryou: ForYou, user: User, today: date | None = None
-) -> list[Paper]:
-    """What a reader follows, and their "for you" picks, from the last FEED_DAYS days of the feed: newest first
-    (by feed date, then newest added), each paper once, at most FEED_ITEMS."""
-    latest = store.latest_feed_date() or today or datetime.now(UTC).date()
+class Picks:
+    """Readers' "for you" picks for their personal feeds, kept PICKS_FOR per reader in this process: a feed
+    reader polls the same URL again and again, and the picks change with the nightly refit, not by the minute."""
+
+    def __init__(self, foryou: ForYou, clock: Callable[[], float] = time.monotonic) -> None:
+        self.foryou, self.clock = foryou, clock
+        self._kept: dict[int, tuple[float, list[Paper]]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, user: User) -> list[Paper]:
+        now = self.clock()
+        with self._lock:
+            kept = self._kept.get(user.id)
+        if kept is not None and now - kept[0] < PICKS_FOR:
+            return kept[1]
+        picks = [r.paper for r in self.foryou.recommend(user, window="week", limit=10)]
+        with self._lock:
+            if len(self._kept) >= 50_000:  # a bound on memory: start over
+                self._kept.clear()
+            self._kept[user.id] = (now, picks)
+        return picks
+
+
+def personal_feed(store: Store, picks: Picks, user: User) -> list[Paper]:
+    """What a reader follows (the matches the alerts job and new follows recorded) and their "for you" picks,
+    from the last FEED_DAYS days of the feed: newest first, each paper once, at most FEED_ITEMS."""
+    latest = store.latest_feed_date() or datetime.now(UTC).date()
     since = latest - timedelta(days=FEED_DAYS)
-    wanted = store.list_follows(user.id)
-    keys = store.papers_by_authors([f.key for f in wanted if f.kind == "author"], since, FEED_ITEMS)
-    keys += store.papers_in_categories([f.key for f in wanted if f.kind == "category"], since, FEED_ITEMS)
-    papers = list(store.papers_by_key(keys).values())
-    for f in (f for f in wanted if f.kind == "query"):
-        found = feed.search(engine, f.value, since=since.isoformat(), sort="newest", limit=20)
-        papers += [hit.paper for hit in found.hits]
-    papers += [r.paper for r in foryou.recommend(user, window="week", limit=10)]
+    papers = store.alert_papers(user.id, since, FEED_ITEMS) + picks.of(user)
     unique = {p.arxiv_id: p for p in papers if p.feed_date is None or p.feed_date >= since}
     return sorted(unique.values(), key=lambda p: (p.feed_date or since, p.arxiv_id), reverse=True)[:FEED_ITEMS]

@@ -209,6 +209,24 @@ class Follow:
     value: str
     key: str
     created_at: datetime
+    by_digest: bool = True  # new matches go into the reader's digest ("followed" section)
+    by_webhook: bool = True  # ... and to their webhook, when they have one
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where a reader's new matches are POSTed; ``secret`` signs each delivery. Switched off (``active`` False,
+    ``disabled_reason`` saying why) after repeated failed deliveries."""
+
+    id: int
+    user_id: int
+    url: str
+    secret: str
+    active: bool
+    failures: int
+    disabled_reason: str | None
+    created_at: datetime
+    last_success_at: datetime | None = None
 
 
 def author_key(name: str) -> str:

@@ -15,6 +15,7 @@ from functools import cached_property
 from paperfeed.config import Settings
 from paperfeed.digest.compose import MailSettings
 from paperfeed.digest.config import mail_settings
+from paperfeed.follows import Picks
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.pipeline import fetch_one
 from paperfeed.models import Paper
@@ -61,6 +62,11 @@ class Services:
     @cached_property
     def foryou(self) -> ForYou:
         return ForYou(self.store, self.engine)
+
+    @cached_property
+    def picks(self) -> Picks:
+        """Readers' "for you" picks for their personal feeds, kept a while in this process."""
+        return Picks(self.foryou)
 
     @cached_property
     def mail(self) -> MailSettings:

@@ -10,6 +10,8 @@ claims and runs jobs is :mod:`paperfeed.worker`): what `paperfeed worker` (and, 
   which is also how an existing instance's papers are backfilled;
 - ``stars`` (only when Settings.github_stars_every_minutes is set): look up the GitHub stars of up to
   STARS_PER_ROUND code repositories, the never-looked-up first;
+- ``alerts``: match the papers written since its last run against every reader's follows, and queue one webhook
+  batch per reader (after each update, and every few minutes); ``send`` delivers those batches with the mail;
 - ``refit``: fit the "for you" collective model and blend weights on this instance's own upvotes, collections
   and papers (daily), which every web process picks up within a minute;
 - ``digest``: compose the day's digest editions into the outbox (daily from ``digest_hour``), then queue ``send``;
@@ -26,6 +28,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import httpx
+
+from paperfeed.alerts.run import run_alerts
+from paperfeed.alerts.webhooks import deliver as deliver_webhooks
 from paperfeed.config import Settings
 from paperfeed.digest.compose import MailSettings
 from paperfeed.digest.config import mail_settings, smtp_settings
@@ -69,6 +75,8 @@ class JobSettings:
     embed_every: timedelta | None
     stars_every: timedelta | None = None  # None: GitHub stars are never looked up
     github_api_url: str = "https://api.github.com"
+    webhook_allow_private: bool = False
+    user_agent: str = "paperfeed"
 
 
 def job_settings(s: Settings) -> JobSettings:
@@ -80,7 +88,7 @@ def job_settings(s: Settings) -> JobSettings:
         update_every=timedelta(minutes=s.update_every_minutes) if s.update_every_minutes else None,
         embed_every=timedelta(minutes=s.embed_every_minutes) if s.embed_every_minutes else None,
         stars_every=timedelta(minutes=s.github_stars_every_minutes) if s.github_stars_every_minutes else None,
-        github_api_url=s.github_api_url,
+        github_api_url=s.github_api_url, webhook_allow_private=s.webhook_allow_private, user_agent=s.user_agent,
     )  # fmt: skip
 
 
@@ -97,7 +105,7 @@ def schedule(s: JobSettings) -> tuple[Periodic, ...]:
     if s.update_every is not None:
         plan.append(Periodic("update", every=s.update_every))
     if s.embed_every is not None:
-        plan += [Periodic("embed", every=s.embed_every), Periodic("enrich", every=s.embed_every)]
+        plan += [Periodic(kind, every=s.embed_every) for kind in ("embed", "enrich", "alerts")]
     if s.stars_every is not None:
         plan.append(Periodic("stars", every=s.stars_every))
     if s.digest_schedule:
@@ -122,6 +130,7 @@ def handlers(
             report = update_feed(store, http, plan, today, batch_size=s.batch_size)
         store.enqueue_job("embed", f"embed:after:{job.key}", {}, datetime.now(UTC))
         store.enqueue_job("enrich", f"enrich:after:{job.key}", {}, datetime.now(UTC))
+        store.enqueue_job("alerts", f"alerts:after:{job.key}", {}, datetime.now(UTC))
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 
     def embed(job: Job) -> str:
@@ -173,9 +182,22 @@ def handlers(
 
     def send(job: Job) -> str:
         report = deliver(store, SmtpSender(s.smtp), per_minute=s.mails_per_minute, stale_after=s.mail_claim)
-        return f"{report.sent} sent, {report.retried} to retry, {report.failed} failed"
+        with httpx.Client(timeout=10, follow_redirects=False, trust_env=False) as http:
+            hooks = deliver_webhooks(store, http, allow_private=s.webhook_allow_private, user_agent=s.user_agent)
+        said = f"{report.sent} sent, {report.retried} to retry, {report.failed} failed"
+        if hooks.delivered or hooks.retried or hooks.failed:
+            said += f"; webhooks: {hooks.delivered} delivered, {hooks.retried} to retry, {hooks.failed} failed"
+        return said
 
-    jobs: dict[str, Handler] = {"update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send}
+    def alerts(job: Job) -> str:
+        report = run_alerts(store, s.mail.base_url.rstrip("/"), should_stop=should_stop)
+        if report.batches:
+            store.enqueue_job("send", f"send:after:{job.key}", {}, datetime.now(UTC))
+        return f"{report.papers:,} papers matched: {report.matches} new matches, {report.batches} webhook batches"
+
+    jobs: dict[str, Handler] = {
+        "update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send, "alerts": alerts,
+    }  # fmt: skip
     if github is not None:
         jobs["stars"] = stars
     return jobs | ({"enrich": enrich} if enricher is not None else {})

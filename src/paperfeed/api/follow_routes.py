@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from paperfeed import feed, follows
+from paperfeed.alerts import webhooks
 from paperfeed.api.auth import api_writer, caller
 from paperfeed.api.schemas import hf_paper, iso_z
-from paperfeed.errors import Unauthorized
-from paperfeed.http_edge import int_param, store_of
-from paperfeed.models import Follow
+from paperfeed.errors import NotFound, Unauthorized
+from paperfeed.http_edge import engine_of, int_param, site_of, store_of
+from paperfeed.models import Follow, Webhook
 
 router = APIRouter(prefix="/api")
 
@@ -21,10 +22,23 @@ router = APIRouter(prefix="/api")
 class FollowIn(BaseModel):
     kind: str = Field(max_length=40, description="author, category or query")
     value: str = Field(max_length=20_000, description="an author's name, a category (cs.LG, math) or a search")
+    digest: bool = Field(True, description="new matches go into your digest's followed section")
+    webhook: bool = Field(True, description="new matches go to your webhook, when you have one")
+
+
+class WebhookIn(BaseModel):
+    url: str = Field(max_length=20_000, description="http(s) URL on the public internet; receives a JSON POST")
 
 
 def follow_dict(f: Follow) -> dict[str, Any]:
-    return {"id": f.id, "kind": f.kind, "value": f.value, "createdAt": iso_z(f.created_at)}
+    return {"id": f.id, "kind": f.kind, "value": f.value, "digest": f.by_digest, "webhook": f.by_webhook,
+            "createdAt": iso_z(f.created_at)}  # fmt: skip
+
+
+def webhook_dict(h: Webhook) -> dict[str, Any]:
+    return {"url": h.url, "secret": h.secret, "active": h.active, "failures": h.failures,
+            "disabledReason": h.disabled_reason, "createdAt": iso_z(h.created_at),
+            "lastSuccessAt": iso_z(h.last_success_at)}  # fmt: skip
 
 
 @router.get("/follows", summary="What the caller follows (native)")
@@ -37,7 +51,9 @@ def list_follows(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/follows", status_code=201, summary="Follow an author, a category or a search (native)")
 def add_follow(request: Request, given: FollowIn) -> dict[str, Any]:
-    return follow_dict(follows.follow(store_of(request), api_writer(request), given.kind, given.value))
+    made = follows.follow(store_of(request), api_writer(request), given.kind, given.value, digest=given.digest,
+                          webhook=given.webhook, engine=engine_of(request))  # fmt: skip
+    return follow_dict(made)
 
 
 @router.delete("/follows/{follow_id}", status_code=204, summary="Unfollow (native)")
@@ -56,3 +72,27 @@ def author(request: Request, name: str, page: str | None = None) -> dict[str, An
         "categories": [{"category": n, "papers": c} for n, c in found.categories],
         "papers": [hf_paper(p, extra.get(p.arxiv_id)) for p in found.papers],
     }  # fmt: skip
+
+
+@router.get("/webhook", summary="Your webhook: where new matches of your follows are POSTed (native)")
+def get_webhook(request: Request) -> dict[str, Any]:
+    user = caller(request)
+    if user is None:
+        raise Unauthorized("log in, or send Authorization: Bearer <token>, to see your webhook")
+    found = store_of(request).get_webhook(user.id)
+    if found is None:
+        raise NotFound('you have no webhook: PUT /api/webhook with {"url": ...} to set one')
+    return webhook_dict(found)
+
+
+@router.put("/webhook", summary="Set your webhook (a new signing secret each time) (native)")
+def put_webhook(request: Request, given: WebhookIn) -> dict[str, Any]:
+    allow = site_of(request).settings.webhook_allow_private
+    return webhook_dict(webhooks.set_webhook(store_of(request), api_writer(request), given.url, allow_private=allow))
+
+
+@router.delete("/webhook", status_code=204, summary="Remove your webhook (native)")
+def delete_webhook(request: Request) -> Response:
+    if not store_of(request).delete_webhook(api_writer(request).id):
+        raise NotFound("you have no webhook")
+    return Response(status_code=204)

@@ -170,15 +170,18 @@ def urls(settings: MailSettings, sub: Subscription) -> dict[str, str]:
 
 def digest_mail(
     settings: MailSettings, sub: Subscription, edition: Edition, papers: Sequence[Paper], now: datetime,
-    personal: bool = False,
+    personal: bool = False, followed: Sequence[Paper] = (),
 ) -> OutgoingMail:  # fmt: skip
+    """The edition's mail to ``sub``: ``followed`` (new matches of the reader's follows) first, then ``papers``."""
     links_ = urls(settings, sub)
     message_id = _message_id(settings)
     what = "picked for you" if personal else "trending"
     subject = f"{edition.title}: {len(papers)} paper{'s' if len(papers) != 1 else ''} {what}"
+    if followed:
+        subject = f"{edition.title}: {len(followed)} new from what you follow, {len(papers)} {what}"
     body = build(
         settings, sub.email, subject, "digest", message_id, now, links_["unsubscribe_url"], edition=edition,
-        papers=papers, subscription=sub, manage_url=links_["manage_url"],
+        papers=papers, subscription=sub, manage_url=links_["manage_url"], followed=followed, personal=personal,
     )  # fmt: skip
     return OutgoingMail(sub.id, edition.key, sub.email, message_id, body)
 

@@ -25,6 +25,7 @@ from paperfeed.store import Store
 from paperfeed.store.digests import OutgoingMail
 
 ENQUEUE_BATCH = 500
+FOLLOWED = 20  # new matches of a reader's follows in one edition, at most
 
 
 @dataclass
@@ -67,20 +68,37 @@ def compose(
         papers = candidates(store, edition, now)
         texts = search_texts(papers)
         pending: list[OutgoingMail] = []
+        marks: list[tuple[int, list[str]]] = []  # (reader, followed papers) of the pending mails
         for sub in subscribers:
             if sub.id in done:
                 continue
             picked = _personal(personal, sub, edition)
             chosen = picked or select(papers, sub, texts)
-            if not chosen:
+            followed = store.digest_alerts(sub.user_id, edition.key, FOLLOWED) if sub.user_id is not None else []
+            if not chosen and not followed:
                 report.empty += 1
                 continue
-            pending.append(digest_mail(settings, sub, edition, chosen, now, personal=bool(picked)))
+            mail = digest_mail(settings, sub, edition, chosen, now, personal=bool(picked), followed=followed)
+            pending.append(mail)
+            if followed and sub.user_id is not None:
+                marks.append((sub.user_id, [p.arxiv_id for p in followed]))
             if len(pending) >= ENQUEUE_BATCH:
-                report.queued += len(pending) if dry_run else store.enqueue(pending, now)
-                pending = []
-        report.queued += len(pending) if dry_run else store.enqueue(pending, now)
+                report.queued += _flush(store, pending, marks, edition, now, dry_run)
+                pending, marks = [], []
+        report.queued += _flush(store, pending, marks, edition, now, dry_run)
     return report
+
+
+def _flush(store: Store, pending: list[OutgoingMail], marks: list[tuple[int, list[str]]], edition: Edition,
+           now: datetime, dry_run: bool) -> int:  # fmt: skip
+    """Queue the mails, then mark their followed papers as sent in this edition (a crash in between leaves them
+    open for this same edition only, which composes them into the same mail again)."""
+    if dry_run:
+        return len(pending)
+    queued = store.enqueue(pending, now)
+    for user_id, arxiv_ids in marks:
+        store.mark_digested(user_id, arxiv_ids, edition.key)
+    return queued
 
 
 def _personal(personal: Personal | None, sub: Subscription, edition: Edition) -> list[Paper]:

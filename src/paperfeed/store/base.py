@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from paperfeed.models import Paper
+from paperfeed.store.alerts import AlertStore
 from paperfeed.store.artifacts import ArtifactStore
 from paperfeed.store.digests import DigestData
 from paperfeed.store.enrichments import EnrichmentStore
@@ -177,7 +178,7 @@ class SearchData(abc.ABC):
         """How many papers have an embedding from ``model``."""
 
 
-class Store(SearchData, ReaderData, DigestData, JobQueue, ArtifactStore, EnrichmentStore, FollowStore):
+class Store(SearchData, ReaderData, DigestData, JobQueue, ArtifactStore, EnrichmentStore, FollowStore, AlertStore):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 
     A paper's ``upvotes`` and ``num_comments`` as read are the source's counts plus this instance's own votes

@@ -31,16 +31,19 @@ class OutgoingMail:
     recipient: str
     message_id: str
     message: bytes
+    channel: str = "mail"  # or "webhook": ``webhook_id`` is then set, and ``subscription_id`` ignored
+    webhook_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedMail:
     id: int
-    subscription_id: int
+    subscription_id: int  # 0 for a webhook batch
     recipient: str
     message_id: str
     message: bytes
     attempts: int
+    webhook_id: int | None = None
 
 
 class DigestData(abc.ABC):
@@ -91,7 +94,7 @@ class DigestData(abc.ABC):
         """Those of ``subscription_ids`` that already have a mail for ``edition``."""
 
     @abc.abstractmethod
-    def claim_due(self, now: datetime, limit: int, stale_before: datetime) -> list[ClaimedMail]:
+    def claim_due(self, now: datetime, limit: int, stale_before: datetime, channel: str = "mail") -> list[ClaimedMail]:
         """Atomically take up to ``limit`` mails to send: pending ones whose time has come, and ones claimed
         before ``stale_before`` by a sender that never reported back (it crashed)."""
 

@@ -24,9 +24,25 @@ class AuthorFacts:
 
 class FollowStore(abc.ABC):
     @abc.abstractmethod
-    def add_follow(self, user_id: int, kind: str, value: str, key: str, now: datetime, *, limit: int) -> Follow:
-        """A new follow (the existing one when the reader already follows the same kind and key); Conflict when
-        the reader has ``limit`` follows already. Atomic: nothing is written on an error."""
+    def add_follow(
+        self,
+        user_id: int,
+        kind: str,
+        value: str,
+        key: str,
+        now: datetime,
+        *,
+        limit: int,
+        by_digest: bool = True,
+        by_webhook: bool = True,
+    ) -> tuple[Follow, bool]:
+        """A new follow and True (the existing one, unchanged, and False when the reader already follows the
+        same kind and key); Conflict when the reader has ``limit`` follows already. Atomic: nothing is written
+        on an error."""
+
+    @abc.abstractmethod
+    def all_follows(self) -> list[Follow]:
+        """Every reader's follows (what the alerts job matches new papers against)."""
 
     @abc.abstractmethod
     def list_follows(self, user_id: int) -> list[Follow]:
@@ -49,6 +65,10 @@ class FollowStore(abc.ABC):
     def papers_in_categories(self, categories: Sequence[str], since: date, limit: int) -> list[int]:
         """Keys of papers (newest first, at most ``limit``) in the feed from ``since`` in any category given; an
         archive (``math``) takes in its categories (``math.PR``)."""
+
+    @abc.abstractmethod
+    def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        """Readers' names by id."""
 
     @abc.abstractmethod
     def feed_reader(self, user_id: int) -> tuple[User, int] | None:

@@ -312,9 +312,62 @@ _V10_SQLITE = (
         value TEXT NOT NULL,
         key TEXT NOT NULL,
         created_at DATETIME NOT NULL,
+        by_digest INTEGER NOT NULL DEFAULT 1,
+        by_webhook INTEGER NOT NULL DEFAULT 1,
         UNIQUE (user_id, kind, key)
     )""",
     "CREATE INDEX ix_follows_kind_key ON follows (kind, key)",
+    """CREATE TABLE webhooks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        failures INTEGER NOT NULL DEFAULT 0,
+        disabled_reason TEXT,
+        created_at DATETIME NOT NULL,
+        last_success_at DATETIME
+    )""",
+    """CREATE TABLE alerts (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        follow_id INTEGER NOT NULL,
+        for_digest INTEGER NOT NULL,
+        digest_edition TEXT,
+        webhook_batch TEXT,
+        created_at DATETIME NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
+    "CREATE INDEX ix_alerts_digest ON alerts (user_id, digest_edition)",
+    "CREATE INDEX ix_alerts_batch ON alerts (webhook_batch)",
+    # the outbox also carries webhook batches: rebuilt (SQLite cannot drop a NOT NULL) with a webhook_id beside
+    # the subscription_id, exactly one of them set, and its channel
+    """CREATE TABLE outbox_v10 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id INTEGER REFERENCES subscriptions (id) ON DELETE CASCADE,
+        webhook_id INTEGER REFERENCES webhooks (id) ON DELETE CASCADE,
+        channel TEXT NOT NULL DEFAULT 'mail',
+        edition TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        message BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DATETIME NOT NULL,
+        claimed_at DATETIME,
+        last_error TEXT,
+        created_at DATETIME NOT NULL,
+        sent_at DATETIME,
+        UNIQUE (subscription_id, edition),
+        UNIQUE (webhook_id, edition)
+    )""",
+    """INSERT INTO outbox_v10 (id, subscription_id, edition, recipient, message_id, message, status, attempts,
+        next_attempt_at, claimed_at, last_error, created_at, sent_at)
+        SELECT id, subscription_id, edition, recipient, message_id, message, status, attempts, next_attempt_at,
+        claimed_at, last_error, created_at, sent_at FROM outbox""",
+    "DROP TABLE outbox",
+    "ALTER TABLE outbox_v10 RENAME TO outbox",
+    "CREATE INDEX ix_outbox_due ON outbox (status, next_attempt_at)",
 )
 
 _V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG, _V10_PG = (

@@ -221,7 +221,8 @@ outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("subscription_id", sa.Integer, nullable=False),
+    sa.Column("subscription_id", sa.Integer),  # a mail's (since migration 10, None for a webhook batch)
+    sa.Column("webhook_id", sa.Integer),  # a webhook batch's (paperfeed.alerts)
     sa.Column("edition", sa.String, nullable=False),  # "daily:2025-03-18", "weekly:2025-W12", "confirm:<n>"
     sa.Column("recipient", sa.String, nullable=False),
     sa.Column("message_id", sa.String, nullable=False),
@@ -233,6 +234,8 @@ outbox = sa.Table(
     sa.Column("last_error", sa.String),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("sent_at", UtcDateTime),
+    # "mail", or "webhook": then recipient is the webhook's URL and message the JSON body
+    sa.Column("channel", sa.String, nullable=False, server_default="mail"),
 )
 
 dismissals = sa.Table(
@@ -307,5 +310,35 @@ follows = sa.Table(
     sa.Column("kind", sa.String, nullable=False),  # author | category | query
     sa.Column("value", sa.String, nullable=False),  # as the reader gave it (an author's name, cs.LG, the query)
     sa.Column("key", sa.String, nullable=False),  # what makes two follows the same
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("by_digest", sa.Boolean, nullable=False, server_default="1"),  # new matches go into the digest
+    sa.Column("by_webhook", sa.Boolean, nullable=False, server_default="1"),  # ... and to the reader's webhook
+)
+
+# A reader's webhook: where new matches of their follows are POSTed (paperfeed.alerts.webhooks).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, nullable=False, unique=True),
+    sa.Column("url", sa.String, nullable=False),
+    sa.Column("secret", sa.String, nullable=False),  # signs each delivery (HMAC-SHA256)
+    sa.Column("active", sa.Boolean, nullable=False, server_default="1"),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),  # failed deliveries in a row
+    sa.Column("disabled_reason", sa.String),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_success_at", UtcDateTime),
+)
+
+# Each (reader, paper) a follow matched, once for good: what makes every alert go out once.
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("follow_id", sa.Integer, nullable=False),
+    sa.Column("for_digest", sa.Boolean, nullable=False),
+    sa.Column("digest_edition", sa.String),  # the digest edition it went into (None: not yet)
+    sa.Column("webhook_batch", sa.String),  # the webhook batch it goes out in (None: no webhook)
     sa.Column("created_at", UtcDateTime, nullable=False),
 )

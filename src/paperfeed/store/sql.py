@@ -26,6 +26,7 @@ from paperfeed.store.schema import (
     paper_versions,
     papers,
 )
+from paperfeed.store.sql_alerts import AlertMixin
 from paperfeed.store.sql_ann import AnnMixin
 from paperfeed.store.sql_artifacts import ArtifactMixin
 from paperfeed.store.sql_digests import DigestMixin
@@ -135,7 +136,16 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
 
 
 class SqlStore(
-    AnnMixin, ArtifactMixin, ReaderMixin, DigestMixin, EnrichmentMixin, FollowMixin, JobMixin, SearchDataMixin, Store
+    AlertMixin,
+    AnnMixin,
+    ArtifactMixin,
+    ReaderMixin,
+    DigestMixin,
+    EnrichmentMixin,
+    FollowMixin,
+    JobMixin,
+    SearchDataMixin,
+    Store,
 ):
     """A Store over one SQLAlchemy engine."""
 

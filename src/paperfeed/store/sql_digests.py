@@ -135,8 +135,9 @@ class DigestMixin(SqlPlumbing, DigestData):
             return 0
         stamp = now
         rows = [
-            {"subscription_id": m.subscription_id, "edition": m.edition, "recipient": m.recipient,
-             "message_id": m.message_id, "message": m.message, "next_attempt_at": stamp, "created_at": stamp}
+            {"subscription_id": None if m.webhook_id is not None else m.subscription_id, "webhook_id": m.webhook_id,
+             "edition": m.edition, "recipient": m.recipient, "message_id": m.message_id, "message": m.message,
+             "next_attempt_at": stamp, "created_at": stamp, "channel": m.channel}
             for m in mails
         ]  # fmt: skip
         with self._write() as conn:
@@ -156,15 +157,18 @@ class DigestMixin(SqlPlumbing, DigestData):
                 found.update(int(row[0]) for row in conn.execute(query))
         return found
 
-    def claim_due(self, now: datetime, limit: int, stale_before: datetime) -> list[ClaimedMail]:
+    def claim_due(self, now: datetime, limit: int, stale_before: datetime, channel: str = "mail") -> list[ClaimedMail]:
         o = outbox.c
-        due = sa.or_(
-            sa.and_(o.status == "pending", o.next_attempt_at <= now),
-            sa.and_(o.status == "sending", o.claimed_at < stale_before),
+        due = sa.and_(
+            o.channel == channel,
+            sa.or_(
+                sa.and_(o.status == "pending", o.next_attempt_at <= now),
+                sa.and_(o.status == "sending", o.claimed_at < stale_before),
+            ),
         )
         with self._write() as conn:  # SQLite's write lock, PostgreSQL's row locks: one sender per mail
             rows = conn.execute(
-                sa.select(o.id, o.subscription_id, o.recipient, o.message_id, o.message, o.attempts)
+                sa.select(o.id, o.subscription_id, o.webhook_id, o.recipient, o.message_id, o.message, o.attempts)
                 .where(due)
                 .order_by(o.next_attempt_at, o.id)
                 .limit(limit)
@@ -177,7 +181,10 @@ class DigestMixin(SqlPlumbing, DigestData):
                     .values(status="sending", claimed_at=now, attempts=o.attempts + 1)
                 )
         return [
-            ClaimedMail(r.id, r.subscription_id, r.recipient, r.message_id, r.message, r.attempts + 1) for r in rows
+            ClaimedMail(
+                r.id, r.subscription_id or 0, r.recipient, r.message_id, r.message, r.attempts + 1, r.webhook_id
+            )
+            for r in rows
         ]
 
     def mark_sent(self, mail_id: int, now: datetime) -> None:

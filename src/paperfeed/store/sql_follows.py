@@ -19,22 +19,31 @@ F, A, C, P = follows.c, paper_authors.c, paper_categories.c, papers.c
 
 def _follow(row: sa.Row[object]) -> Follow:
     m = row._mapping
-    return Follow(m["id"], m["user_id"], m["kind"], m["value"], m["key"], m["created_at"])
+    return Follow(m["id"], m["user_id"], m["kind"], m["value"], m["key"], m["created_at"], bool(m["by_digest"]),
+                  bool(m["by_webhook"]))  # fmt: skip
 
 
 class FollowMixin(SqlPlumbing, FollowStore):
-    def add_follow(self, user_id: int, kind: str, value: str, key: str, now: datetime, *, limit: int) -> Follow:
+    def add_follow(
+        self, user_id: int, kind: str, value: str, key: str, now: datetime, *, limit: int, by_digest: bool = True,
+        by_webhook: bool = True,
+    ) -> tuple[Follow, bool]:  # fmt: skip
         same = sa.select(follows).where(F.user_id == user_id, F.kind == kind, F.key == key)
         with self._write() as conn:
             found = conn.execute(same).first()
             if found is not None:
-                return _follow(found)
+                return _follow(found), False
             count = conn.execute(sa.select(sa.func.count()).where(F.user_id == user_id)).scalar() or 0
             if count >= limit:
                 raise Conflict(f"you follow {limit} things already: unfollow one first")
-            values = {"user_id": user_id, "kind": kind, "value": value, "key": key, "created_at": now}
+            values = {"user_id": user_id, "kind": kind, "value": value, "key": key, "created_at": now,
+                      "by_digest": by_digest, "by_webhook": by_webhook}  # fmt: skip
             conn.execute(sa.insert(follows).values(**values))
-            return _follow(conn.execute(same).one())
+            return _follow(conn.execute(same).one()), True
+
+    def all_follows(self) -> list[Follow]:
+        with self._read() as conn:
+            return [_follow(r) for r in conn.execute(sa.select(follows).order_by(F.id))]
 
     def list_follows(self, user_id: int) -> list[Follow]:
         with self._read() as conn:
@@ -89,6 +98,14 @@ class FollowMixin(SqlPlumbing, FollowStore):
         query = sa.select(P.id).where(where, P.feed_date >= since).order_by(P.feed_date.desc(), P.id.desc())
         with self._read() as conn:
             return list(conn.execute(query.limit(limit)).scalars())
+
+    def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        ids, found = list(user_ids), dict[int, str]()
+        with self._read() as conn:
+            for i in range(0, len(ids), 900):
+                query = sa.select(users.c.id, users.c.name).where(users.c.id.in_(ids[i : i + 900]))
+                found.update((r.id, r.name) for r in conn.execute(query))
+        return found
 
     def feed_reader(self, user_id: int) -> tuple[User, int] | None:
         with self._read() as conn:

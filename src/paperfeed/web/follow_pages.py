@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperfeed import export, follows
+from paperfeed.alerts import webhooks
 from paperfeed.errors import NotFound
 from paperfeed.http_edge import engine_of, int_param, site_of, store_of
 from paperfeed.web.actions import back, writer
@@ -35,13 +36,30 @@ def follows_page(request: Request) -> Response:
     found = store.feed_reader(user.id)
     token = follows.feed_token(settings.secret_key, user.id, found[1] if found else 0)
     return render(request, "follows.html", follows=store.list_follows(user.id), kinds=follows.KINDS, token=token,
-                  base_url=settings.base_url.rstrip("/"))  # fmt: skip
+                  base_url=settings.base_url.rstrip("/"), webhook=store.get_webhook(user.id))  # fmt: skip
 
 
 @router.post("/follows")
 def add_follow(request: Request, form: CheckedForm) -> Response:
-    follows.follow(store_of(request), writer(request), field(form, "kind"), field(form, "value"))
+    channels = {"digest": True, "webhook": True}
+    if field(form, "channels") == "1":  # the follows page's form says which; the one-click buttons take both
+        channels = {name: field(form, name) == "1" for name in channels}
+    follows.follow(store_of(request), writer(request), field(form, "kind"), field(form, "value"), **channels,
+                   engine=engine_of(request))  # fmt: skip
     return back(_local(field(form, "next", "/follows")))
+
+
+@router.post("/follows/webhook")
+def set_webhook(request: Request, form: CheckedForm) -> Response:
+    allow = settings_of(request).webhook_allow_private
+    webhooks.set_webhook(store_of(request), writer(request), field(form, "url"), allow_private=allow)
+    return back("/follows#webhook")
+
+
+@router.post("/follows/webhook/delete")
+def delete_webhook(request: Request, form: CheckedForm) -> Response:
+    store_of(request).delete_webhook(writer(request).id)
+    return back("/follows#webhook")
 
 
 @router.post("/follows/feed-token")
@@ -71,7 +89,7 @@ def personal_feed(request: Request, token: str, fmt: str) -> Response:
         raise NotFound("personal feeds are .atom, .rss or .json")
     store, settings = store_of(request), settings_of(request)
     user = follows.feed_reader(store, settings.secret_key, token)
-    papers = follows.personal_feed(store, engine_of(request), site_of(request).services.foryou, user)
+    papers = follows.personal_feed(store, site_of(request).services.picks, user)
     base = settings.base_url.rstrip("/")
     title, link = f"paperfeed: {user.name}'s feed", f"{base}/feeds/me/{token}.{fmt}"
     if fmt == "json":
