@@ -22,7 +22,6 @@ from fastapi.testclient import TestClient
 
 from conftest import corpus_app, csrf_of
 from paperfeed import accounts, follows
-from paperfeed.search.matching import match
 from paperfeed.alerts.run import run_alerts
 from paperfeed.alerts.webhooks import DISABLE_AFTER, check_url, deliver, set_webhook
 from paperfeed.digest import subscribe as subs
@@ -31,6 +30,7 @@ from paperfeed.digest.run import compose
 from paperfeed.errors import BadRequest
 from paperfeed.http_edge import site
 from paperfeed.models import Author, Follow, User
+from paperfeed.search.matching import match
 from paperfeed.store import Store
 from search_corpus import corpus, paper
 

@@ -18,6 +18,7 @@ from paperfeed.config import Settings
 from paperfeed.digest import subscribe as subs
 from paperfeed.digest.subscribe import Requested
 from paperfeed.errors import BadRequest
+from paperfeed.library import ImportReport, import_into
 from paperfeed.limits import FailureBackoff, RateLimiter
 from paperfeed.models import User
 from paperfeed.pagecache import PageCache
@@ -178,3 +179,14 @@ def seed(request: Request, user: User, ask: SeedAsk) -> SeedReport:
         engine.keyword.sync(store_of(request))
     return seed_papers(store_of(request), engine.keyword, user, categories=ask.categories, ids=ask.ids,
                        upload=ask.upload, filename=ask.filename)  # fmt: skip
+
+
+def import_file(request: Request, user: User, owner: str, slug: str, ask: SeedAsk) -> ImportReport:
+    """Import an uploaded BibTeX / RIS file into one of ``user``'s collections (the caller has counted the
+    write). Blocking: call it from the thread pool."""
+    if ask.upload is None:
+        raise BadRequest("file: choose a BibTeX or RIS file to import")
+    engine = engine_of(request)
+    if engine.keyword.pending(store_of(request)):  # titles are matched through the keyword index
+        engine.keyword.sync(store_of(request))
+    return import_into(store_of(request), engine.keyword, user, owner, slug, ask.upload, ask.filename)

@@ -178,7 +178,7 @@ def collection(store: Store, owner: str, slug: str, viewer: User | None) -> tupl
     return found, store.collection_papers(found.id)
 
 
-def _own_collection(store: Store, user: User, owner: str, slug: str) -> Collection:
+def own_collection(store: Store, user: User, owner: str, slug: str) -> Collection:
     found, _ = collection(store, owner, slug, user)
     if found.owner.lower() != user.name.lower():
         raise Forbidden("only its owner can change a collection")
@@ -186,13 +186,13 @@ def _own_collection(store: Store, user: User, owner: str, slug: str) -> Collecti
 
 
 def set_in_collection(store: Store, user: User, owner: str, slug: str, raw_id: str, present: bool) -> Collection:
-    found = _own_collection(store, user, owner, slug)
+    found = own_collection(store, user, owner, slug)
     store.set_in_collection(found.id, feed.arxiv_id(raw_id), present, _now())
     return found
 
 
 def delete_collection(store: Store, user: User, owner: str, slug: str) -> None:
-    store.delete_collection(_own_collection(store, user, owner, slug).id)
+    store.delete_collection(own_collection(store, user, owner, slug).id)
 
 
 MAX_INTERESTS = 2000

@@ -59,7 +59,7 @@ def seed(
     if not chosen and not wanted and not references:
         raise BadRequest("give categories, arXiv ids or URLs, or a BibTeX or RIS file")
     report = SeedReport(chosen)
-    keys = _match(store, keyword, wanted, references, report)
+    keys = match_references(store, keyword, wanted, references, report)
     if chosen:
         interests = store.signals(user.id).interests
         text = " ".join(dict.fromkeys([*interests.split(), *(f"cat:{c}" for c in chosen)]))
@@ -148,7 +148,7 @@ def _ris(text: str) -> list[Reference]:
     return out
 
 
-def _match(
+def match_references(
     store: Store, keyword: KeywordIndex, ids: Sequence[str], references: Sequence[Reference], report: SeedReport
 ) -> list[int]:
     """Keys of the papers asked for, by arXiv id, DOI or exact title; what is not here goes to ``missing``."""

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from paperfeed import feed
+from paperfeed import feed, library
+from paperfeed.api.auth import caller
 from paperfeed.api.schemas import hf_daily_item, hf_paper
 from paperfeed.errors import BadRequest
 from paperfeed.http_edge import cached, engine_of, int_param, store_of
@@ -108,10 +109,16 @@ def instance_status(request: Request) -> dict[str, object]:
 def feed_page(
     request: Request, date: str | None = None, week: str | None = None, month: str | None = None,
     category: str | None = None, sort: str = "trending", page: str | None = None, limit: str | None = None,
+    hide_read: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """``hide_read=1`` (with a token or session) leaves out the papers the caller marked read, on this page."""
     result = feed.feed(
         store_of(request), feed.period_of(day=date, week=week, month=month), category=category or None,
         sort=feed.parse_sort(sort), page=int_param(page, "page", 1, 1, 100_000),
         limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
     )  # fmt: skip
-    return feed.feed_page_dict(result)
+    shape = feed.feed_page_dict(result)
+    if hide_read == "1":
+        kept, hidden = library.unread(store_of(request), caller(request), result.papers)
+        shape.update(papers=[p.as_dict() for p in kept], hiddenRead=hidden)
+    return shape

@@ -14,6 +14,7 @@ from paperfeed.store.artifacts import ArtifactStore
 from paperfeed.store.digests import DigestData
 from paperfeed.store.enrichments import EnrichmentStore
 from paperfeed.store.follows import FollowStore
+from paperfeed.store.library import LibraryStore
 from paperfeed.store.queue import JobQueue
 from paperfeed.store.readers import ReaderData
 
@@ -178,7 +179,9 @@ class SearchData(abc.ABC):
         """How many papers have an embedding from ``model``."""
 
 
-class Store(SearchData, ReaderData, DigestData, JobQueue, ArtifactStore, EnrichmentStore, FollowStore, AlertStore):
+class Store(
+    SearchData, ReaderData, DigestData, JobQueue, ArtifactStore, EnrichmentStore, FollowStore, AlertStore, LibraryStore
+):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 
     A paper's ``upvotes`` and ``num_comments`` as read are the source's counts plus this instance's own votes

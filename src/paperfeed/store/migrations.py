@@ -340,6 +340,20 @@ _V10_SQLITE = (
     )""",
     "CREATE INDEX ix_alerts_digest ON alerts (user_id, digest_edition)",
     "CREATE INDEX ix_alerts_batch ON alerts (webhook_batch)",
+    """CREATE TABLE notes (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        body TEXT NOT NULL,
+        html TEXT NOT NULL,
+        updated_at DATETIME NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
+    """CREATE TABLE reads (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        read_at DATETIME NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
     # the outbox also carries webhook batches: rebuilt (SQLite cannot drop a NOT NULL) with a webhook_id beside
     # the subscription_id, exactly one of them set, and its channel
     """CREATE TABLE outbox_v10 (

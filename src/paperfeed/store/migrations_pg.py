@@ -277,6 +277,20 @@ V10 = (
     )""",
     "CREATE INDEX ix_alerts_digest ON alerts (user_id, digest_edition)",
     "CREATE INDEX ix_alerts_batch ON alerts (webhook_batch)",
+    """CREATE TABLE notes (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        body TEXT NOT NULL,
+        html TEXT NOT NULL,
+        updated_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
+    """CREATE TABLE reads (
+        user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        read_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (user_id, paper_id)
+    )""",
     "ALTER TABLE outbox ALTER COLUMN subscription_id DROP NOT NULL",
     "ALTER TABLE outbox ADD COLUMN webhook_id INTEGER REFERENCES webhooks (id) ON DELETE CASCADE",
     "ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'mail'",

@@ -342,3 +342,22 @@ alerts = sa.Table(
     sa.Column("webhook_batch", sa.String),  # the webhook batch it goes out in (None: no webhook)
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# A reader's private Markdown note on a paper (``html``: sanitised when written), and the papers they marked read.
+notes = sa.Table(
+    "notes",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("body", sa.String, nullable=False),
+    sa.Column("html", sa.String, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+reads = sa.Table(
+    "reads",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("read_at", UtcDateTime, nullable=False),
+)

@@ -32,6 +32,7 @@ from paperfeed.store.sql_artifacts import ArtifactMixin
 from paperfeed.store.sql_digests import DigestMixin
 from paperfeed.store.sql_enrich import EnrichmentMixin
 from paperfeed.store.sql_follows import FollowMixin
+from paperfeed.store.sql_library import LibraryMixin
 from paperfeed.store.sql_queue import JobMixin
 from paperfeed.store.sql_readers import ReaderMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
@@ -143,6 +144,7 @@ class SqlStore(
     DigestMixin,
     EnrichmentMixin,
     FollowMixin,
+    LibraryMixin,
     JobMixin,
     SearchDataMixin,
     Store,

@@ -142,8 +142,11 @@ def create_collection(request: Request, form: CheckedForm) -> Response:
 
 @router.get("/u/{name}/collections/{slug}", response_class=HTMLResponse)
 def collection(request: Request, name: str, slug: str) -> Response:
-    found, papers = reader_actions.collection(store_of(request), name, slug, viewer(request))
-    return render(request, "collection.html", collection=found, papers=papers)
+    user = viewer(request)
+    found, papers = reader_actions.collection(store_of(request), name, slug, user)
+    mine = user is not None and user.name.lower() == found.owner.lower()
+    notes = store_of(request).notes(user.id, [p.arxiv_id for p in papers]) if user is not None and mine else {}
+    return render(request, "collection.html", collection=found, papers=papers, notes=notes)
 
 
 @router.get("/u/{name}/collections/{slug}/bibtex")

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from paperfeed.accounts import check_secret_key
 from paperfeed.api.follow_routes import router as api_follow_router
+from paperfeed.api.library_routes import router as api_library_router
 from paperfeed.api.reader_routes import router as api_reader_router
 from paperfeed.api.routes import router as api_router
 from paperfeed.api.schemas import error_body
@@ -30,6 +31,7 @@ from paperfeed.web.actions import router as actions_router
 from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.follow_pages import router as follow_router
 from paperfeed.web.foryou_pages import router as foryou_router
+from paperfeed.web.library_pages import router as library_router
 from paperfeed.web.pages import router as pages_router
 from paperfeed.web.pages import templates
 from paperfeed.web.security import BodyLimit, ClientAddress, HostGuard, NoNul, SecurityHeaders
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
     app.include_router(api_reader_router)
     app.include_router(api_follow_router)
+    app.include_router(api_library_router)
     app.include_router(api_router)
     app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
     app.include_router(actions_router)
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subscribe_router)
     app.include_router(foryou_router)
     app.include_router(follow_router)
+    app.include_router(library_router)
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

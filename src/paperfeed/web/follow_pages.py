@@ -21,10 +21,10 @@ router = APIRouter()
 FEED_TYPES = {**TYPES, "json": "application/feed+json; charset=utf-8"}
 
 
-def _local(path: str) -> str:
-    """``path`` when it is a path on this site, else /follows (a form's ``next`` never leads elsewhere)."""
+def local_path(path: str, default: str = "/follows") -> str:
+    """``path`` when it is a path on this site, else ``default`` (a form's ``next`` never leads elsewhere)."""
     ok = path.startswith("/") and not path.startswith("//") and "\\" not in path and len(path) <= 2000
-    return path if ok else "/follows"
+    return path if ok else default
 
 
 @router.get("/follows", response_class=HTMLResponse)
@@ -46,7 +46,7 @@ def add_follow(request: Request, form: CheckedForm) -> Response:
         channels = {name: field(form, name) == "1" for name in channels}
     follows.follow(store_of(request), writer(request), field(form, "kind"), field(form, "value"), **channels,
                    engine=engine_of(request))  # fmt: skip
-    return back(_local(field(form, "next", "/follows")))
+    return back(local_path(field(form, "next", "/follows")))
 
 
 @router.post("/follows/webhook")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from paperfeed import feed, reader_actions
+from paperfeed import feed, library, reader_actions
 from paperfeed.errors import Conflict
 from paperfeed.http_edge import cached, engine_of, int_param, site_of, store_of
 from paperfeed.models import Author
@@ -92,8 +92,13 @@ async def _feed(
         page_number = int_param(page, "page", 1, 1, 100_000)
         period, order = feed.period_of(day=day, week=week, month=month), feed.parse_sort(sort)
         result = feed.feed(store_of(request), period, sort=order, page=page_number, limit=30)
-        voted, extra = voted_ids(request, result.papers), feed.enrichments(store_of(request), result.papers)
-        return render(request, "feed.html", result=result, sort=sort, sorts=feed.SORTS, voted=voted, extra=extra)
+        hide = request.query_params.get("hide_read") == "1"
+        user = viewer(request)
+        shown, hidden = library.unread(store_of(request), user, result.papers) if hide else (result.papers, 0)
+        done = store_of(request).read_ids(user.id, [p.arxiv_id for p in shown]) if user else set()
+        voted, extra = voted_ids(request, shown), feed.enrichments(store_of(request), shown)
+        return render(request, "feed.html", result=result, papers=shown, hidden=hidden, hide_read=hide, read=done,
+                      sort=sort, sorts=feed.SORTS, voted=voted, extra=extra)  # fmt: skip
 
     return await cached(request, make, "text/html; charset=utf-8")
 
@@ -117,9 +122,11 @@ def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLR
     thread = reader_actions.comments(store_of(request), found.arxiv_id, user, page=number)
     lists = store_of(request).list_collections(user.name, include_private=True) if user else []
     extra = feed.enrichments(store_of(request), [found]).get(found.arxiv_id)
+    note = store_of(request).notes(user.id, [found.arxiv_id]).get(found.arxiv_id) if user else None
+    read = bool(user and store_of(request).read_ids(user.id, [found.arxiv_id]))
     return render(
         request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
-        collections=lists, html_of=reader_actions.html_of, extra=extra,
+        collections=lists, html_of=reader_actions.html_of, extra=extra, note=note, read=read,
     )  # fmt: skip
 
 
