@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import bibtexparser
 import orjson
 import pytest
 import rispy
+from bibtexparser.entrypoint import parse_string as parse_bibtex
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -95,7 +95,7 @@ def test_exports_read_back_with_their_own_parsers(app: FastAPI) -> None:
     base = f"/api/users/dora-exports/collections/{made.slug}/export"
     bib = dora.api.get(base + ".bib")
     assert bib.headers["content-type"].startswith("application/x-bibtex")
-    entries = bibtexparser.parse_string(bib.text).entries
+    entries = parse_bibtex(bib.text).entries
     assert sorted(e.fields_dict["eprint"].value for e in entries) == ["2501.00002", "2501.00006"]
     records = rispy.loads(dora.api.get(base + ".ris").text)
     assert {r["title"] for r in records} >= {"Quantum Error Correction with Surface Codes"}
