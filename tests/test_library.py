@@ -65,7 +65,7 @@ def test_notes_are_private_markdown(app: FastAPI) -> None:
     assert ada.api.put("/api/papers/not-an-id/note", json={"body": "x"}).status_code == 400
     assert ada.api.get("/api/papers/2501.00002/note").json()["body"].startswith("Read *this*")  # unchanged
     page = ada.page.get("/papers/2501.00002").text
-    ada.page.post("/papers/2501.00002/note", data={"csrf_token": csrf_of(page), "body": ""})
+    ada.page.post("/papers/2501.00002/note", data={"csrf_token": csrf_of(page), "note": ""})
     assert ada.api.get("/api/papers/2501.00002/note").status_code == 404  # an empty note deletes it
 
 
@@ -146,3 +146,27 @@ def test_imports_match_by_id_and_title_and_list_the_rest(app: FastAPI, tmp_path:
     done = fay.page.post(f"/u/fay-imports/collections/{made['slug']}/import", data={"csrf_token": csrf_of(page)},
                          files={"file": ("refs.bib", BIB.encode(), "text/plain")})  # fmt: skip
     assert done.status_code == 200 and "A Paper This Instance Has Never Heard Of" in done.text
+
+
+def test_public_collections_have_feeds_private_ones_do_not(app: FastAPI) -> None:
+    import feedparser
+
+    hal = _reader(app, "hal-feeds")
+    shared = hal.api.post("/api/collections", json={"name": "Shared reading", "public": True}).json()
+    secret = hal.api.post("/api/collections", json={"name": "Secret reading"}).json()
+    for made in (shared, secret):
+        hal.api.put(f"/api/users/hal-feeds/collections/{made['slug']}/papers/2501.00006")
+    anonymous = TestClient(app, base_url=BASE)
+    atom = anonymous.get(f"/u/hal-feeds/collections/{shared['slug']}.atom")
+    parsed = feedparser.parse(atom.content)
+    assert (
+        atom.status_code == 200
+        and not parsed.bozo
+        and [e.link for e in parsed.entries] == [f"{BASE}/papers/2501.00006"]
+    )
+    document = orjson.loads(anonymous.get(f"/u/hal-feeds/collections/{shared['slug']}.json").content)
+    assert document["version"] == "https://jsonfeed.org/version/1.1" and document["items"][0]["id"]
+    assert anonymous.get(f"/u/hal-feeds/collections/{secret['slug']}.atom").status_code == 404
+    assert hal.page.get(f"/u/hal-feeds/collections/{secret['slug']}.atom").status_code == 404  # feeds: public only
+    assert anonymous.get(f"/u/hal-feeds/collections/{shared['slug']}.pdf").status_code == 404
+    assert anonymous.get(f"/u/hal-feeds/collections/{shared['slug']}").status_code == 200  # the page itself

@@ -70,10 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.include_router(feeds_router)  # before the pages: /papers/{id}/bibtex is more specific than /papers/{id}
     app.include_router(actions_router)
+    app.include_router(follow_router)  # before the account pages: /u/x/collections/y.atom is a feed
     app.include_router(account_router)
     app.include_router(subscribe_router)
     app.include_router(foryou_router)
-    app.include_router(follow_router)
     app.include_router(library_router)
     app.include_router(pages_router)
     app.add_exception_handler(PaperfeedError, _paperfeed_error)  # type: ignore[arg-type]

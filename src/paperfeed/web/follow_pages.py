@@ -8,10 +8,11 @@ from datetime import date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from paperfeed import export, follows
+from paperfeed import export, follows, reader_actions
 from paperfeed.alerts import webhooks
 from paperfeed.errors import NotFound
 from paperfeed.http_edge import engine_of, int_param, site_of, store_of
+from paperfeed.models import Paper
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CheckedForm, field, settings_of, viewer
 from paperfeed.web.feeds import TYPES
@@ -91,12 +92,34 @@ def personal_feed(request: Request, token: str, fmt: str) -> Response:
     user = follows.feed_reader(store, settings.secret_key, token)
     papers = follows.personal_feed(store, site_of(request).services.picks, user)
     base = settings.base_url.rstrip("/")
-    title, link = f"paperfeed: {user.name}'s feed", f"{base}/feeds/me/{token}.{fmt}"
+    link = f"{base}/feeds/me/{token}.{fmt}"
+    response = _feed_response(fmt, f"paperfeed: {user.name}'s feed", f"{base}/follows", link, papers, base,
+                              feed_id=f"{base}/feeds/me/{user.id}")  # fmt: skip
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@router.get("/u/{name}/collections/{slug}.{fmt}")
+def collection_feed(request: Request, name: str, slug: str, fmt: str) -> Response:
+    """A public collection as Atom, RSS or JSON Feed 1.1: its papers, most recently added first."""
+    if fmt not in FEED_TYPES:
+        raise NotFound("collection feeds are .atom, .rss or .json")
+    found, papers = reader_actions.collection(store_of(request), name, slug, None)  # public ones only
+    base = settings_of(request).base_url.rstrip("/")
+    page, link = (
+        f"{base}/u/{found.owner}/collections/{found.slug}",
+        f"{base}/u/{found.owner}/collections/{found.slug}.{fmt}",
+    )
+    return _feed_response(fmt, f"paperfeed: {found.name} by {found.owner}", page, link, papers[:100], base)
+
+
+def _feed_response(fmt: str, title: str, home: str, link: str, papers: list[Paper], base: str,
+                   feed_id: str | None = None) -> Response:  # fmt: skip
     if fmt == "json":
-        body = export.json_feed(title, f"{base}/follows", link, papers, base)
+        body = export.json_feed(title, home, link, papers, base)
     elif fmt == "rss":
-        body = export.rss(title, link, f"What {user.name} follows on paperfeed", papers, base)
+        body = export.rss(title, link, title, papers, base)
     else:
         latest = max((p.feed_date for p in papers if p.feed_date), default=None) or date(1970, 1, 1)
-        body = export.atom(title, link, f"{base}/feeds/me/{user.id}", papers, base, latest)
-    return Response(body, media_type=FEED_TYPES[fmt], headers={"Cache-Control": "private, max-age=300"})
+        body = export.atom(title, link, feed_id or link, papers, base, latest)
+    return Response(body, media_type=FEED_TYPES[fmt])

@@ -19,7 +19,7 @@ router = APIRouter()
 
 @router.post("/papers/{arxiv_id}/note")
 def note(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
-    library.note(store_of(request), writer(request), arxiv_id, field(form, "body"))
+    library.note(store_of(request), writer(request), arxiv_id, field(form, "note"))
     return back(f"/papers/{feed.arxiv_id(arxiv_id)}#note")
 
 
