@@ -82,6 +82,13 @@ def test_read_papers_can_be_hidden_from_every_feed(app: FastAPI) -> None:
     assert cleo.api.delete(f"/api/papers/{everything[0]}/read").json()["read"] is False
     assert cleo.api.get(day + "&hide_read=1").json()["hiddenRead"] == 0
     assert TestClient(app, base_url=BASE).put(f"/api/papers/{everything[0]}/read").status_code == 401
+    cleo.api.post("/api/papers/2501.00006/upvote")
+    picks = [p["id"] for p in cleo.api.get("/api/for_you?window=all").json()]
+    assert picks
+    cleo.api.put(f"/api/papers/{picks[0]}/read")
+    assert [p["id"] for p in cleo.api.get("/api/for_you?window=all&hide_read=1").json()] == picks[1:]
+    page = cleo.page.get("/for-you?window=all&hide_read=1").text
+    assert "1 paper you marked read is hidden here" in page and f'data-id="{picks[0]}"' not in page
 
 
 def test_exports_read_back_with_their_own_parsers(app: FastAPI) -> None:

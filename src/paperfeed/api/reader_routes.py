@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from paperfeed import export, reader_actions
+from paperfeed import export, library, reader_actions
 from paperfeed.api.auth import api_writer, caller
 from paperfeed.api.schemas import collection_dict, comment_dict, hf_paper
 from paperfeed.digest import subscribe as subs
@@ -154,12 +154,18 @@ class InterestsIn(BaseModel):
 
 
 @router.get("/for_you", summary="Recommendations for the caller, each with its reason (native)")
-def for_you(request: Request, window: str = "week", limit: str | None = None) -> list[dict[str, Any]]:
+def for_you(
+    request: Request, window: str = "week", limit: str | None = None, hide_read: str | None = None
+) -> list[dict[str, Any]]:
+    """``hide_read=1`` leaves out the papers the caller marked read."""
     user = caller(request)
     if user is None:
         raise Unauthorized("log in, or send Authorization: Bearer <token>, to get recommendations")
     size = int_param(limit, "limit", 20, 1, 100)
     picks = site_of(request).services.foryou.recommend(user, window=window, limit=size)
+    if hide_read == "1":
+        kept, _ = library.unread(store_of(request), user, [r.paper for r in picks])
+        picks = [r for r in picks if r.paper in kept]
     return [{**hf_paper(r.paper), "score": round(r.score, 4), "reason": r.reason} for r in picks]
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from paperfeed import reader_actions
+from paperfeed import library, reader_actions
 from paperfeed.http_edge import seed, seed_ask, site_of, store_of
 from paperfeed.recommend.serve import WINDOWS, ForYou
 from paperfeed.web.actions import back, writer
@@ -27,10 +27,15 @@ def for_you(request: Request, window: str = "week") -> Response:
     if user is None:
         return back("/login?next=/for-you")
     picks = foryou_of(request).recommend(user, window=window, limit=30)
+    hide = request.query_params.get("hide_read") == "1"
+    hidden = 0
+    if hide:
+        kept, hidden = library.unread(store_of(request), user, [r.paper for r in picks])
+        picks = [r for r in picks if r.paper in kept]
     signals = store_of(request).signals(user.id)
     few = len(signals.liked) < 3
     return render(request, "foryou.html", picks=picks, window=window, windows=WINDOWS, interests=signals.interests,
-                  few=few)  # fmt: skip
+                  few=few, hide_read=hide, hidden=hidden)  # fmt: skip
 
 
 @router.post("/papers/{arxiv_id}/dismiss")
