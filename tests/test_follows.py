@@ -231,7 +231,8 @@ def test_authors_of_papers_stored_before_the_migration_are_indexed(tmp_path: Pat
     store.upsert_papers(corpus())
     with sql_engine(store).begin() as conn:  # back to schema 9, as an instance before this release
         dropped = ["follows", "paper_authors", "alerts", "webhooks", "notes", "reads"]
-        for statement in [*(f"DROP TABLE {t}" for t in dropped), "DELETE FROM schema_migrations WHERE version = 10",
+        for statement in [*(f"DROP TABLE {t}" for t in dropped), "DROP INDEX ix_paper_embeddings_model_seq",
+                          "DELETE FROM schema_migrations WHERE version = 10",
                           "ALTER TABLE users DROP COLUMN feed_generation"]:  # fmt: skip
             conn.execute(sa.text(statement))
     assert store.migrate() == [10]

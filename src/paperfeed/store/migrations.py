@@ -297,6 +297,9 @@ _V9_SQLITE = (
 # feed token's generation (revoking the token adds one)
 _V10_SQLITE = (
     "ALTER TABLE users ADD COLUMN feed_generation INTEGER NOT NULL DEFAULT 0",
+    # "anything new from this model?" (every search's refresh asks it per vector tier) answered from an index:
+    # by seq alone, a tier with no vectors yet (or none left) scanned every other tier's rows, 19 ms at 120k papers
+    "CREATE INDEX ix_paper_embeddings_model_seq ON paper_embeddings (model, seq, paper_id)",
     """CREATE TABLE paper_authors (
         arxiv_id TEXT NOT NULL REFERENCES papers (arxiv_id) ON DELETE CASCADE,
         position INTEGER NOT NULL,
