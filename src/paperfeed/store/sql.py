@@ -189,29 +189,10 @@ class SqlStore(
         with _operational_errors(self._safe_url()):
             applied = migrations.migrate(self.engine.execution_options(paperfeed_write=True))
             if 10 in applied:
-                self._index_authors()
+                self.index_authors()
         if self._pg() and (applied or self._ann_ready is None):
             self.setup_ann()
         return applied
-
-    def _index_authors(self) -> None:
-        """Fill paper_authors for the papers stored before migration 10 (a batch per transaction)."""
-        after = 0
-        while True:
-            with self._write() as conn:
-                query = sa.select(papers.c.id, papers.c.arxiv_id, papers.c.authors).where(papers.c.id > after)
-                batch = conn.execute(query.order_by(papers.c.id).limit(5_000)).all()
-                rows = [
-                    {"arxiv_id": r.arxiv_id, "position": i, "name": a["name"], "key": author_key(a["name"])}
-                    for r in batch
-                    for i, a in enumerate(orjson.loads(r.authors))
-                    if author_key(a.get("name") or "")
-                ]
-                if rows:
-                    self._bulk_insert(conn, paper_authors, rows)
-            if len(batch) < 5_000:
-                return
-            after = batch[-1].id
 
     def _pg(self) -> bool:
         return self.engine.dialect.name == "postgresql"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
+import orjson
 import sqlalchemy as sa
 
 from paperfeed.errors import Conflict
-from paperfeed.models import Follow, User
+from paperfeed.models import Follow, User, author_key
 from paperfeed.store.follows import AuthorFacts, FollowStore
 from paperfeed.store.schema import follows, paper_authors, paper_categories, papers, users
 from paperfeed.store.sql_plumbing import SqlPlumbing
@@ -24,6 +25,25 @@ def _follow(row: sa.Row[object]) -> Follow:
 
 
 class FollowMixin(SqlPlumbing, FollowStore):
+    def index_authors(self) -> None:
+        """Fill paper_authors for the papers stored before migration 10 (a batch per transaction)."""
+        after = 0
+        while True:
+            with self._write() as conn:
+                query = sa.select(P.id, P.arxiv_id, P.authors).where(P.id > after)
+                batch = conn.execute(query.order_by(P.id).limit(5_000)).all()
+                rows = [
+                    {"arxiv_id": r.arxiv_id, "position": i, "name": a["name"], "key": author_key(a["name"])}
+                    for r in batch
+                    for i, a in enumerate(orjson.loads(r.authors))
+                    if author_key(a.get("name") or "")
+                ]
+                if rows:
+                    self._bulk_insert(conn, paper_authors, rows)
+            if len(batch) < 5_000:
+                return
+            after = batch[-1].id
+
     def add_follow(
         self, user_id: int, kind: str, value: str, key: str, now: datetime, *, limit: int, by_digest: bool = True,
         by_webhook: bool = True,

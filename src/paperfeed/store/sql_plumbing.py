@@ -26,5 +26,8 @@ class SqlPlumbing:
     def _insert(self, table: sa.Table) -> Any:
         raise NotImplementedError
 
+    def _bulk_insert(self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
     def mirror_embeddings(self, conn: sa.Connection, rows: Sequence[EmbeddingRow]) -> None:
         """Copy freshly saved embeddings to the database's vector index, where there is one."""
