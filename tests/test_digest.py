@@ -108,10 +108,10 @@ def test_subscribe_confirm_receive_and_unsubscribe_in_one_click(
     assert datetime.strptime(digest["Date"], "%a, %d %b %Y %H:%M:%S %z")
     assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     html = present(digest.get_body(("html",)), "the HTML part").get_content()
-    paper_links = re.findall(r'href="http://testserver(/papers/[^"]+)"', html)
+    paper_links = re.findall(r'href="http://testserver(/digest/open\?token=[^"]+)"', html)  # the click-through
     assert len(paper_links) == 3  # max_papers, and only cs.CL papers
     for path in paper_links:
-        assert client.get(path).status_code == 200
+        assert client.get(path).status_code == 200  # (redirected to the paper's page)
         assert "cs.CL" in client.get(path).text
     manage = matched(r'href="http://testserver(/subscribe/manage\?token=[^"]+)"', html)
     assert "ada@example.org" in client.get(manage.replace("&amp;", "&")).text
@@ -400,7 +400,7 @@ def test_for_you_content_falls_back_to_trending(client: TestClient, app_settings
     run.compose(store, mail_settings(app_settings), DAY)
     send_all(client, app_settings)
     [mail] = sink.to("fy@example.org")
-    assert "/papers/2501.00803" in present(mail.message.get_body(("html",))).get_content()
+    assert "arXiv:2501.00803" in present(mail.message.get_body(("html",))).get_content()
     with pytest.raises(BadRequest, match="content"):
         subs.preferences(content="everything")
 

@@ -196,6 +196,7 @@ class Subscription:
     active: bool = True  # not unsubscribed and not paused
     user_id: int | None = None
     permanent_failures: int = 0
+    record_opens: bool = True  # the mail's title links record that the reader opened the paper
 
 
 @dataclass(frozen=True, slots=True)

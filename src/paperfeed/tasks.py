@@ -35,6 +35,7 @@ from paperfeed.alerts.webhooks import deliver as deliver_webhooks
 from paperfeed.config import Settings
 from paperfeed.digest.compose import MailSettings
 from paperfeed.digest.config import mail_settings, smtp_settings
+from paperfeed.digest.feedback import prune as prune_feedback
 from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
 from paperfeed.enrich import enrich_papers
@@ -176,6 +177,7 @@ def handlers(
 
     def digest(job: Job) -> str:
         day = date.fromisoformat(job.payload.get("day") or job.key.split(":", 1)[1])
+        prune_feedback(store)  # "opened" records are kept OPENED_DAYS days
         report = compose(store, s.mail, day, personal=digest_picks(foryou))
         store.enqueue_job("send", f"send:after:{job.key}", {}, datetime.now(UTC))
         return f"{', '.join(report.editions) or 'no edition'}: {report.queued} mails queued"

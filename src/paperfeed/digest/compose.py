@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paperfeed import feed
 from paperfeed.digest import links
+from paperfeed.digest.feedback import item_links
 from paperfeed.errors import MailError
 from paperfeed.models import Paper, Subscription
 from paperfeed.store import Store
@@ -182,6 +183,7 @@ def digest_mail(
     body = build(
         settings, sub.email, subject, "digest", message_id, now, links_["unsubscribe_url"], edition=edition,
         papers=papers, subscription=sub, manage_url=links_["manage_url"], followed=followed, personal=personal,
+        item_links=lambda paper: item_links(settings.base_url, settings.secret_key, sub, paper),
     )  # fmt: skip
     return OutgoingMail(sub.id, edition.key, sub.email, message_id, body)
 

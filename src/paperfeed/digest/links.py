@@ -34,3 +34,22 @@ def verify(secret_key: str, purpose: str, token: str) -> int:
     if found != purpose or not isinstance(subscription_id, int):
         raise BadRequest("this link is not valid for this page")
     return subscription_id
+
+
+def sign_item(secret_key: str, purpose: str, subscription_id: int, arxiv_id: str) -> str:
+    """A link for one subscriber about one mailed paper (feedback, or the click-through)."""
+    return str(_serializer(secret_key).dumps([purpose, subscription_id, arxiv_id]))
+
+
+def verify_item(secret_key: str, token: str) -> tuple[str, int, str]:
+    """(purpose, subscription id, arXiv id) of an item link, or BadRequest saying why it cannot be used."""
+    try:
+        found = _serializer(secret_key).loads(token[:500], max_age=MANAGE_MAX_AGE)
+    except SignatureExpired:
+        raise BadRequest("this link has expired: use the links of a newer digest") from None
+    except (BadSignature, ValueError, TypeError):
+        raise BadRequest("this link is not valid: copy the whole link from the mail") from None
+    if not (isinstance(found, list) and len(found) == 3 and isinstance(found[0], str) and isinstance(found[1], int)
+            and isinstance(found[2], str)):  # fmt: skip
+        raise BadRequest("this link is not valid for this page")
+    return found[0], found[1], found[2]

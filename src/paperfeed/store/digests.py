@@ -111,5 +111,21 @@ class DigestData(abc.ABC):
         at ``pause_after`` in a row the subscription is paused. Returns whether it was paused now."""
 
     @abc.abstractmethod
+    def record_feedback(self, subscription_id: int, arxiv_id: str, signal: str, now: datetime) -> None:
+        """Record what the subscriber said about a mailed paper (relevant and not_for_me replace each other);
+        NotFound for a paper that is not stored."""
+
+    @abc.abstractmethod
+    def feedback_counts(self, subscription_id: int) -> dict[str, int]:
+        """How many papers the subscriber marked with each signal."""
+
+    @abc.abstractmethod
+    def set_record_opens(self, subscription_id: int, on: bool) -> Subscription: ...
+
+    @abc.abstractmethod
+    def prune_feedback(self, signal: str, before: datetime) -> int:
+        """Delete ``signal`` records older than ``before``; how many."""
+
+    @abc.abstractmethod
     def outbox_counts(self) -> dict[str, int]:
         """How many mails are in each status."""

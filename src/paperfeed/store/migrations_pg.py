@@ -288,6 +288,15 @@ V10 = (
         updated_at TIMESTAMP NOT NULL,
         PRIMARY KEY (user_id, paper_id)
     )""",
+    # what digest readers say about the papers mailed to them (the mail's links), and whether opens are recorded
+    "ALTER TABLE subscriptions ADD COLUMN record_opens BOOLEAN NOT NULL DEFAULT TRUE",
+    """CREATE TABLE digest_feedback (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        signal TEXT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (subscription_id, paper_id, signal)
+    )""",
     """CREATE TABLE reads (
         user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
         paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,

@@ -215,6 +215,8 @@ subscriptions = sa.Table(
     sa.Column("paused_at", UtcDateTime),
     sa.Column("permanent_failures", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # the mail's title links record "opened" (a reader may turn that off on the manage page; migration 10)
+    sa.Column("record_opens", sa.Boolean, nullable=False, server_default="1"),
 )
 
 outbox = sa.Table(
@@ -360,4 +362,14 @@ reads = sa.Table(
     sa.Column("user_id", sa.Integer, primary_key=True),
     sa.Column("paper_id", sa.Integer, primary_key=True),
     sa.Column("read_at", UtcDateTime, nullable=False),
+)
+
+# What a digest reader said about a mailed paper through the mail's signed links: relevant | not_for_me | opened.
+digest_feedback = sa.Table(
+    "digest_feedback",
+    metadata,
+    sa.Column("subscription_id", sa.Integer, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("signal", sa.String, primary_key=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )

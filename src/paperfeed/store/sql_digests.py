@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from paperfeed.errors import NotFound, StoreError
 from paperfeed.models import Subscription
 from paperfeed.store.digests import ClaimedMail, DigestData, OutgoingMail, Preferences
-from paperfeed.store.schema import UtcDateTime, outbox, subscriptions
+from paperfeed.store.schema import UtcDateTime, digest_feedback, outbox, papers, subscriptions
 from paperfeed.store.sql_plumbing import SqlPlumbing
 
 S = subscriptions.c
@@ -23,7 +23,7 @@ def _subscription(row: Any) -> Subscription:
         categories=tuple(row.categories.split()), keywords=tuple(row.keywords.split()), max_papers=row.max_papers,
         min_upvotes=row.min_upvotes, confirmed=row.confirmed_at is not None,
         active=row.unsubscribed_at is None and row.paused_at is None, user_id=row.user_id,
-        permanent_failures=row.permanent_failures,
+        permanent_failures=row.permanent_failures, record_opens=bool(row.record_opens),
     )  # fmt: skip
 
 
@@ -214,6 +214,37 @@ class DigestMixin(SqlPlumbing, DigestData):
                 .values(paused_at=now)
             ).rowcount
         return bool(paused)
+
+    def record_feedback(self, subscription_id: int, arxiv_id: str, signal: str, now: datetime) -> None:
+        with self._write() as conn:
+            key = conn.execute(sa.select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
+            if key is None:
+                raise NotFound(f"paper {arxiv_id} is not in this instance")
+            other = {"relevant": "not_for_me", "not_for_me": "relevant"}.get(signal)
+            if other:  # the latest judgement stands
+                conn.execute(digest_feedback.delete().where(
+                    digest_feedback.c.subscription_id == subscription_id, digest_feedback.c.paper_id == key,
+                    digest_feedback.c.signal == other))  # fmt: skip
+            stmt = self._insert(digest_feedback).values(subscription_id=subscription_id, paper_id=key, signal=signal,
+                                                        created_at=now)  # fmt: skip
+            conn.execute(stmt.on_conflict_do_nothing())
+
+    def feedback_counts(self, subscription_id: int) -> dict[str, int]:
+        query = (
+            sa.select(digest_feedback.c.signal, sa.func.count())
+            .where(digest_feedback.c.subscription_id == subscription_id).group_by(digest_feedback.c.signal)
+        )  # fmt: skip
+        with self._read() as conn:
+            return {str(s): int(n) for s, n in conn.execute(query).all()}
+
+    def set_record_opens(self, subscription_id: int, on: bool) -> Subscription:
+        return self._change(subscription_id, record_opens=on)
+
+    def prune_feedback(self, signal: str, before: datetime) -> int:
+        with self._write() as conn:
+            gone = conn.execute(digest_feedback.delete().where(digest_feedback.c.signal == signal,
+                                                               digest_feedback.c.created_at < before))  # fmt: skip
+            return int(gone.rowcount or 0)
 
     def outbox_counts(self) -> dict[str, int]:
         with self._read() as conn:

@@ -17,10 +17,12 @@ from paperfeed.store.schema import (
     collection_papers,
     collections,
     comments,
+    digest_feedback,
     dismissals,
     papers,
     removed_papers,
     sessions,
+    subscriptions,
     users,
     votes,
 )
@@ -321,14 +323,24 @@ class ReaderMixin(SqlPlumbing, ReaderData):
             .join(collections, collections.c.id == collection_papers.c.collection_id)
             .where(collections.c.user_id == user_id)
         )
+        said = (  # what the reader said about mailed papers, through the digest's links
+            sa.select(digest_feedback.c.paper_id, digest_feedback.c.created_at, digest_feedback.c.signal)
+            .join(subscriptions, subscriptions.c.id == digest_feedback.c.subscription_id)
+            .where(subscriptions.c.user_id == user_id, digest_feedback.c.signal != "opened")
+        )
         with self._read() as conn:
-            rows = [*conn.execute(voted).all(), *conn.execute(collected).all()]
+            feedback = conn.execute(said).all()
+            rows: list[tuple[Any, Any]] = [tuple(r) for r in [*conn.execute(voted), *conn.execute(collected)]]
+            rows += [(r.paper_id, r.created_at) for r in feedback if r.signal == "relevant"]
             liked = sorted(rows, key=lambda r: r[1], reverse=True)
-            gone = conn.execute(
-                sa.select(dismissals.c.paper_id)
-                .where(dismissals.c.user_id == user_id)
-                .order_by(dismissals.c.created_at.desc())
-            )
+            gone = [
+                *conn.execute(
+                    sa.select(dismissals.c.paper_id)
+                    .where(dismissals.c.user_id == user_id)
+                    .order_by(dismissals.c.created_at.desc())
+                ),
+                *((r.paper_id,) for r in feedback if r.signal == "not_for_me"),
+            ]
             text = conn.execute(sa.select(users.c.interests).where(users.c.id == user_id)).scalar() or ""
             return Signals(list(dict.fromkeys(int(r[0]) for r in liked)), [int(r[0]) for r in gone], str(text))
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
+from paperfeed.digest import feedback
 from paperfeed.digest import subscribe as subs
 from paperfeed.errors import PaperfeedError
 from paperfeed.http_edge import store_of
@@ -54,7 +55,8 @@ def confirm(request: Request, token: str = "") -> Response:
 @router.get("/subscribe/manage", response_class=HTMLResponse)
 def manage_form(request: Request, token: str = "") -> Response:
     sub = subs.by_link(store_of(request), settings_of(request).secret_key, token)
-    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS)
+    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
+                  counts=store_of(request).feedback_counts(sub.id))  # fmt: skip
 
 
 @router.post("/subscribe/manage", response_class=HTMLResponse)
@@ -62,7 +64,38 @@ def manage(request: Request, form: CheckedForm) -> Response:
     token = field(form, "token")
     sub = subs.change(store_of(request), settings_of(request).secret_key, token, _prefs(form))
     return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
-                  saved=True)  # fmt: skip
+                  saved=True, counts=store_of(request).feedback_counts(sub.id))  # fmt: skip
+
+
+@router.post("/subscribe/record-opens", response_class=HTMLResponse)
+def record_opens(request: Request, form: CheckedForm) -> Response:
+    token = field(form, "token")
+    sub = subs.by_link(store_of(request), settings_of(request).secret_key, token)
+    sub = store_of(request).set_record_opens(sub.id, field(form, "on") == "1")
+    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
+                  saved=True, counts=store_of(request).feedback_counts(sub.id))  # fmt: skip
+
+
+@router.get("/digest/feedback", response_class=HTMLResponse)
+def feedback_page(request: Request, token: str = "") -> Response:
+    """The page a mail's "relevant" / "not for me" link opens: one click there records it (GET changes nothing)."""
+    judgement, _, paper = feedback.asked(store_of(request), settings_of(request).secret_key, token)
+    return render(request, "digest_feedback.html", judgement=judgement, paper=paper, token=token, done=False)
+
+
+@router.post("/digest/feedback", response_class=HTMLResponse)
+def feedback_record(request: Request, form: PostedForm) -> Response:
+    """Authorised by the link's signed token (a reader clicking from the mail has no session or CSRF cookie)."""
+    token = field(form, "token")
+    judgement, _, paper = feedback.record(store_of(request), settings_of(request).secret_key, token)
+    return render(request, "digest_feedback.html", judgement=judgement, paper=paper, token=token, done=True)
+
+
+@router.get("/digest/open")
+def open_paper(request: Request, token: str = "") -> Response:
+    """A mail's title link: records "opened" (unless turned off) and goes on to the paper."""
+    paper = feedback.opened(store_of(request), settings_of(request).secret_key, token)
+    return RedirectResponse(f"/papers/{paper.arxiv_id}", status_code=303)
 
 
 @router.get("/unsubscribe", response_class=HTMLResponse)
