@@ -209,8 +209,8 @@ def test_for_you_digests_carry_the_readers_picks(app: FastAPI) -> None:
     claimed = {m.recipient: m.message for m in store.claim_due(datetime.now(UTC), 100, datetime.now(UTC))}
     mine = claimed["dr@example.org"].decode()
     assert "picked for you" in mine
-    assert "/papers/2506.00011" in mine
-    assert "/papers/2506.00012" in mine  # the two quantum papers
+    assert "arXiv:2506.00011" in mine
+    assert "arXiv:2506.00012" in mine  # the two quantum papers
     assert "trending" in claimed["tr@example.org"].decode().split("\r\n\r\n")[0]
 
 
