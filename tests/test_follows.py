@@ -208,7 +208,14 @@ def test_follow_forms_need_csrf_and_show_on_search_and_author_pages(app: FastAPI
                                                 "value": "Ada Lovelace", "next": "/authors/Ada%20Lovelace"},
                               follow_redirects=False)  # fmt: skip
     assert done.headers["location"] == "/authors/Ada%20Lovelace"
-    assert ">Following</button>" in reader.client.get("/authors/Ada Lovelace").text
+    followed = reader.client.get("/authors/Ada Lovelace").text
+    assert "✓ Following" in followed and ">Unfollow</button>" in followed
+    unfollow = matched(r'action="(/follows/\d+/delete)"', followed)
+    left = reader.client.post(unfollow, data={"csrf_token": csrf_of(followed), "next": "/authors/Ada%20Lovelace"},
+                              follow_redirects=False)  # fmt: skip
+    assert left.headers["location"] == "/authors/Ada%20Lovelace"
+    assert ">Follow</button>" in reader.client.get("/authors/Ada Lovelace").text
+    reader.client.post("/follows", data={"csrf_token": csrf_of(followed), "kind": "author", "value": "Ada Lovelace"})
     page = reader.client.get("/follows").text
     follow_id = matched(r'action="/follows/(\d+)/delete"', page)
     gone = reader.client.post(

@@ -72,15 +72,15 @@ def revoke_feed_token(request: Request, form: CheckedForm) -> Response:
 @router.post("/follows/{follow_id}/delete")
 def delete_follow(request: Request, follow_id: str, form: CheckedForm) -> Response:
     follows.unfollow(store_of(request), writer(request), int_param(follow_id, "follow_id", 0, 1, 2**62))
-    return back("/follows")
+    return back(local_path(field(form, "next"), "/follows"))
 
 
 @router.get("/authors/{name:path}", response_class=HTMLResponse)
 def author(request: Request, name: str, page: str | None = None) -> Response:
     found = follows.author_page(store_of(request), name, int_param(page, "page", 1, 1, 100_000))
     user = viewer(request)
-    mine = {f.key for f in store_of(request).list_follows(user.id) if f.kind == "author"} if user else set()
-    return render(request, "author.html", page=found, following=found.key in mine)
+    mine = {f.key: f.id for f in store_of(request).list_follows(user.id) if f.kind == "author"} if user else {}
+    return render(request, "author.html", page=found, following=mine.get(found.key))
 
 
 @router.get("/feeds/me/{token}.{fmt}")
