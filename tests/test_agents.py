@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from huggingface_hub import HfApi
@@ -25,7 +21,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from mcp import Client, StdioServerParameters
 from mcp.types import TextContent, TextResourceContents
 
-from conftest import app_store, corpus_app
+from conftest import app_store, corpus_app, served
 from paperfeed import accounts, reader_actions
 from paperfeed.enrich import enrich_papers
 from paperfeed.search.static_embed import StaticEmbedder
@@ -43,12 +39,6 @@ class Live:
     token: str
     other_token: str
     folder: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +59,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, static: StaticEmbedder) -> It
     reader_actions.vote(store, reader, "2501.00006", True)
     token, _ = accounts.create_token(store, reader, "agent")
     other_token, _ = accounts.create_token(store, other, "agent")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield Live(f"http://127.0.0.1:{port}", app, token, other_token, folder)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield Live(url, app, token, other_token, folder)
 
 
 # -- huggingface_hub ---------------------------------------------------------------------------------------

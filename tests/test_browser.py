@@ -5,17 +5,14 @@ The server is uvicorn on 127.0.0.1 over a real SQLite store."""
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from conftest import served
 from paperfeed.config import load_settings
 from paperfeed.http_edge import site as site_of_app
 from paperfeed.web.app import create_app
@@ -32,12 +29,6 @@ LAUNCH_ARGS = [
 LATEST = date(2025, 3, 3)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("browser")
@@ -52,17 +43,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         paper(62, arxiv_id="2503.00003", title="Quiet Paper About Surface Codes", feed_date=LATEST),
     ]
     site_of_app(app).services.store.upsert_papers([*corpus(), *today])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 def test_reader_journey_in_chromium(site: str, tmp_path: Path) -> None:

@@ -96,27 +96,22 @@ class AlertMixin(SqlPlumbing, AlertStore):
             }
 
     def alert_papers(self, user_id: int, since: date, limit: int) -> list[Paper]:
-        query = (
-            sa.select(P.id).select_from(alerts.join(papers, P.id == L.paper_id))
-            .where(L.user_id == user_id, P.feed_date >= since)
-            .order_by(P.feed_date.desc(), P.id.desc()).limit(limit)
-        )  # fmt: skip
-        with self._read() as conn:
-            keys = list(conn.execute(query).scalars())
-            found = {p.arxiv_id: p for p in self._load(conn, P.id.in_(keys))} if keys else {}
-        return sorted(found.values(), key=lambda p: (p.feed_date is not None, p.feed_date, p.arxiv_id), reverse=True)
+        return self._matched(user_id, limit, P.feed_date >= since)
 
     def digest_alerts(self, user_id: int, edition: str, limit: int) -> list[Paper]:
         open_ = sa.or_(L.digest_edition.is_(None), L.digest_edition == edition)
+        return self._matched(user_id, limit, L.for_digest.is_(True), open_)
+
+    def _matched(self, user_id: int, limit: int, *where: sa.ColumnElement[bool]) -> list[Paper]:
+        """The reader's matched papers that meet ``where``, newest first (by feed date), at most ``limit``."""
         query = (
-            sa.select(P.id).select_from(alerts.join(papers, P.id == L.paper_id))
-            .where(L.user_id == user_id, L.for_digest.is_(True), open_)
+            sa.select(P.id).select_from(alerts.join(papers, P.id == L.paper_id)).where(L.user_id == user_id, *where)
             .order_by(P.feed_date.desc(), P.id.desc()).limit(limit)
         )  # fmt: skip
         with self._read() as conn:
             keys = list(conn.execute(query).scalars())
-            found = {p.arxiv_id: p for p in self._load(conn, P.id.in_(keys))} if keys else {}
-        return sorted(found.values(), key=lambda p: (p.feed_date is not None, p.feed_date, p.arxiv_id), reverse=True)
+            found = self._load(conn, P.id.in_(keys)) if keys else []
+        return sorted(found, key=lambda p: (p.feed_date is not None, p.feed_date, p.arxiv_id), reverse=True)
 
     def mark_digested(self, user_id: int, arxiv_ids: Sequence[str], edition: str) -> None:
         if not arxiv_ids:

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from paperfeed.errors import NotFound, StoreError
 from paperfeed.models import Subscription
 from paperfeed.store.digests import ClaimedMail, DigestData, OutgoingMail, Preferences
-from paperfeed.store.schema import UtcDateTime, digest_feedback, outbox, papers, subscriptions
-from paperfeed.store.sql_plumbing import SqlPlumbing
+from paperfeed.store.schema import UtcDateTime, digest_feedback, outbox, subscriptions
+from paperfeed.store.sql_plumbing import SqlPlumbing, paper_key
 
 S = subscriptions.c
 
@@ -217,9 +217,7 @@ class DigestMixin(SqlPlumbing, DigestData):
 
     def record_feedback(self, subscription_id: int, arxiv_id: str, signal: str, now: datetime) -> None:
         with self._write() as conn:
-            key = conn.execute(sa.select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
-            if key is None:
-                raise NotFound(f"paper {arxiv_id} is not in this instance")
+            key = paper_key(conn, arxiv_id)
             other = {"relevant": "not_for_me", "not_for_me": "relevant"}.get(signal)
             if other:  # the latest judgement stands
                 conn.execute(digest_feedback.delete().where(

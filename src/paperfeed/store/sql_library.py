@@ -7,20 +7,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from paperfeed.errors import NotFound
 from paperfeed.models import Paper
 from paperfeed.store.library import LibraryStore, Note
 from paperfeed.store.schema import collection_papers, collections, notes, papers, reads
-from paperfeed.store.sql_plumbing import SqlPlumbing
+from paperfeed.store.sql_plumbing import SqlPlumbing, paper_key
 
 N, R, P, CP = notes.c, reads.c, papers.c, collection_papers.c
-
-
-def _key(conn: sa.Connection, arxiv_id: str) -> int:
-    found = conn.execute(sa.select(P.id).where(P.arxiv_id == arxiv_id)).scalar()
-    if found is None:
-        raise NotFound(f"paper {arxiv_id} is not in this instance")
-    return int(found)
 
 
 def _ids(conn: sa.Connection, arxiv_ids: Sequence[str]) -> dict[int, str]:
@@ -34,7 +26,7 @@ def _ids(conn: sa.Connection, arxiv_ids: Sequence[str]) -> dict[int, str]:
 class LibraryMixin(SqlPlumbing, LibraryStore):
     def set_note(self, user_id: int, arxiv_id: str, body: str, html: str, now: datetime) -> Note | None:
         with self._write() as conn:
-            key = _key(conn, arxiv_id)
+            key = paper_key(conn, arxiv_id)
             conn.execute(sa.delete(notes).where(N.user_id == user_id, N.paper_id == key))
             if not body:
                 return None
@@ -51,7 +43,7 @@ class LibraryMixin(SqlPlumbing, LibraryStore):
 
     def set_read(self, user_id: int, arxiv_id: str, read: bool, now: datetime) -> None:
         with self._write() as conn:
-            key = _key(conn, arxiv_id)
+            key = paper_key(conn, arxiv_id)
             conn.execute(sa.delete(reads).where(R.user_id == user_id, R.paper_id == key))
             if read:
                 conn.execute(sa.insert(reads).values(user_id=user_id, paper_id=key, read_at=now))

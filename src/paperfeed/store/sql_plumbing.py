@@ -9,8 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from paperfeed.errors import NotFound
 from paperfeed.models import Paper
 from paperfeed.store.base import EmbeddingRow
+from paperfeed.store.schema import papers
 
 
 class SqlPlumbing:
@@ -31,3 +33,11 @@ class SqlPlumbing:
 
     def mirror_embeddings(self, conn: sa.Connection, rows: Sequence[EmbeddingRow]) -> None:
         """Copy freshly saved embeddings to the database's vector index, where there is one."""
+
+
+def paper_key(conn: sa.Connection, arxiv_id: str) -> int:
+    """The store's key of a paper, or NotFound naming it."""
+    found = conn.execute(sa.select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
+    if found is None:
+        raise NotFound(f"paper {arxiv_id} is not in this instance")
+    return int(found)

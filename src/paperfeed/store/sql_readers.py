@@ -26,7 +26,7 @@ from paperfeed.store.schema import (
     users,
     votes,
 )
-from paperfeed.store.sql_plumbing import SqlPlumbing
+from paperfeed.store.sql_plumbing import SqlPlumbing, paper_key
 
 
 def _user(row: Any) -> User:
@@ -57,10 +57,7 @@ class ReaderMixin(SqlPlumbing, ReaderData):
 
     @staticmethod
     def _paper_id(conn: sa.Connection, arxiv_id: str) -> int:
-        found = conn.execute(sa.select(papers.c.id).where(papers.c.arxiv_id == arxiv_id)).scalar()
-        if found is None:
-            raise NotFound(f"paper {arxiv_id} is not in this instance")
-        return int(found)
+        return paper_key(conn, arxiv_id)
 
     # -- accounts ---------------------------------------------------------------------------------------
     def create_user(self, name: str, email: str | None, password_hash: str, *, is_admin: bool = False) -> User:

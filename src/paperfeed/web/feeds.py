@@ -16,6 +16,20 @@ from paperfeed.web.deps import settings_of
 
 router = APIRouter()
 TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
+JSON_FEED = "application/feed+json; charset=utf-8"
+
+
+def feed_response(
+    fmt: str, title: str, link: str, papers: list[Paper], base: str, updated: date, *, home: str | None = None,
+    feed_id: str | None = None,
+) -> Response:  # fmt: skip
+    """``papers`` as an RSS 2.0, Atom or JSON Feed 1.1 answer (``fmt``: rss, atom or json, checked by the caller);
+    ``link`` is the feed's own address, ``home`` the page it belongs to, ``feed_id`` Atom's id (default: link)."""
+    if fmt == "json":
+        return Response(export.json_feed(title, home or link, link, papers, base), media_type=JSON_FEED)
+    if fmt == "rss":
+        return Response(export.rss(title, link, f"{title}, from paperfeed", papers, base), media_type=TYPES[fmt])
+    return Response(export.atom(title, link, feed_id or link, papers, base, updated), media_type=TYPES[fmt])
 
 
 def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Response:
@@ -23,12 +37,8 @@ def _render(request: Request, fmt: str, title: str, papers: list[Paper]) -> Resp
         raise NotFound("feeds are .rss or .atom")
     base = settings_of(request).base_url  # never the request's Host: a feed reader may cache what it gets
     link = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if fmt == "rss":
-        body = export.rss(title, link, f"{title}, from paperfeed", papers, base)
-    else:
-        latest = max((p.feed_date for p in papers if p.feed_date), default=None) or store_of(request).latest_feed_date()
-        body = export.atom(title, link, link, papers, base, latest or date(1970, 1, 1))
-    return Response(body, media_type=TYPES[fmt])
+    latest = max((p.feed_date for p in papers if p.feed_date), default=None) or store_of(request).latest_feed_date()
+    return feed_response(fmt, title, link, papers, base, latest or date(1970, 1, 1))
 
 
 @router.get("/feeds/search.{fmt}")

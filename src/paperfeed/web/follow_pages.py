@@ -8,18 +8,18 @@ from datetime import date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from paperfeed import export, follows, reader_actions
+from paperfeed import follows, reader_actions
 from paperfeed.alerts import webhooks
 from paperfeed.errors import NotFound
 from paperfeed.http_edge import engine_of, int_param, site_of, store_of
 from paperfeed.models import Paper
 from paperfeed.web.actions import back, writer
 from paperfeed.web.deps import CheckedForm, field, settings_of, viewer
-from paperfeed.web.feeds import TYPES
+from paperfeed.web.feeds import TYPES, feed_response
 from paperfeed.web.pages import render
 
 router = APIRouter()
-FEED_TYPES = {**TYPES, "json": "application/feed+json; charset=utf-8"}
+FEED_TYPES = {*TYPES, "json"}
 
 
 def local_path(path: str, default: str = "/follows") -> str:
@@ -115,11 +115,5 @@ def collection_feed(request: Request, name: str, slug: str, fmt: str) -> Respons
 
 def _feed_response(fmt: str, title: str, home: str, link: str, papers: list[Paper], base: str,
                    feed_id: str | None = None) -> Response:  # fmt: skip
-    if fmt == "json":
-        body = export.json_feed(title, home, link, papers, base)
-    elif fmt == "rss":
-        body = export.rss(title, link, title, papers, base)
-    else:
-        latest = max((p.feed_date for p in papers if p.feed_date), default=None) or date(1970, 1, 1)
-        body = export.atom(title, link, feed_id or link, papers, base, latest)
-    return Response(body, media_type=FEED_TYPES[fmt])
+    latest = max((p.feed_date for p in papers if p.feed_date), default=None) or date(1970, 1, 1)
+    return feed_response(fmt, title, link, papers, base, latest, home=home, feed_id=feed_id)
