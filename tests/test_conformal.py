@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from paperfeed.recommend.conformal import pvalues, select
+from paperfeed.recommend.conformal import choose_model, pvalues, select
 
 
 def _draw(rng: np.random.Generator, n: int, base_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -58,3 +58,36 @@ def test_pvalues_and_selection_edge_cases() -> None:
         select([0.1], 1.5)
     with pytest.raises(ValueError, match="differ"):
         pvalues([0.1], [True, False], [0.2])
+
+
+def test_choosing_the_model_keeps_the_rate_and_prefers_the_informative_one() -> None:
+    """OptCS's model choice (AUC over the calibration and the candidates counted as not relevant): it picks the
+    model that separates, and choosing on the same data keeps the realised FDR at the level."""
+    rng = np.random.default_rng(11)
+    shares, picked = [], []
+    for _ in range(1_500):
+        cr = rng.random(150) < 0.3
+        tr = rng.random(40) < 0.3
+        informative = [rng.normal(np.where(r, 1.5, 0.0), 1.0) for r in (cr, tr)]
+        noise = [rng.normal(0.0, 1.0, len(r)) for r in (cr, tr)]
+        cs, ts = np.stack([noise[0], informative[0]]), np.stack([noise[1], informative[1]])
+        k = choose_model(cs, cr, ts)
+        picked.append(k)
+        chosen = select(pvalues(cs[k], cr, ts[k], rng), 0.2)
+        shares.append(float(np.mean(~tr[chosen])) if chosen else 0.0)
+    fdr, error = float(np.mean(shares)), float(np.std(shares) / np.sqrt(len(shares)))
+    assert fdr <= 0.2 + 2 * error
+    assert np.mean(picked) > 0.99  # the informative model, nearly always
+
+
+def test_model_choice_edge_cases_and_conservative_pvalues() -> None:
+    assert choose_model([[0.1, 0.2]], [True, False], [[0.3]]) == 0  # one model
+    assert choose_model([[0.1, 0.2], [0.2, 0.1]], [False, False], [[0.3], [0.1]]) == 0  # no relevant label
+    assert choose_model([[0.0, 1.0], [1.0, 0.0]], [False, True], [[0.5], [0.5]]) == 0
+    assert choose_model([[1.0, 0.0], [0.0, 1.0]], [False, True], [[0.5], [0.5]]) == 1
+    with pytest.raises(ValueError, match="line up"):
+        choose_model([[0.1, 0.2]], [True], [[0.3]])
+    assert list(pvalues([], [], [5.0, 0.0])) == [1.0, 1.0]  # no calibration: nothing can be selected
+    assert select(pvalues([], [], [5.0, 0.0]), 0.3) == []
+    p = pvalues([0.5, 0.2, 0.9], [False, False, True], [1.0, 0.5])
+    assert list(p) == [0.25, 0.5]  # (1 + non-relevant at least as high) / (n + 1), ties counted in full

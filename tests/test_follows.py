@@ -237,12 +237,15 @@ def test_authors_of_papers_stored_before_the_migration_are_indexed(tmp_path: Pat
     store.migrate()
     store.upsert_papers(corpus())
     with sql_engine(store).begin() as conn:  # back to schema 9, as an instance before this release
-        dropped = ["follows", "paper_authors", "alerts", "webhooks", "notes", "reads", "digest_feedback"]
+        dropped = ["digest_slots", "follows", "paper_authors", "alerts", "webhooks", "notes", "reads",
+                   "digest_feedback"]  # fmt: skip
         for statement in [*(f"DROP TABLE {t}" for t in dropped), "DROP INDEX ix_paper_embeddings_model_seq",
-                          "DELETE FROM schema_migrations WHERE version = 10",
+                          "DELETE FROM schema_migrations WHERE version >= 10",
+                          "ALTER TABLE subscriptions DROP COLUMN confidence",
+                          "ALTER TABLE subscriptions DROP COLUMN explore",
                           "ALTER TABLE users DROP COLUMN feed_generation",
                           "ALTER TABLE subscriptions DROP COLUMN record_opens"]:  # fmt: skip
             conn.execute(sa.text(statement))
-    assert store.migrate() == [10]
+    assert store.migrate() == [10, 11]
     assert store.author_facts(author_key("Yann LeCun"), limit=10).total >= 1
     store.close()

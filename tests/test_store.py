@@ -36,9 +36,9 @@ def make(n: int, **fields: Any) -> Paper:
 def test_migrate_is_idempotent_and_versioned(store_url: str) -> None:
     s = open_store(store_url)
     assert s.schema_version() == 0
-    assert s.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert s.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert s.migrate() == []
-    assert s.schema_version() == 10
+    assert s.schema_version() == 11
     s.close()
 
 
@@ -166,7 +166,7 @@ def test_stats(store: Store) -> None:
     stats = store.stats()
     assert (stats.papers, stats.versions, stats.categories) == (2, 2, 2)
     assert stats.by_source == {"test": 1, "other": 1}
-    assert stats.schema_version == 10
+    assert stats.schema_version == 11
     assert stats.size_bytes
     assert stats.size_bytes > 0
 

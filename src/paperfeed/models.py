@@ -197,6 +197,8 @@ class Subscription:
     user_id: int | None = None
     permanent_failures: int = 0
     record_opens: bool = True  # the mail's title links record that the reader opened the paper
+    confidence: float | None = None  # "only what we are confident about": the target FDR; None: max_papers
+    explore: bool = True  # "for you" mails carry one "something new" paper
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,8 @@ class SubscriptionIn(BaseModel):
     keywords: str = ""
     max_papers: int = 10
     min_upvotes: int = 0
+    confidence: float | None = Field(None, description="for_you only: at most this share not for you (0.1-0.3)")
+    explore: bool = True
 
 
 class CollectionIn(BaseModel):
@@ -211,6 +213,8 @@ def subscribe(request: Request, given: SubscriptionIn) -> dict[str, Any]:
         given.max_papers,
         given.min_upvotes,
         given.content,
+        given.confidence,
+        given.explore,
     )
     sub = subscribe_request(request, given.email, prefs, caller(request))
     return {"email": sub.email, "frequency": sub.frequency, "confirmed": sub.confirmed}

@@ -27,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from paperfeed import feed
 from paperfeed.digest import links
+from paperfeed.digest.confident import Plan, explanation
 from paperfeed.digest.feedback import item_links
 from paperfeed.errors import MailError
 from paperfeed.models import Paper, Subscription
@@ -74,7 +75,13 @@ def candidates(store: Store, edition: Edition, now: datetime) -> list[Paper]:
     return feed.feed(store, period, sort="trending", limit=CANDIDATES, now=now).papers
 
 
-def _matches(paper: Paper, text: str, sub: Subscription, words: Sequence[re.Pattern[str]]) -> bool:
+def _words(sub: Subscription) -> list[re.Pattern[str]]:
+    return [re.compile(rf"\b{re.escape(k.lower())}") for k in sub.keywords]
+
+
+def matches(paper: Paper, text: str, sub: Subscription, words: Sequence[re.Pattern[str]] | None = None) -> bool:
+    """Whether ``paper`` (``text``: its lower-cased title and abstract) passes the subscription's filters."""
+    words = _words(sub) if words is None else words
     if paper.upvotes < sub.min_upvotes:
         return False
     if sub.categories and not any(c == want or c.startswith(want + ".") for c in paper.categories
@@ -87,10 +94,10 @@ def select(papers: Sequence[Paper], sub: Subscription, texts: Sequence[str] | No
     """The subscriber's papers from the edition's candidates (already in trending order). ``texts`` are the
     candidates' lower-cased titles and abstracts, made once per edition by :func:`search_texts`."""
     texts = texts if texts is not None else search_texts(papers)
-    words = [re.compile(rf"\b{re.escape(k.lower())}") for k in sub.keywords]
+    words = _words(sub)
     chosen: list[Paper] = []
     for paper, text in zip(papers, texts, strict=True):
-        if _matches(paper, text, sub, words):
+        if matches(paper, text, sub, words):
             chosen.append(paper)
             if len(chosen) == sub.max_papers:
                 break
@@ -171,19 +178,24 @@ def urls(settings: MailSettings, sub: Subscription) -> dict[str, str]:
 
 def digest_mail(
     settings: MailSettings, sub: Subscription, edition: Edition, papers: Sequence[Paper], now: datetime,
-    personal: bool = False, followed: Sequence[Paper] = (),
+    followed: Sequence[Paper] = (), plan: Plan | None = None,
 ) -> OutgoingMail:  # fmt: skip
-    """The edition's mail to ``sub``: ``followed`` (new matches of the reader's follows) first, then ``papers``."""
+    """The edition's mail to ``sub``: ``followed`` (new matches of the reader's follows) first, then ``papers``
+    (a personal ``plan``'s picks, with its marked extras after them, or the trending papers)."""
     links_ = urls(settings, sub)
     message_id = _message_id(settings)
+    personal = plan is not None
     what = "picked for you" if personal else "trending"
     subject = f"{edition.title}: {len(papers)} paper{'s' if len(papers) != 1 else ''} {what}"
+    if plan is not None and plan.level is not None and not papers:
+        subject = f"{edition.title}: nothing we are confident about today, {1 + bool(plan.explore)} to judge"
     if followed:
         subject = f"{edition.title}: {len(followed)} new from what you follow, {len(papers)} {what}"
     body = build(
         settings, sub.email, subject, "digest", message_id, now, links_["unsubscribe_url"], edition=edition,
         papers=papers, subscription=sub, manage_url=links_["manage_url"], followed=followed, personal=personal,
-        item_links=lambda paper: item_links(settings.base_url, settings.secret_key, sub, paper),
+        item_links=lambda paper: item_links(settings.base_url, settings.secret_key, sub, paper), plan=plan,
+        how=explanation(plan) if plan else "",
     )  # fmt: skip
     return OutgoingMail(sub.id, edition.key, sub.email, message_id, body)
 

@@ -44,11 +44,44 @@ def _int(value: str | int | None, name: str, default: int, low: int, high: int) 
     return number
 
 
+LEVELS = (0.1, 0.2, 0.3)  # "only what you are confident about": at most this share not for the reader
+_ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no", "")
+
+
+def confidence_level(value: str | float | None) -> float | None:
+    """A target level from a form ("20" percent, "0.2") or JSON; None (a fixed number) for empty or "off"."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "none")):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    number = number / 100 if number >= 1 else number
+    found = next((level for level in LEVELS if abs(level - number) < 1e-9), None)
+    if found is None:
+        raise BadRequest("confidence must be 10, 20 or 30 (percent not for you, at most), or empty for a fixed number")
+    return found
+
+
+def _switch(value: str | bool | None, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if value.strip().lower() in _ON:
+        return True
+    if value.strip().lower() in _OFF:
+        return False
+    raise BadRequest(f"{name} must be on or off")
+
+
 def preferences(
     frequency: str = "daily", weekday: str | int | None = None, categories: str = "", keywords: str = "",
     max_papers: str | int | None = None, min_upvotes: str | int | None = None, content: str = "trending",
+    confidence: str | float | None = None, explore: str | bool | None = None,
 ) -> Preferences:  # fmt: skip
-    """Preferences from form or JSON values, each checked with a message that names it."""
+    """Preferences from form or JSON values, each checked with a message that names it. ``confidence`` (a target
+    level) applies to "for you" digests only; ``explore`` defaults to on."""
     if frequency not in FREQUENCIES:
         raise BadRequest("frequency must be daily or weekly")
     if content not in CONTENTS:
@@ -60,9 +93,13 @@ def preferences(
         raise BadRequest("categories must be up to 20 arXiv categories such as cs.LG or math")
     if len(words) > 20 or not all(_KEYWORD.match(w) for w in words):
         raise BadRequest("keywords must be up to 20 words of letters, digits, + # . - _")
+    level = confidence_level(confidence)
+    if level is not None and content != "for_you":
+        raise BadRequest("confidence applies to digests picked for you: choose content for_you, or no confidence")
     return Preferences(
         frequency, _int(day, "weekday", 0, 0, 6), content, cats, words,
         _int(max_papers, "max_papers", 10, 1, MAX_PAPERS), _int(min_upvotes, "min_upvotes", 0, 0, 1_000_000),
+        level, _switch(explore, "explore", True),
     )  # fmt: skip
 
 

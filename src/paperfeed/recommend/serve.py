@@ -55,6 +55,25 @@ class Recommendation:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A recommended paper with its score by each model variant (``blend``, ``content``)."""
+
+    paper: Paper
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    keys: list[int]
+    parts: list[np.ndarray | None]  # content, graph, collective, popularity: 1 x len(keys) each
+    mixed: np.ndarray
+    liked: list[int]
+    interests: np.ndarray | None
+    text: str
+    words: lexical.LexicalProfile
+
+
 class ForYou:
     """Recommendations for one reader at a time over a store and its search engine's vectors."""
 
@@ -106,10 +125,44 @@ class ForYou:
     def recommend(self, user: User, window: str = "week", limit: int = 20) -> list[Recommendation]:
         """Up to ``limit`` papers for ``user`` from the latest day's or week's feed, or from every paper; never one
         the user upvoted, collected or dismissed."""
-        if window not in WINDOWS:
-            raise BadRequest(f"window must be one of {', '.join(WINDOWS)}")
         if not 1 <= limit <= 100:
             raise BadRequest("limit must be between 1 and 100")
+        ranked = self._rank(user, window)
+        if ranked is None:
+            return []
+        order = np.argsort(-ranked.mixed)[:limit]
+        papers = self.store.papers_by_key([ranked.keys[i] for i in order])
+        reasons = _Reasons(self.store, self.engine.vectors, ranked.liked, ranked.interests, ranked.text, ranked.words)
+        return [
+            Recommendation(papers[k], float(ranked.mixed[i]), reasons.why(papers[k], k, i, ranked.parts))
+            for i in order
+            if (k := ranked.keys[i]) in papers
+        ]
+
+    def scored(self, user: User, window: str = "week", limit: int = 100) -> list[Scored]:
+        """Like :meth:`recommend`, with each paper's score by every model variant (for conformal digests):
+        ``blend`` (the mix) and, when the content model has data, ``content`` (its z-scored part)."""
+        if not 1 <= limit <= 200:
+            raise BadRequest("limit must be between 1 and 200")
+        ranked = self._rank(user, window)
+        if ranked is None:
+            return []
+        order = np.argsort(-ranked.mixed)[:limit]
+        papers = self.store.papers_by_key([ranked.keys[i] for i in order])
+        content = zscore(ranked.parts[0])[0] if ranked.parts[0] is not None else None
+        out = []
+        for i in order:
+            if (k := ranked.keys[i]) in papers:
+                scores = {"blend": float(ranked.mixed[i])} | (
+                    {"content": float(content[i])} if content is not None else {}
+                )
+                out.append(Scored(papers[k], scores))
+        return out
+
+    def _rank(self, user: User, window: str) -> _Ranked | None:
+        """Every candidate's blended score and the models' parts; None when there is no candidate."""
+        if window not in WINDOWS:
+            raise BadRequest(f"window must be one of {', '.join(WINDOWS)}")
         interactions = self.reload()
         signals = self.store.signals(user.id)
         self.engine.refresh()
@@ -126,7 +179,7 @@ class ForYou:
         keys, upvotes = self._candidates(window, profile, words)
         keys = [k for k in keys if k not in seen]
         if not keys:
-            return []
+            return None
         content = _content_scores(vectors, profile, keys) if np.any(profile) else None
         warming = sum(vectors.vector(k) is not None for k in keys) < WARM * len(keys)
         if content is None or warming:
@@ -136,14 +189,7 @@ class ForYou:
         popular = np.log1p(np.array([upvotes.get(k, 0) for k in keys], dtype=np.float32))[None, :]
         parts = [content, collaborative, collective, popular]
         mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
-        order = np.argsort(-mixed)[:limit]
-        papers = self.store.papers_by_key([keys[i] for i in order])
-        reasons = _Reasons(self.store, vectors, liked, interests, words_of_reader, words)
-        return [
-            Recommendation(papers[keys[i]], float(mixed[i]), reasons.why(papers[keys[i]], keys[i], i, parts))
-            for i in order
-            if keys[i] in papers
-        ]
+        return _Ranked(keys, parts, mixed, liked, interests, words_of_reader, words)
 
     def _candidates(
         self, window: str, profile: np.ndarray, words: lexical.LexicalProfile
@@ -233,12 +279,12 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def digest_picks(foryou: ForYou, limit: int = 50) -> Callable[[Subscription, str], list[Paper]]:
-    """What the digests use for "for you" subscriptions: the account's recommendations from the window."""
+def digest_picks(foryou: ForYou, limit: int = 200) -> Callable[[Subscription, str], list[Scored]]:
+    """What the digests use for "for you" subscriptions: the account's scored recommendations from the window."""
 
-    def picks(sub: Subscription, window: str) -> list[Paper]:
+    def picks(sub: Subscription, window: str) -> list[Scored]:
         if sub.user_id is None:
             return []
-        return [r.paper for r in foryou.recommend(User(sub.user_id, ""), window=window, limit=limit)]
+        return foryou.scored(User(sub.user_id, ""), window=window, limit=limit)
 
     return picks

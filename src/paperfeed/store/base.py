@@ -11,6 +11,7 @@ from typing import Any, Literal
 from paperfeed.models import Paper
 from paperfeed.store.alerts import AlertStore
 from paperfeed.store.artifacts import ArtifactStore
+from paperfeed.store.digest_slots import DigestSlotData
 from paperfeed.store.digests import DigestData
 from paperfeed.store.enrichments import EnrichmentStore
 from paperfeed.store.follows import FollowStore
@@ -180,7 +181,16 @@ class SearchData(abc.ABC):
 
 
 class Store(
-    SearchData, ReaderData, DigestData, JobQueue, ArtifactStore, EnrichmentStore, FollowStore, AlertStore, LibraryStore
+    SearchData,
+    ReaderData,
+    DigestData,
+    DigestSlotData,
+    JobQueue,
+    ArtifactStore,
+    EnrichmentStore,
+    FollowStore,
+    AlertStore,
+    LibraryStore,
 ):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 

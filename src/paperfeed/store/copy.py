@@ -24,7 +24,7 @@ ORDER = (
     "papers", "paper_versions", "paper_categories", "paper_embeddings", "ingest_state", "removed_papers", "users",
     "sessions", "api_tokens", "votes", "comments", "collections", "collection_papers", "dismissals", "subscriptions",
     "outbox", "jobs", "artifacts", "paper_enrichment", "paper_authors", "follows", "webhooks", "alerts", "notes",
-    "reads", "digest_feedback",
+    "reads", "digest_feedback", "digest_slots",
 )  # fmt: skip
 TABLES = [metadata.tables[name] for name in ORDER]
 if {t.name for t in TABLES} | {schema_migrations.name} != set(metadata.tables):  # a new table must be listed

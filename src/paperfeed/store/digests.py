@@ -20,6 +20,8 @@ class Preferences:
     keywords: tuple[str, ...] = ()
     max_papers: int = 10
     min_upvotes: int = 0
+    confidence: float | None = None
+    explore: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -396,7 +396,25 @@ _V10_SQLITE = (
     "CREATE INDEX ix_outbox_due ON outbox (status, next_attempt_at)",
 )
 
-_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG, _V10_PG = (
+# conformal digests: a subscription's target level and exploration switch, and what each mail held (the random
+# calibration pick, the "something new" pick, the confident set) with the scores it had, for the labels
+_V11_SQLITE = (
+    "ALTER TABLE subscriptions ADD COLUMN confidence REAL",
+    "ALTER TABLE subscriptions ADD COLUMN explore INTEGER NOT NULL DEFAULT 1",
+    """CREATE TABLE digest_slots (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        edition TEXT NOT NULL,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        topic TEXT,
+        scores TEXT NOT NULL,
+        created_at DATETIME NOT NULL,
+        PRIMARY KEY (subscription_id, edition, paper_id)
+    )""",
+    "CREATE INDEX ix_digest_slots_kind ON digest_slots (kind, created_at)",
+)
+
+_V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG, _V10_PG, _V11_PG = (
     migrations_pg.V1,
     migrations_pg.V2,
     migrations_pg.V3,
@@ -407,6 +425,7 @@ _V1_PG, _V2_PG, _V3_PG, _V4_PG, _V5_PG, _V6_PG, _V7_PG, _V8_PG, _V9_PG, _V10_PG 
     migrations_pg.V8,
     migrations_pg.V9,
     migrations_pg.V10,
+    migrations_pg.V11,
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -420,6 +439,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "comments keep their sanitised HTML", _V8_SQLITE, _V8_PG),
     Migration(9, "enrichment: code links, key phrases, extracted summaries", _V9_SQLITE, _V9_PG),
     Migration(10, "follows, paper authors by key, personal feed tokens", _V10_SQLITE, _V10_PG),
+    Migration(11, "conformal digests: confidence level, exploration, what each mail held", _V11_SQLITE, _V11_PG),
 )
 
 _BOOKKEEPING = {

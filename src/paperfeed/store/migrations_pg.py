@@ -308,3 +308,19 @@ V10 = (
     "ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'mail'",
     "ALTER TABLE outbox ADD CONSTRAINT outbox_webhook_id_edition_key UNIQUE (webhook_id, edition)",
 )
+
+V11 = (
+    "ALTER TABLE subscriptions ADD COLUMN confidence DOUBLE PRECISION",
+    "ALTER TABLE subscriptions ADD COLUMN explore BOOLEAN NOT NULL DEFAULT TRUE",
+    """CREATE TABLE digest_slots (
+        subscription_id INTEGER NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+        edition TEXT NOT NULL,
+        paper_id INTEGER NOT NULL REFERENCES papers (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        topic TEXT,
+        scores TEXT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (subscription_id, edition, paper_id)
+    )""",
+    "CREATE INDEX ix_digest_slots_kind ON digest_slots (kind, created_at)",
+)

@@ -217,6 +217,25 @@ subscriptions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     # the mail's title links record "opened" (a reader may turn that off on the manage page; migration 10)
     sa.Column("record_opens", sa.Boolean, nullable=False, server_default="1"),
+    # "only what you are confident about": the target false-discovery rate (0.1, 0.2, 0.3), None for a fixed
+    # number; and whether "for you" mails carry one "something new" paper (migration 11)
+    sa.Column("confidence", sa.Float),
+    sa.Column("explore", sa.Boolean, nullable=False, server_default="1"),
+)
+
+# What each conformal or exploring mail held, with the model scores each paper had (JSON): kind "confident",
+# "probe" (the uniformly random calibration pick) or "explore" ("something new", ``topic`` its category). The
+# reader's feedback on these papers is what calibrates the next editions (paperfeed.digest.confident).
+digest_slots = sa.Table(
+    "digest_slots",
+    metadata,
+    sa.Column("subscription_id", sa.Integer, primary_key=True),
+    sa.Column("edition", sa.String, primary_key=True),
+    sa.Column("paper_id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("topic", sa.String),
+    sa.Column("scores", sa.String, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 outbox = sa.Table(

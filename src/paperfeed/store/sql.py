@@ -29,6 +29,7 @@ from paperfeed.store.schema import (
 from paperfeed.store.sql_alerts import AlertMixin
 from paperfeed.store.sql_ann import AnnMixin
 from paperfeed.store.sql_artifacts import ArtifactMixin
+from paperfeed.store.sql_digest_slots import DigestSlotMixin
 from paperfeed.store.sql_digests import DigestMixin
 from paperfeed.store.sql_enrich import EnrichmentMixin
 from paperfeed.store.sql_follows import FollowMixin
@@ -142,6 +143,7 @@ class SqlStore(
     ArtifactMixin,
     ReaderMixin,
     DigestMixin,
+    DigestSlotMixin,
     EnrichmentMixin,
     FollowMixin,
     LibraryMixin,

@@ -24,6 +24,7 @@ def _subscription(row: Any) -> Subscription:
         min_upvotes=row.min_upvotes, confirmed=row.confirmed_at is not None,
         active=row.unsubscribed_at is None and row.paused_at is None, user_id=row.user_id,
         permanent_failures=row.permanent_failures, record_opens=bool(row.record_opens),
+        confidence=row.confidence, explore=bool(row.explore),
     )  # fmt: skip
 
 
@@ -36,6 +37,8 @@ def _values(prefs: Preferences) -> dict[str, Any]:
         "keywords": " ".join(prefs.keywords),
         "max_papers": prefs.max_papers,
         "min_upvotes": prefs.min_upvotes,
+        "confidence": prefs.confidence,
+        "explore": prefs.explore,
     }
 
 

@@ -14,6 +14,7 @@ from paperfeed.digest import subscribe as subs
 from paperfeed.errors import PaperfeedError
 from paperfeed.http_edge import store_of
 from paperfeed.http_edge import subscribe as subscribe_request
+from paperfeed.models import Subscription
 from paperfeed.web.deps import CheckedForm, PostedForm, field, settings_of, viewer
 from paperfeed.web.pages import render
 
@@ -24,7 +25,7 @@ def _prefs(form: FormData) -> Any:
     return subs.preferences(
         field(form, "frequency", "daily"), field(form, "weekday", "0"), field(form, "categories"),
         field(form, "keywords"), field(form, "max_papers", "10"), field(form, "min_upvotes", "0"),
-        field(form, "content", "trending"),
+        field(form, "content", "trending"), field(form, "confidence"), field(form, "explore", "0"),
     )  # fmt: skip
 
 
@@ -32,17 +33,18 @@ def _prefs(form: FormData) -> Any:
 def subscribe_form(request: Request, email: str = "") -> Response:
     user = viewer(request)
     form = {"email": email[:320] or (user.email if user and user.email else ""), "frequency": "daily"}
-    return render(request, "subscribe.html", form=form, weekdays=subs.WEEKDAYS)
+    return render(request, "subscribe.html", form=form, weekdays=subs.WEEKDAYS, levels=subs.LEVELS)
 
 
 @router.post("/subscribe", response_class=HTMLResponse)
 def subscribe(request: Request, form: CheckedForm) -> Response:
-    entered = {k: field(form, k) for k in ("email", "frequency", "weekday", "categories", "keywords", "max_papers")}
+    entered = {k: field(form, k) for k in ("email", "frequency", "weekday", "categories", "keywords", "max_papers",
+                                           "content", "confidence", "explore")}  # fmt: skip
     try:
         sub = subscribe_request(request, entered["email"], _prefs(form), viewer(request))
     except PaperfeedError as exc:
         return render(request, "subscribe.html", status=exc.status, form=entered, weekdays=subs.WEEKDAYS,
-                      error=exc.message)  # fmt: skip
+                      levels=subs.LEVELS, error=exc.message)  # fmt: skip
     return render(request, "subscribe_done.html", subscription=sub, state="check")
 
 
@@ -52,28 +54,30 @@ def confirm(request: Request, token: str = "") -> Response:
     return render(request, "subscribe_done.html", subscription=sub, state="confirmed")
 
 
+def _manage_page(request: Request, sub: Subscription, token: str, saved: bool = False) -> Response:
+    store = store_of(request)
+    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
+                  saved=saved, counts=store.feedback_counts(sub.id), topics=store.feedback_by_topic(sub.id),
+                  levels=subs.LEVELS)  # fmt: skip
+
+
 @router.get("/subscribe/manage", response_class=HTMLResponse)
 def manage_form(request: Request, token: str = "") -> Response:
-    sub = subs.by_link(store_of(request), settings_of(request).secret_key, token)
-    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
-                  counts=store_of(request).feedback_counts(sub.id))  # fmt: skip
+    return _manage_page(request, subs.by_link(store_of(request), settings_of(request).secret_key, token), token)
 
 
 @router.post("/subscribe/manage", response_class=HTMLResponse)
 def manage(request: Request, form: CheckedForm) -> Response:
     token = field(form, "token")
     sub = subs.change(store_of(request), settings_of(request).secret_key, token, _prefs(form))
-    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
-                  saved=True, counts=store_of(request).feedback_counts(sub.id))  # fmt: skip
+    return _manage_page(request, sub, token, saved=True)
 
 
 @router.post("/subscribe/record-opens", response_class=HTMLResponse)
 def record_opens(request: Request, form: CheckedForm) -> Response:
     token = field(form, "token")
     sub = subs.by_link(store_of(request), settings_of(request).secret_key, token)
-    sub = store_of(request).set_record_opens(sub.id, field(form, "on") == "1")
-    return render(request, "subscribe_manage.html", subscription=sub, token=token, weekdays=subs.WEEKDAYS,
-                  saved=True, counts=store_of(request).feedback_counts(sub.id))  # fmt: skip
+    return _manage_page(request, store_of(request).set_record_opens(sub.id, field(form, "on") == "1"), token, True)
 
 
 @router.get("/digest/feedback", response_class=HTMLResponse)
