@@ -47,7 +47,7 @@ def test_help_explains(run: Run) -> None:
 
 
 def test_init_import_papers_show_stats(run: Run, papers_file: Path) -> None:
-    assert "applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]" in run("init").output
+    assert "applied migrations [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]" in run("init").output
     assert "already up to date" in run("init").output
     imported = run("import", str(papers_file), "--json")
     assert imported.exit_code == 0
