@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-random lint bench clean browser
+.PHONY: install run test test-random lint bench clean browser axe
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,12 +41,18 @@ browser:
 		 (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1))) || \
 		echo "chromium is not installed: the browser tests will be skipped"
 
-## Every check CI runs: ruff, mypy, then the whole pytest suite (with the browser tests).
-test: lint browser
+## axe-core from npm (package-lock.json) for the accessibility tests; skipped where npm is missing: those
+## tests then skip with a reason.
+axe:
+	@test -f node_modules/axe-core/axe.min.js || (command -v npm >/dev/null 2>&1 && \
+		npm ci --no-audit --no-fund --silent) || echo "npm is not available: the accessibility tests will be skipped"
+
+## Every check CI runs: ruff, mypy, then the whole pytest suite (with the browser and accessibility tests).
+test: lint browser axe
 	$(BIN)/python -m pytest
 
 ## The suite in three shuffled orders (pytest-randomly): no test may depend on another's order or leftovers.
-test-random: install browser
+test-random: install browser axe
 	for seed in 1 2 3; do $(BIN)/python -m pytest -o addopts="-ra --strict-markers" -p randomly \
 		--randomly-seed=$$seed -q || exit 1; done
 

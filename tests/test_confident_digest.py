@@ -51,8 +51,10 @@ def filled(store: Store) -> Store:
     return store
 
 
-def _sub(store: Store, email_: str, user_id: int | None, **prefs: object) -> Subscription:
-    sub, _ = store.save_subscription(email_, subs.preferences(content="for_you", **prefs), user_id, NOW)  # type: ignore[arg-type]
+def _sub(store: Store, email_: str, user_id: int | None, confidence: str = "", max_papers: str = "10",
+         explore: str = "1", frequency: str = "daily") -> Subscription:  # fmt: skip
+    prefs = subs.preferences(frequency, None, "", "", max_papers, None, "for_you", confidence, explore)
+    sub, _ = store.save_subscription(email_, prefs, user_id, NOW)
     return store.confirm_subscription(sub.id, NOW)
 
 

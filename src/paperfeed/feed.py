@@ -9,14 +9,14 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from paperfeed import daterange
 from paperfeed.errors import BadRequest, NotFound
 from paperfeed.ingest.normalize import InvalidRecord, parse_arxiv_id
-from paperfeed.models import Enrichment, Paper
+from paperfeed.models import Collection, Enrichment, Paper
 from paperfeed.recommend import trending
 from paperfeed.search.engine import SearchEngine, SearchMode, SearchResults, SearchSort, Window
 from paperfeed.search.query import parse_date_bound
@@ -55,6 +55,8 @@ class FeedPage:
     previous: str | None  # label of the previous period (for days: the previous day that has papers)
     next: str | None
     note: str | None = None  # how the page is ordered, when that is not what was asked (no votes yet)
+    category: str | None = None  # the category the page is filtered to
+    categories: list[tuple[str, int]] = field(default_factory=list)  # the period's largest, for filter chips
 
     @property
     def pages(self) -> int:
@@ -172,7 +174,20 @@ def feed(
         following = after.isoformat() if after else None
     else:
         previous, following = _shift(period, forward=False), _shift(period, forward=True)
-    return FeedPage(period, papers, total, page, limit, previous, following, note)
+    categories = store.category_counts(period.start, period.end)
+    return FeedPage(period, papers, total, page, limit, previous, following, note, category, categories)
+
+
+_CATEGORY = re.compile(r"^[a-z-]{2,20}(\.[A-Za-z-]{1,20})?$")
+
+
+def parse_category(value: str | None) -> str | None:
+    """An arXiv category to filter by (``cs.LG``, ``hep-th``), None for empty, or BadRequest naming it."""
+    if value is None or not value.strip():
+        return None
+    if not _CATEGORY.match(value.strip()):
+        raise BadRequest("category must be an arXiv category such as cs.LG or hep-th")
+    return value.strip()
 
 
 def arxiv_id(raw: str) -> str:
@@ -192,6 +207,38 @@ def paper(store: Store, raw_id: str) -> Paper:
     if found is None:
         raise NotFound(f"paper {arxiv_id(raw_id)} is not in this instance")
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """What leads onward from a paper besides similar meaning: its upvoters' other upvotes, its collections."""
+
+    also_upvoted: list[tuple[Paper, int]]
+    collections: list[Collection]
+
+
+def related(store: Store, raw_id: str, limit: int = 5) -> Related:
+    """What readers who upvoted the paper also upvoted, and the public collections that hold it."""
+    found = paper(store, raw_id)
+    return Related(store.also_upvoted(found.arxiv_id, limit), store.collections_with(found.arxiv_id))
+
+
+def related_dict(found: Related) -> dict[str, Any]:
+    """The JSON shape of :class:`Related` (``/api/papers/{id}/related``)."""
+    return {
+        "alsoUpvoted": [{"paper": p.as_dict(), "readers": n} for p, n in found.also_upvoted],
+        "collections": [_collection_dict(c) for c in found.collections],
+    }
+
+
+def _collection_dict(c: Collection) -> dict[str, Any]:
+    return {
+        "owner": c.owner,
+        "name": c.name,
+        "slug": c.slug,
+        "size": c.size,
+        "url": f"/u/{c.owner}/collections/{c.slug}",
+    }
 
 
 def enrichments(store: Store, papers: Sequence[Paper]) -> dict[str, Enrichment]:
@@ -299,6 +346,8 @@ def feed_page_dict(result: FeedPage) -> dict[str, Any]:
         "previous": result.previous,
         "next": result.next,
         "note": result.note,
+        "category": result.category,
+        "categories": [{"name": c, "count": n} for c, n in result.categories],
         "papers": [p.as_dict() for p in result.papers],
     }
 

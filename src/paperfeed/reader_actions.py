@@ -31,7 +31,7 @@ FetchPaper = Callable[[str], Paper | None]  # arXiv id -> its metadata from arXi
 @functools.cache
 def _markdown() -> MarkdownIt:
     # CommonMark with raw HTML switched off: a "<script>" in a comment is text, then nh3 checks the result
-    return MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
+    return MarkdownIt("commonmark", {"html": False, "linkify": True}).enable("linkify").disable("image")
 
 
 def render_markdown(body: str) -> str:

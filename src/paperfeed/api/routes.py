@@ -82,6 +82,12 @@ def paper_similar(
     return feed.search_results_dict(results)
 
 
+@router.get("/papers/{arxiv_id}/related", summary="What its upvoters also upvoted, its public collections (native)")
+def related_papers(request: Request, arxiv_id: str) -> dict[str, Any]:
+    """The twin of the paper page's "readers who upvoted this also upvoted" and "in collections"."""
+    return feed.related_dict(feed.related(store_of(request), arxiv_id))
+
+
 @router.get("/papers/{arxiv_id}", summary="One paper (Hugging Face Papers API compatible)")
 def paper(request: Request, arxiv_id: str) -> dict[str, Any]:
     found = feed.paper(store_of(request), arxiv_id)
@@ -113,7 +119,7 @@ def feed_page(
 ) -> dict[str, Any]:  # fmt: skip
     """``hide_read=1`` (with a token or session) leaves out the papers the caller marked read, on this page."""
     result = feed.feed(
-        store_of(request), feed.period_of(day=date, week=week, month=month), category=category or None,
+        store_of(request), feed.period_of(day=date, week=week, month=month), category=feed.parse_category(category),
         sort=feed.parse_sort(sort), page=int_param(page, "page", 1, 1, 100_000),
         limit=int_param(limit, "limit", 50, 1, feed.MAX_LIMIT),
     )  # fmt: skip

@@ -44,14 +44,21 @@ class PaperLinks:
 def urls(text: str) -> list[str]:
     """Every URL in ``text``, in order, with LaTeX braces and sentence punctuation taken off its end, and a
     scheme put in front where the text left it out."""
+    return [url for _, _, url in url_spans(text)]
+
+
+def url_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, url) of every URL in ``text``: the characters it spans as written, and the URL as
+    :func:`urls` gives it (for links in displayed text)."""
     found = []
     for match in _URL.finditer(text or ""):
         url = match.group(0).rstrip(_TRAILING)
         if url.count("(") < url.count(")"):  # "(see https://x.io/a)": the bracket belongs to the sentence
             url = url[: url.rfind(")")]
+        end = match.start() + len(url)
         if not url.lower().startswith(("http://", "https://")):
             url = "https://" + url
-        found.append(url)
+        found.append((match.start(), end, url))
     return found
 
 

@@ -18,6 +18,7 @@ from paperfeed.store.follows import FollowStore
 from paperfeed.store.library import LibraryStore
 from paperfeed.store.queue import JobQueue
 from paperfeed.store.readers import ReaderData
+from paperfeed.store.related import RelatedStore
 
 SortOrder = Literal["upvotes", "newest", "oldest"]
 
@@ -191,6 +192,7 @@ class Store(
     FollowStore,
     AlertStore,
     LibraryStore,
+    RelatedStore,
 ):
     """Persistence for papers, ingestion state and the community. All writes are atomic per call.
 
@@ -257,6 +259,11 @@ class Store(
     @abc.abstractmethod
     def count_papers(self, start: date, end: date, *, category: str | None = None, submitter: str | None = None) -> int:
         """How many papers list_papers would page through."""
+
+    @abc.abstractmethod
+    def category_counts(self, start: date, end: date, limit: int = 12) -> list[tuple[str, int]]:
+        """The categories (primary or cross-listed) with the most papers whose feed date lies in [start, end],
+        most first, with their counts."""
 
     @abc.abstractmethod
     def latest_feed_date(self) -> date | None:

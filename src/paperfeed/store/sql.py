@@ -36,6 +36,7 @@ from paperfeed.store.sql_follows import FollowMixin
 from paperfeed.store.sql_library import LibraryMixin
 from paperfeed.store.sql_queue import JobMixin
 from paperfeed.store.sql_readers import ReaderMixin
+from paperfeed.store.sql_related import RelatedMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
 
 _SQLITE_PRAGMAS = (
@@ -144,6 +145,7 @@ class SqlStore(
     ReaderMixin,
     DigestMixin,
     DigestSlotMixin,
+    RelatedMixin,
     EnrichmentMixin,
     FollowMixin,
     LibraryMixin,
@@ -442,6 +444,19 @@ class SqlStore(
         query = sa.select(sa.func.count()).select_from(papers).where(self._window(start, end, category, submitter))
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+    def category_counts(self, start: date, end: date, limit: int = 12) -> list[tuple[str, int]]:
+        count = sa.func.count()
+        query = (
+            sa.select(paper_categories.c.category, count)
+            .join(papers, papers.c.arxiv_id == paper_categories.c.arxiv_id)
+            .where(self._window(start, end, None))
+            .group_by(paper_categories.c.category)
+            .order_by(count.desc(), paper_categories.c.category)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(str(c), int(n)) for c, n in conn.execute(query).all()]
 
     def latest_feed_date(self) -> date | None:
         with self._read() as conn:

@@ -15,7 +15,8 @@ from markupsafe import Markup, escape
 from paperfeed import feed, library, reader_actions
 from paperfeed.errors import Conflict
 from paperfeed.http_edge import cached, engine_of, int_param, site_of, store_of
-from paperfeed.models import Author
+from paperfeed.ingest.links import url_spans
+from paperfeed.models import Author, Paper
 from paperfeed.paper_markdown import paper_markdown
 from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
@@ -42,6 +43,21 @@ def author_links(authors: Sequence[Author]) -> Markup:
     )
 
 
+def linkify(text: str) -> Markup:
+    """Plain text as HTML with its URLs as links (text escaped; links marked nofollow, opened without referrer
+    rights), the URLs found as the enrichment finds them (paperfeed.ingest.links)."""
+    parts, at = [], 0
+    for start, end, url in url_spans(text):
+        parts += [
+            escape(text[at:start]),
+            Markup('<a href="{}" rel="nofollow noopener">{}</a>').format(url, text[start:end]),
+        ]
+        at = end
+    parts.append(escape(text[at:]))
+    return Markup("").join(parts)
+
+
+templates.env.filters["linkify"] = linkify
 templates.env.filters["marked"] = marked
 templates.env.filters["author_links"] = author_links
 
@@ -58,8 +74,14 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
 
 
 @router.get("/", response_class=HTMLResponse)
-async def latest(request: Request, sort: str = "trending", page: str | None = None) -> Response:
-    return await _feed(request, sort=sort, page=page)
+async def latest(request: Request, sort: str = "trending", page: str | None = None,
+                 category: str | None = None) -> Response:  # fmt: skip
+    return await _feed(request, sort=sort, page=page, category=category)
+
+
+@router.get("/help", response_class=HTMLResponse)
+def help_page(request: Request) -> HTMLResponse:
+    return render(request, "help.html")
 
 
 @router.get("/papers/date")
@@ -70,28 +92,32 @@ def pick_day(day: str = "") -> RedirectResponse:
 
 
 @router.get("/papers/date/{day}", response_class=HTMLResponse)
-async def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None) -> Response:
-    return await _feed(request, day=day, sort=sort, page=page)
+async def by_day(request: Request, day: str, sort: str = "trending", page: str | None = None,
+                 category: str | None = None) -> Response:  # fmt: skip
+    return await _feed(request, day=day, sort=sort, page=page, category=category)
 
 
 @router.get("/papers/week/{week}", response_class=HTMLResponse)
-async def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None) -> Response:
-    return await _feed(request, week=week, sort=sort, page=page)
+async def by_week(request: Request, week: str, sort: str = "trending", page: str | None = None,
+                  category: str | None = None) -> Response:  # fmt: skip
+    return await _feed(request, week=week, sort=sort, page=page, category=category)
 
 
 @router.get("/papers/month/{month}", response_class=HTMLResponse)
-async def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None) -> Response:
-    return await _feed(request, month=month, sort=sort, page=page)
+async def by_month(request: Request, month: str, sort: str = "trending", page: str | None = None,
+                   category: str | None = None) -> Response:  # fmt: skip
+    return await _feed(request, month=month, sort=sort, page=page, category=category)
 
 
 async def _feed(
     request: Request, *, sort: str, page: str | None, day: str | None = None, week: str | None = None,
-    month: str | None = None,
+    month: str | None = None, category: str | None = None,
 ) -> Response:  # fmt: skip
     def make() -> HTMLResponse:
         page_number = int_param(page, "page", 1, 1, 100_000)
         period, order = feed.period_of(day=day, week=week, month=month), feed.parse_sort(sort)
-        result = feed.feed(store_of(request), period, sort=order, page=page_number, limit=30)
+        chosen = feed.parse_category(category)
+        result = feed.feed(store_of(request), period, category=chosen, sort=order, page=page_number, limit=30)
         hide = request.query_params.get("hide_read") == "1"
         user = viewer(request)
         shown, hidden = library.unread(store_of(request), user, result.papers) if hide else (result.papers, 0)
@@ -127,7 +153,13 @@ def paper(request: Request, arxiv_id: str, comments: str | None = None) -> HTMLR
     return render(
         request, "paper.html", paper=found, similar=similar, comments=thread, voted=voted_ids(request, [found]),
         collections=lists, html_of=reader_actions.html_of, extra=extra, note=note, read=read,
+        related=feed.related(store_of(request), found.arxiv_id), share=_share_url(request, found),
     )  # fmt: skip
+
+
+def _share_url(request: Request, found: Paper) -> str:
+    """The paper's link on this instance, from PAPERFEED_BASE_URL (never the request's Host)."""
+    return f"{site_of(request).settings.base_url.rstrip('/')}/papers/{found.arxiv_id}"
 
 
 @router.get("/search", response_class=HTMLResponse)
