@@ -12,7 +12,7 @@ from paperfeed.accounts import Session
 from paperfeed.errors import PaperfeedError, TooManyRequests, Unauthorized
 from paperfeed.http_edge import client_address, site_of, store_of
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, CheckedForm, field, require_user, viewer
+from paperfeed.web.deps import CSRF_COOKIE, SESSION_COOKIE, CheckedForm, field, local_path, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -20,9 +20,7 @@ router = APIRouter()
 
 def safe_next(value: str | None) -> str:
     """Where to go after logging in: a path on this site only (no //host or scheme: no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/"
+    return local_path(value or "", "/")
 
 
 def new_csrf_cookie(request: Request, response: Response) -> None:

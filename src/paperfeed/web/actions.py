@@ -11,7 +11,7 @@ from paperfeed import reader_actions
 from paperfeed.errors import PaperfeedError
 from paperfeed.http_edge import counted_write, site_of, store_of
 from paperfeed.models import User
-from paperfeed.web.deps import CheckedForm, field, require_user, viewer
+from paperfeed.web.deps import CheckedForm, field, local_path, require_user, viewer
 from paperfeed.web.pages import render
 
 router = APIRouter()
@@ -28,8 +28,9 @@ def back(path: str) -> RedirectResponse:
 
 @router.post("/papers/{arxiv_id}/upvote")
 def upvote(request: Request, arxiv_id: str, form: CheckedForm) -> Response:
+    """Back to ``next`` (a list the card was on) when it is a path on this site, else to the paper."""
     result = reader_actions.vote(store_of(request), writer(request), arxiv_id, field(form, "up", "1") != "0")
-    return back(f"/papers/{result.arxiv_id}#votes")
+    return back(local_path(field(form, "next"), f"/papers/{result.arxiv_id}#votes"))
 
 
 @router.post("/papers/{arxiv_id}/comments")

@@ -80,6 +80,12 @@ CheckedForm = Annotated[FormData, Depends(checked_form)]
 PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
+def local_path(path: str, default: str = "/follows") -> str:
+    """``path`` when it is a path on this site, else ``default`` (a form's ``next`` never leads elsewhere)."""
+    ok = path.startswith("/") and not path.startswith("//") and "\\" not in path and len(path) <= 2000
+    return path if ok else default
+
+
 def field(form: FormData, name: str, default: str = "") -> str:
     value = form.get(name, default)
     return value if isinstance(value, str) else default

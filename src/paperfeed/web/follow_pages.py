@@ -14,18 +14,12 @@ from paperfeed.errors import NotFound
 from paperfeed.http_edge import engine_of, int_param, site_of, store_of
 from paperfeed.models import Paper
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import CheckedForm, field, settings_of, viewer
+from paperfeed.web.deps import CheckedForm, field, local_path, settings_of, viewer
 from paperfeed.web.feeds import TYPES, feed_response
 from paperfeed.web.pages import render
 
 router = APIRouter()
 FEED_TYPES = {*TYPES, "json"}
-
-
-def local_path(path: str, default: str = "/follows") -> str:
-    """``path`` when it is a path on this site, else ``default`` (a form's ``next`` never leads elsewhere)."""
-    ok = path.startswith("/") and not path.startswith("//") and "\\" not in path and len(path) <= 2000
-    return path if ok else default
 
 
 @router.get("/follows", response_class=HTMLResponse)

@@ -10,8 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from paperfeed import feed, library
 from paperfeed.http_edge import import_file, seed_ask, store_of
 from paperfeed.web.actions import back, writer
-from paperfeed.web.deps import CheckedForm, field
-from paperfeed.web.follow_pages import local_path
+from paperfeed.web.deps import CheckedForm, field, local_path
 from paperfeed.web.pages import render
 
 router = APIRouter()
