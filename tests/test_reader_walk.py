@@ -29,8 +29,10 @@ VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("walk")
-    app = create_app(load_settings(database_url=f"sqlite:///{folder / 'site.db'}", data_dir=folder,
-                                   secret_key="walk-test-" + "w" * 40, page_cache_seconds=0, jobs_in_process=False))  # fmt: skip
+    database = f"sqlite:///{folder / 'site.db'}"
+    settings = load_settings(database_url=database, data_dir=folder, secret_key="walk-test-" + "w" * 40,
+                             page_cache_seconds=0, jobs_in_process=False)  # fmt: skip
+    app = create_app(settings)
     store = site_of_app(app).services.store
     store.migrate()
     day = [paper(n, arxiv_id=f"2501.{n + 100:05d}", feed_date=DAY, upvotes=n % 3) for n in range(45)]
