@@ -91,13 +91,13 @@ def test_reader_journey_in_chromium(site: str, tmp_path: Path) -> None:
         assert after.index("2503.00003") < before.index("2503.00003")  # it moved up in trending
 
         page.goto(site + "/papers/2503.00001")
-        page.wait_for_selector("h1 .katex")  # the vendored KaTeX rendered the title's math
+        page.wait_for_selector("h1 math msub, h1 math mi")  # the title's math, as MathML from the server
         assert "Entmax" in page.locator("h1").inner_text()
         browser.close()
 
 
 def test_pages_and_api_docs_run_under_the_content_security_policy(site: str, tmp_path: Path) -> None:
-    """No script or style is blocked by the CSP (KaTeX renders, Swagger UI starts from its vendored files), at
+    """No script or style is blocked by the CSP (math shows as MathML, Swagger UI starts from its vendored files), at
     desktop and at phone width; screenshots of each are left in tmp_path to look at."""
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
@@ -112,7 +112,7 @@ def test_pages_and_api_docs_run_under_the_content_security_policy(site: str, tmp
 
             page.on("console", watch)
             page.goto(site + "/papers/2503.00001")
-            page.wait_for_selector("h1 .katex")
+            page.wait_for_selector("h1 math mi")
             page.screenshot(path=str(tmp_path / f"paper-{width}.png"), full_page=True)
             page.goto(site + "/api/docs")
             page.wait_for_selector(".opblock")  # Swagger UI drew the operations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from paperfeed.paper_markdown import paper_markdown
 from paperfeed.search.engine import MODES, SORTS, parse_mode, parse_sort
 from paperfeed.search.keyword import Snippet
 from paperfeed.web.deps import CSRF_COOKIE, csrf_token, viewer, voted_ids
+from paperfeed.web.mathml import title_html, with_math
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 router = APIRouter()
@@ -57,7 +59,15 @@ def linkify(text: str) -> Markup:
     return Markup("").join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
+def abstract_html(text: str) -> Markup:
+    """An abstract as HTML: math as MathML, URLs as links, the rest escaped."""
+    return with_math(text, linkify)
+
+
 templates.env.filters["linkify"] = linkify
+templates.env.filters["math"] = title_html
+templates.env.filters["abstract"] = abstract_html
 templates.env.filters["marked"] = marked
 templates.env.filters["author_links"] = author_links
 

@@ -26,9 +26,9 @@ from paperfeed.errors import BadRequest
 
 log = logging.getLogger("paperfeed.web")
 
-# Nothing inline at all: KaTeX and Swagger UI style what they render through the DOM (which a policy does not
-# block), not through style attributes in markup, and both start from vendored files. Checked in Chromium with
-# the policy on (tests/test_browser.py): no violation is reported on the paper page or /api/docs.
+# Nothing inline at all: math is MathML rendered on the server (no style attributes), and Swagger UI styles
+# what it renders through the DOM (which a policy does not block) and starts from vendored files. Checked in
+# Chromium with the policy on (tests/test_browser.py): no violation is reported on the paper page or /api/docs.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
