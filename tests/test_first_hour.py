@@ -119,8 +119,12 @@ def test_status_says_how_far_the_instance_has_come(tmp_path: Path, static: Stati
     assert "still warming up" in page  # the search page says so too
 
 
-def test_for_you_is_personal_from_three_upvotes_with_no_vectors(tmp_path: Path, arxiv_file: Path) -> None:
-    """On real arXiv papers with no vector at all: three upvotes in one category steer the week's picks."""
+@pytest.mark.parametrize("tier", ["no vectors", "first tier only"])
+def test_for_you_is_personal_from_three_upvotes_before_minilm(
+    tmp_path: Path, arxiv_file: Path, static: StaticEmbedder, tier: str
+) -> None:
+    """On real arXiv papers with no vector at all, or with only the first tier's: three upvotes in one category
+    steer the week's picks."""
     with gzip.open(arxiv_file, "rt") as lines:
         records = [json.loads(line) for line in lines]
     last = max(r["first_seen_date"] for r in records if r.get("first_seen_date"))
@@ -130,8 +134,11 @@ def test_for_you_is_personal_from_three_upvotes_with_no_vectors(tmp_path: Path, 
     store = open_store(new_database_url("sqlite", tmp_path))
     store.migrate()
     import_file(store, sample)
-    engine = SearchEngine(store, tmp_path / "index-fy", Embedder())
+    if tier == "first tier only":
+        assert embed_papers(store, static).embedded > 100
+    engine = SearchEngine(store, tmp_path / "index-fy", Embedder(), first_tier=static if tier != "no vectors" else None)
     engine.refresh()
+    assert engine.tiers.coverage().main == 0 and (engine.tiers.coverage().first > 0) == (tier != "no vectors")
     foryou = ForYou(store, engine)
     reader = accounts.sign_up(store, "newreader", "a long password")
     week = [p for p in store.papers_by_key(_week_keys(store)).values()]

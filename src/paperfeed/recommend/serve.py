@@ -28,15 +28,16 @@ from datetime import timedelta
 import numpy as np
 import scipy.sparse as sp
 
-from paperfeed.errors import BadRequest
+from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.models import Paper, Subscription, User
 from paperfeed.recommend import lexical
 from paperfeed.recommend.algorithms import Blend, zscore
 from paperfeed.recommend.collective import ARTIFACT, CollectiveModel
 from paperfeed.recommend.interactions import Interactions, fit_interactions, recommend_text
 from paperfeed.recommend.refit import BLEND_STATE
-from paperfeed.search.embed import DIM
+from paperfeed.search.embed import DIM, paper_text
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.tiers import QueryVectors
 from paperfeed.search.vectors import VectorIndex
 from paperfeed.store import Store
 
@@ -182,14 +183,42 @@ class ForYou:
             return None
         content = _content_scores(vectors, profile, keys) if np.any(profile) else None
         warming = sum(vectors.vector(k) is not None for k in keys) < WARM * len(keys)
-        if content is None or warming:
-            content = lexical.scores(self.engine.keyword, words, keys) if not words.empty else content
+        if content is None or warming:  # most candidates have no MiniLM vector yet: words and provisional vectors
+            tiered = self._tiered_content(profile, mine, words_of_reader, keys)
+            lexical_part = lexical.scores(self.engine.keyword, words, keys) if not words.empty else None
+            content = (
+                _mean_of_standardised([tiered, lexical_part])
+                if tiered is not None or lexical_part is not None
+                else content
+            )
         collaborative = _collaborative(interactions, signals.liked, keys)
         collective = self.collective.score(signals.liked, keys, self._describe) if self.collective else None
         popular = np.log1p(np.array([upvotes.get(k, 0) for k in keys], dtype=np.float32))[None, :]
         parts = [content, collaborative, collective, popular]
         mixed = self.blend.combine([len(signals.liked)], parts)[0] if any(p is not None for p in parts) else popular[0]
         return _Ranked(keys, parts, mixed, liked, interests, words_of_reader, words)
+
+    def _tiered_content(
+        self, profile: np.ndarray, mine: Sequence[Paper], interests: str, keys: Sequence[int]
+    ) -> np.ndarray | None:
+        """The content model over both vector tiers (paperfeed.search.tiers): each candidate scored in the tier it
+        has, the first tier's profile made from the liked papers' texts by the static model. None when fewer
+        than WARM of the candidates have a vector in either tier."""
+        tiers, first = self.engine.tiers, self.engine.first_tier
+        if first is None or not tiers.coverage().first:
+            return None
+        texts = [paper_text(p.title, p.abstract) for p in mine] + ([interests] if interests else [])
+        if not texts:
+            return None
+        try:
+            first_profile = _unit(np.sum(first.encode(texts), axis=0))
+        except PaperfeedError:  # the static model cannot load: the words alone
+            return None
+        main = _unit(profile) if np.any(profile) and len(tiers.main) else None
+        scores = tiers.z_scores(QueryVectors(main, first_profile), keys)
+        if len(scores) < WARM * len(keys):
+            return None
+        return np.array([[scores.get(k, 0.0) for k in keys]], dtype=np.float32)
 
     def _candidates(
         self, window: str, profile: np.ndarray, words: lexical.LexicalProfile
@@ -217,6 +246,13 @@ def _collaborative(interactions: Interactions, liked: Sequence[int], keys: Seque
     scores = interactions.model.score(row)[0]
     papers = interactions.papers
     return np.array([[scores[papers[k]] if k in papers else 0.0 for k in keys]], dtype=np.float32)
+
+
+def _mean_of_standardised(parts: Sequence[np.ndarray | None]) -> np.ndarray:
+    """The mean of the parts' z-scores (1 x n each), over those that exist."""
+    present = [zscore(p) for p in parts if p is not None]
+    out: np.ndarray = np.mean(present, axis=0).astype(np.float32)
+    return out
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
