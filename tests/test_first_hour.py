@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -168,7 +169,8 @@ def _week_keys(store: Store) -> list[int]:
 def test_the_embedding_path_is_chosen_once_and_remembered(store: Store, embedder: Embedder) -> None:
     store.upsert_papers(corpus())
     chosen = choose_path(store, Embedder())
-    assert chosen["precision"] in ("bf16", "fp32") and chosen["fp32_per_second"]
+    assert chosen["precision"] in ("bf16", "fp32", "int8") and chosen["fp32_per_second"] and chosen["int8_per_second"]
+    assert 0.9 < float(str(chosen["int8_agreement"])) <= 1.0  # int8's vectors, compared with fp32's
     assert store.get_state(PATH_STATE) == chosen
     again = Embedder()
     assert choose_path(store, again) == chosen and again.requested == chosen["precision"]  # not timed again
@@ -211,3 +213,17 @@ def test_a_paper_without_minilm_is_embedded_once_for_its_similar_papers(
     again = [h.paper.arxiv_id for h in engine.similar("2501.00009", limit=3).hits]
     assert first == again and len(first) == 3
     assert len(counting.queries) == 1  # the second view reused the first's vector
+
+
+def test_int8_vectors_agree_with_fp32_and_a_disagreeing_int8_is_never_chosen(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed.search import embed_job
+
+    texts = [f"{title}. {abstract}" for title, abstract, *_ in TOPICS]
+    fp32, int8 = Embedder("fp32").encode(texts), Embedder("int8").encode(texts)
+    assert int8.shape == fp32.shape and float(np.mean(np.sum(fp32 * int8, axis=1))) > 0.95
+    store.upsert_papers(corpus())
+    monkeypatch.setattr(embed_job, "INT8_AGREEMENT", 1.01)  # no int8 can agree that well: never chosen
+    chosen = choose_path(store, Embedder())
+    assert chosen["precision"] != "int8" and chosen["int8_per_second"]

