@@ -49,13 +49,31 @@ class Plan:
     slots: list[Slot] = field(default_factory=list)
 
 
-def plan(store: Store, sub: Subscription, scored: Sequence[Scored], now: datetime, rng: np.random.Generator) -> Plan:
-    """The mail of ``sub`` from its candidates ``scored`` (best first, the subscription's filters applied)."""
+class Pools:
+    """Every reader's judged random picks per frequency, read once for an edition run (not once per reader)."""
+
+    def __init__(self, store: Store, now: datetime) -> None:
+        self.store, self.since = store, now - timedelta(days=CALIBRATION_DAYS)
+        self._by_frequency: dict[str, list[Labelled]] = {}
+
+    def of(self, frequency: str) -> list[Labelled]:
+        if frequency not in self._by_frequency:
+            found = self.store.labelled_slots("probe", self.since, frequency=frequency, limit=POOLED)
+            self._by_frequency[frequency] = found
+        return self._by_frequency[frequency]
+
+
+def plan(
+    store: Store, sub: Subscription, scored: Sequence[Scored], now: datetime, rng: np.random.Generator,
+    pools: Pools | None = None,
+) -> Plan:  # fmt: skip
+    """The mail of ``sub`` from its candidates ``scored`` (best first, the subscription's filters applied);
+    ``pools`` shares other readers' judged picks between the readers of one run."""
     if sub.confidence is None:
         picks = [s.paper for s in scored[: sub.max_papers]]
         out = Plan(picks, slots=[Slot(p.arxiv_id, "confident", _scores(scored, p)) for p in picks])
     else:
-        out = _conformal(store, sub, scored, now, rng)
+        out = _conformal(store, sub, scored, now, rng, pools or Pools(store, now))
     return _with_exploration(store, sub, scored, out, now, rng) if sub.explore else out
 
 
@@ -64,7 +82,7 @@ def _scores(scored: Sequence[Scored], paper: Paper) -> dict[str, float]:
 
 
 def _conformal(store: Store, sub: Subscription, scored: Sequence[Scored], now: datetime,
-               rng: np.random.Generator) -> Plan:  # fmt: skip
+               rng: np.random.Generator, pools: Pools) -> Plan:  # fmt: skip
     level = float(sub.confidence or 0.2)
     if not scored:
         return Plan([], level=level)
@@ -72,8 +90,7 @@ def _conformal(store: Store, sub: Subscription, scored: Sequence[Scored], now: d
     calib: list[Labelled] = store.labelled_slots("probe", since, subscription_id=sub.id)
     pooled = len(calib) < WARM
     if pooled:
-        others = store.labelled_slots("probe", since, frequency=sub.frequency, limit=POOLED)
-        calib = calib + [c for c in others if c.subscription_id != sub.id]
+        calib = calib + [c for c in pools.of(sub.frequency) if c.subscription_id != sub.id]
     models = [m for m in MODELS if all(m in s.scores for s in scored) and all(m in c.scores for c in calib)]
     picks: list[Paper] = []
     model = None

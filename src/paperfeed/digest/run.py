@@ -69,6 +69,7 @@ def compose(
     papers. ``rng`` draws the random and "something new" picks (by default seeded from the OS)."""
     now = now or datetime.now(UTC)
     rng = rng or np.random.default_rng(secrets.randbits(64))
+    pools = confident.Pools(store, now)  # other readers' judged picks, read once for the whole run
     report = ComposeReport()
     for edition, subscribers in due_editions(store, day):
         report.editions.append(edition.key)
@@ -83,7 +84,7 @@ def compose(
             if sub.id in done:
                 continue
             picked = _personal(personal, sub, edition)
-            plan = confident.plan(store, sub, picked, now, rng) if picked else None
+            plan = confident.plan(store, sub, picked, now, rng, pools) if picked else None
             chosen = plan.picks if plan else select(papers, sub, texts)
             followed = store.digest_alerts(sub.user_id, edition.key, FOLLOWED) if sub.user_id is not None else []
             if not chosen and not followed and not (plan and (plan.probe or plan.explore)):
