@@ -129,8 +129,8 @@ def main() -> None:
             ("/api/daily_papers", "/api/daily_papers", None),
             ("/search?q= (hybrid)", "/", [f"/search?q={q.replace(' ', '+')}" for q in QUERIES]),
         ]
-        print(f"120k papers, latest day {latest}; wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s on 127.0.0.1; "
-              f"paperfeed serve --workers {args.workers}")  # fmt: skip
+        wrk = f"wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s"
+        print(f"120k papers, latest day {latest}; {wrk} on 127.0.0.1; paperfeed serve --workers {args.workers}")
         print(f"{'url':<26}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'of ceiling':>12}")
         ceiling = None
         for label, path, rotate in targets:
