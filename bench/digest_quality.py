@@ -58,7 +58,7 @@ from paperfeed.recommend.conformal import choose_model, pvalues, select
 from paperfeed.recommend.explore import Posterior, pick_topic
 
 ROOT = Path(__file__).resolve().parents[1]
-CAP, WARM, TOPICS = 10, 30, 50
+CAP, WARM, TOPICS = 10, 30, 50  # WARM: as paperfeed.digest.confident's WARM and MIN_CALIBRATION
 MODELS = ("content", "ours")
 
 
@@ -159,8 +159,8 @@ def simulate_selection(corpus: Corpus, days: int, levels: tuple[float, ...], see
                     chosen = list(np.argsort(-scores[MODELS.index(m.split()[1])])[:CAP])
                 elif m.startswith("oracle"):
                     chosen = _oracle(scores[MODELS.index("ours")], truth, float(m.split()[1]))
-                else:
-                    chosen = select(p, float(m.split()[1]), CAP)
+                else:  # as the live digest: nothing is picked before WARM judged random picks in all
+                    chosen = select(p, float(m.split()[1]), CAP) if n - start >= WARM else []
                     out[m].chose.append(model)
                 false = int((~truth[chosen]).sum()) if chosen else 0
                 share = false / max(len(chosen), 1)  # FDR = E[V / max(R, 1)]: an empty mail counts 0

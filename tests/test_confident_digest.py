@@ -81,13 +81,15 @@ def test_a_reader_with_no_judgements_gets_no_confident_pick_but_a_random_one(fil
     plan = confident.plan(filled, sub, _scored(filled, ids, [5.0] * 10), NOW, np.random.default_rng(1))
     assert plan.picks == [] and plan.probe is not None and plan.level == 0.2
     assert plan.calibration == 0 and plan.pooled
-    assert "Nothing today cleared your bar of at most 20%" in confident.explanation(plan)
+    assert "Still learning what you like: 0 judged random picks" in confident.explanation(plan)
     assert [s.kind for s in plan.slots].count("probe") == 1
 
 
 def test_judged_random_picks_calibrate_a_variable_sized_confident_set(filled: Store) -> None:
     sub = _sub(filled, "old@example.org", None, confidence="0.2", max_papers="3", explore="0")
-    _judged_probes(filled, sub, 28)  # 28 judged papers (of 30 distinct) of this reader
+    few = confident.plan(filled, sub, _scored(filled, ["2501.00000"], [3.5]), NOW, np.random.default_rng(2))
+    assert few.picks == [] and few.calibration == 0
+    _judged_probes(filled, sub, 30)  # 30 judged papers of this reader: enough to promise
     ids = [f"2501.{n:05d}" for n in range(12)]
     high = _scored(filled, ids, [3.5, 3.2, 0.1, 0.0, 0.2, 3.1, 0.0, 0.0, 0.3, 0.0, 0.0, 0.1])
     plan = confident.plan(filled, sub, high, NOW, np.random.default_rng(2))
@@ -96,6 +98,7 @@ def test_judged_random_picks_calibrate_a_variable_sized_confident_set(filled: St
     assert plan.explore is None  # switched off
     low = confident.plan(filled, sub, _scored(filled, ids, [0.0] * 12), NOW, np.random.default_rng(2))
     assert low.picks == []  # nothing scores like the relevant judged picks: nothing confident
+    assert "Nothing today cleared your bar of at most 20%" in confident.explanation(low)
     words = confident.explanation(plan)
     assert "at most 20% of what we pick is not for you" in words and "by the blend model" in words
 
@@ -162,7 +165,7 @@ def test_the_mail_says_how_it_was_chosen_and_marks_its_extras(app: FastAPI) -> N
     assert report.queued == 1
     [item] = store.claim_due(datetime.now(UTC) + timedelta(days=1), 10, datetime.now(UTC))
     text = _mail_text(item.message)
-    assert "Nothing today cleared your bar of at most 10% not for you" in text
+    assert "Still learning what you like: 0 judged random picks" in text
     assert "A random pick from today's papers" in text and "Something new: " in text
     held = store.labelled_slots("probe", NOW - timedelta(days=3650), subscription_id=sub.id)
     assert held == []  # remembered, but not judged yet

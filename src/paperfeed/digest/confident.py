@@ -30,6 +30,7 @@ from paperfeed.store.digest_slots import Labelled, Slot
 
 CALIBRATION_DAYS = 180
 WARM = 30  # a reader's own judged random picks before other readers' are left out
+MIN_CALIBRATION = 30  # judged random picks (the reader's and others') before anything is picked with a promise
 POOLED = 5000  # other readers' judged random picks, at most
 MODELS = ("blend", "content")  # the variants OptCS chooses between (paperfeed.recommend.serve.ForYou.scored)
 
@@ -94,13 +95,15 @@ def _conformal(store: Store, sub: Subscription, scored: Sequence[Scored], now: d
     models = [m for m in MODELS if all(m in s.scores for s in scored) and all(m in c.scores for c in calib)]
     picks: list[Paper] = []
     model = None
-    if models:
+    if models and len(calib) >= MIN_CALIBRATION:
         cs = np.array([[c.scores[m] for c in calib] for m in models], dtype=np.float64).reshape(len(models), -1)
         cr = np.array([c.relevant for c in calib], dtype=bool)
         ts = np.array([[s.scores[m] for s in scored] for m in models], dtype=np.float64)
         k = choose_model(cs, cr, ts)
         model = models[k]
-        chosen = select(pvalues(cs[k], cr, ts[k]), level, sub.max_papers)  # conservative: never a random pick
+        # randomised p-values (exact, as in bench/digest_quality.py): with conservative ones a reader's first few
+        # dozen labels could never clear the bar among 200 candidates
+        chosen = select(pvalues(cs[k], cr, ts[k], rng), level, sub.max_papers)
         picks = [scored[i].paper for i in sorted(chosen)]
     probe_at = int(rng.integers(len(scored)))  # uniformly over the candidates, whether or not it was picked
     probe = scored[probe_at].paper
@@ -155,6 +158,9 @@ def explanation(p: Plan) -> str:
     percent = f"{p.level:.0%}"
     basis = f"{p.calibration} judged random pick{'s' if p.calibration != 1 else ''}"
     basis += " (yours and other readers', until you have judged 30)" if p.pooled else " of yours"
+    if p.calibration < MIN_CALIBRATION:
+        return (f"Still learning what you like: {basis} so far, and we promise nothing before "
+                f"{MIN_CALIBRATION}. Judging the random pick below is what gets you there.")  # fmt: skip
     if not p.picks:
         return (f"Nothing today cleared your bar of at most {percent} not for you, measured against {basis}. "
                 "Judging the random pick below is what sharpens the next ones.")  # fmt: skip
