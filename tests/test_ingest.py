@@ -222,3 +222,20 @@ def test_bad_oai_response_stops_the_harvest(server: Server, store: Store) -> Non
     with pytest.raises(IngestError, match="hostile XML"):
         harvest_oai(store, polite(), url=server.url, set_spec="cs", from_date=date(2024, 3, 1))
     assert store.stats().papers == 0
+
+
+@pytest.mark.parametrize("categories", [["*"], []])
+def test_every_category_is_one_date_range_query(server: Server, store: Store, categories: list[str]) -> None:
+    fake(server, 30)
+    report = fetch_arxiv(store, polite(), plan(server, categories=categories, page_size=10, chunk_days=30))
+    assert report.inserted == 30
+    queries = {s.query["search_query"] for s in server.seen}
+    assert all(SPAN.fullmatch(q) for q in queries), queries  # the date range alone: no "cat:" clause
+
+
+def test_the_categories_setting_says_every_category_with_a_star() -> None:
+    from paperfeed.config import load_settings
+
+    assert load_settings(categories="*").categories == ["*"]
+    assert load_settings(categories="").categories == []
+    assert load_settings(categories="cs.LG, math.AG").categories == ["cs.LG", "math.AG"]

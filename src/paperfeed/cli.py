@@ -111,7 +111,13 @@ def _parse_date(value: str | None, name: str) -> date | None:
 
 
 @ingest.command("arxiv")
-@click.option("--category", "categories", multiple=True, metavar="CAT", help="arXiv category; repeat for more.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="CAT",
+    help="arXiv category; repeat for more; '*' for every category.",
+)
 @click.option("--since", required=True, metavar="DATE", help="First submission day (YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", help="Last submission day (default: today).")
 @click.option("--page-size", type=click.IntRange(1, arxiv_api.MAX_PAGE), default=arxiv_api.MAX_PAGE, show_default=True)
@@ -228,7 +234,7 @@ def papers(
     """List the feed for a day, week or month (default: the latest day with papers)."""
     period = feed.period_of(day=day, week=week, month=month)
     order = feed.parse_sort(sort)
-    result = feed.feed(ctx.store, period, category=category, sort=order, page=page, limit=limit)
+    result = feed.feed(ctx.store, period, category=feed.parse_category(category), sort=order, page=page, limit=limit)
     if as_json:
         emit_json(feed.feed_page_dict(result))
         return

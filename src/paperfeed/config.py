@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     )
     categories: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["cs.CV", "cs.CL", "cs.AI", "cs.LG"],
-        description="arXiv categories `paperfeed update` fetches (comma-separated in the environment).",
+        description="arXiv categories `paperfeed update` fetches (comma-separated in the environment); `*` or"
+        " empty: every category of arXiv.",
     )
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="arXiv Atom API endpoint.")
     oai_url: str = Field("https://oaipmh.arxiv.org/oai", description="arXiv OAI-PMH endpoint.")

@@ -65,15 +65,24 @@ class Window:
         return cls(datetime.combine(since, time(0, 0), UTC), datetime.combine(until, time(23, 59), UTC))
 
 
+EVERY = "*"  # as the categories: every category of arXiv
+
+
+def every_category(categories: Sequence[str]) -> bool:
+    """Whether ``categories`` asks for all of arXiv: empty, or ``*``."""
+    return not categories or list(categories) == [EVERY]
+
+
 def search_query(categories: Sequence[str], window: Window) -> str:
-    """``(cat:a OR cat:b) AND submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]``."""
-    if not categories:
-        raise BadRequest("at least one --category is required")
+    """``(cat:a OR cat:b) AND submittedDate:[YYYYMMDDHHMM TO YYYYMMDDHHMM]``; for every category (no category,
+    or ``*``) the date range alone, which the API accepts as a query."""
+    span = f"submittedDate:[{window.start:%Y%m%d%H%M} TO {window.end:%Y%m%d%H%M}]"
+    if every_category(categories):
+        return span
     bad = [c for c in categories if clean_categories([c]) != (c,)]
     if bad:
         raise BadRequest(f"not an arXiv category: {', '.join(bad)}")
     cats = " OR ".join(f"cat:{c}" for c in categories)
-    span = f"submittedDate:[{window.start:%Y%m%d%H%M} TO {window.end:%Y%m%d%H%M}]"
     return f"({cats}) AND {span}"
 
 
