@@ -227,3 +227,19 @@ def test_int8_vectors_agree_with_fp32_and_a_disagreeing_int8_is_never_chosen(
     monkeypatch.setattr(embed_job, "INT8_AGREEMENT", 1.01)  # no int8 can agree that well: never chosen
     chosen = choose_path(store, Embedder())
     assert chosen["precision"] != "int8" and chosen["int8_per_second"]
+
+
+def test_a_torch_that_cannot_quantise_leaves_int8_out_of_the_self_check(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed.errors import PaperfeedError
+    from paperfeed.search import embed
+
+    def unavailable(torch: object, model: object) -> object:
+        raise PaperfeedError("int8 embedding is not available in this torch: no torch.ao.quantization")
+
+    monkeypatch.setattr(embed, "_quantised", unavailable)
+    store.upsert_papers(corpus())
+    chosen = choose_path(store, Embedder())
+    assert chosen["precision"] in ("bf16", "fp32") and "int8_per_second" not in chosen
+    assert chosen["int8_agreement"] == 0.0

@@ -72,9 +72,12 @@ def _quantised(torch: Any, model: Any) -> Any:
 
     with warnings.catch_warnings():  # torch.ao.quantization says it moves to torchao; it is what this torch has
         warnings.simplefilter("ignore")
-        quantization: Any = importlib.import_module("torch.ao.quantization")
-        per_channel = quantization.per_channel_dynamic_qconfig
-        return quantization.quantize_dynamic(model, {torch.nn.Linear: per_channel}, dtype=torch.qint8)
+        try:
+            quantization: Any = importlib.import_module("torch.ao.quantization")
+            per_channel = quantization.per_channel_dynamic_qconfig
+            return quantization.quantize_dynamic(model, {torch.nn.Linear: per_channel}, dtype=torch.qint8)
+        except (ImportError, AttributeError, RuntimeError) as exc:  # a torch without it, or without int8 kernels
+            raise PaperfeedError(f"int8 embedding is not available in this torch: {exc}") from exc
 
 
 def bf16_supported() -> bool:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from paperfeed.errors import PaperfeedError
 from paperfeed.search.embed import (
     MODEL_ID,
     RESOLVED,
@@ -108,10 +109,14 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
         if len(jobs) < 8:  # too few papers to time: decide later
             return {}
         texts = [paper_text(j.title, j.abstract) for j in jobs]
-        candidates: tuple[Resolved, ...] = ("fp32", "int8", "bf16") if bf16_supported() else ("fp32", "int8")
-        timed = {precision: _rate(embedder, texts, precision) for precision in candidates}
-        agreement = float(np.mean(np.sum(timed["fp32"][1] * timed["int8"][1], axis=1)))
-        allowed = [p for p in candidates if p != "int8" or agreement >= INT8_AGREEMENT]
+        candidates: tuple[Resolved, ...] = ("fp32", "bf16") if bf16_supported() else ("fp32",)
+        timed: dict[Resolved, tuple[float, Vectors]] = {p: _rate(embedder, texts, p) for p in candidates}
+        try:
+            timed["int8"] = _rate(embedder, texts, "int8")
+            agreement = float(np.mean(np.sum(timed["fp32"][1] * timed["int8"][1], axis=1)))
+        except PaperfeedError:  # this torch cannot quantise: the other paths only
+            agreement = 0.0
+        allowed = [p for p in timed if p != "int8" or agreement >= INT8_AGREEMENT]
         best = max(allowed, key=lambda p: timed[p][0])
         known = {"precision": best, **{f"{p}_per_second": round(r, 1) for p, (r, _) in timed.items()},
                  "int8_agreement": round(agreement, 4), "threads": embedder.threads(),
