@@ -223,24 +223,6 @@ def related(store: Store, raw_id: str, limit: int = 5) -> Related:
     return Related(store.also_upvoted(found.arxiv_id, limit), store.collections_with(found.arxiv_id))
 
 
-def related_dict(found: Related) -> dict[str, Any]:
-    """The JSON shape of :class:`Related` (``/api/papers/{id}/related``)."""
-    return {
-        "alsoUpvoted": [{"paper": p.as_dict(), "readers": n} for p, n in found.also_upvoted],
-        "collections": [_collection_dict(c) for c in found.collections],
-    }
-
-
-def _collection_dict(c: Collection) -> dict[str, Any]:
-    return {
-        "owner": c.owner,
-        "name": c.name,
-        "slug": c.slug,
-        "size": c.size,
-        "url": f"/u/{c.owner}/collections/{c.slug}",
-    }
-
-
 def enrichments(store: Store, papers: Sequence[Paper]) -> dict[str, Enrichment]:
     """What was computed from each paper's text (code links, key phrases, summary), for those that have it."""
     return store.enrichments([p.arxiv_id for p in papers])

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from paperfeed import feed, library
 from paperfeed.api.auth import caller
-from paperfeed.api.schemas import hf_daily_item, hf_paper
+from paperfeed.api.schemas import hf_daily_item, hf_paper, related_dict
 from paperfeed.errors import BadRequest
 from paperfeed.http_edge import cached, engine_of, int_param, store_of
 from paperfeed.search.engine import parse_mode, parse_sort
@@ -85,7 +85,7 @@ def paper_similar(
 @router.get("/papers/{arxiv_id}/related", summary="What its upvoters also upvoted, its public collections (native)")
 def related_papers(request: Request, arxiv_id: str) -> dict[str, Any]:
     """The twin of the paper page's "readers who upvoted this also upvoted" and "in collections"."""
-    return feed.related_dict(feed.related(store_of(request), arxiv_id))
+    return related_dict(feed.related(store_of(request), arxiv_id))
 
 
 @router.get("/papers/{arxiv_id}", summary="One paper (Hugging Face Papers API compatible)")

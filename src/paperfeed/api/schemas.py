@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from paperfeed.feed import Related
 from paperfeed.models import Collection, Comment, Enrichment, Paper
 
 
@@ -90,6 +91,15 @@ def comment_dict(c: Comment, html: str) -> dict[str, Any]:
         "html": html,
         "createdAt": iso_z(c.created_at),
         "hidden": c.hidden,
+    }
+
+
+def related_dict(found: Related) -> dict[str, Any]:
+    """What leads onward from a paper (``/api/papers/{id}/related``): its upvoters' other upvotes, with how many
+    of them, and the public collections that hold it."""
+    return {
+        "alsoUpvoted": [{"paper": p.as_dict(), "readers": n} for p, n in found.also_upvoted],
+        "collections": [collection_dict(c) for c in found.collections],
     }
 
 

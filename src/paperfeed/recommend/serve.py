@@ -131,8 +131,7 @@ class ForYou:
         ranked = self._rank(user, window)
         if ranked is None:
             return []
-        order = np.argsort(-ranked.mixed)[:limit]
-        papers = self.store.papers_by_key([ranked.keys[i] for i in order])
+        order, papers = self._top(ranked, limit)
         reasons = _Reasons(self.store, self.engine.vectors, ranked.liked, ranked.interests, ranked.text, ranked.words)
         return [
             Recommendation(papers[k], float(ranked.mixed[i]), reasons.why(papers[k], k, i, ranked.parts))
@@ -148,8 +147,7 @@ class ForYou:
         ranked = self._rank(user, window)
         if ranked is None:
             return []
-        order = np.argsort(-ranked.mixed)[:limit]
-        papers = self.store.papers_by_key([ranked.keys[i] for i in order])
+        order, papers = self._top(ranked, limit)
         content = zscore(ranked.parts[0])[0] if ranked.parts[0] is not None else None
         out = []
         for i in order:
@@ -159,6 +157,11 @@ class ForYou:
                 )
                 out.append(Scored(papers[k], scores))
         return out
+
+    def _top(self, ranked: _Ranked, limit: int) -> tuple[np.ndarray, dict[int, Paper]]:
+        """The ``limit`` best candidates' positions, best first, and their papers by key."""
+        order = np.argsort(-ranked.mixed)[:limit]
+        return order, self.store.papers_by_key([ranked.keys[i] for i in order])
 
     def _rank(self, user: User, window: str) -> _Ranked | None:
         """Every candidate's blended score and the models' parts; None when there is no candidate."""
