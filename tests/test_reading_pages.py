@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import app_store, corpus_app
+from conftest import app_store, corpus_app, csrf_of
 from paperfeed import accounts, reader_actions
 from search_corpus import paper
 
@@ -113,3 +113,26 @@ def test_a_page_loads_under_100_kb_of_css_and_js(client: TestClient, path: str) 
     assets = re.findall(r'(?:href|src)="/static/([^"]+\.(?:css|js))"', html)
     assert assets and not any("katex" in a for a in assets)  # KaTeX is fetched only by pages with math
     assert sum((STATIC / a).stat().st_size for a in assets) < 100_000
+
+
+@pytest.mark.parametrize(
+    ("given", "lands"),
+    [
+        ("/papers/date/2025-02-03?category=cs.CV", "/papers/date/2025-02-03?category=cs.CV"),
+        ("//evil.example/phish", "/papers/2502.00003#votes"),
+        ("https://evil.example/", "/papers/2502.00003#votes"),
+        ("/\\evil.example", "/papers/2502.00003#votes"),
+        ("/" + "x" * 5000, "/papers/2502.00003#votes"),
+    ],
+)
+def test_upvoting_from_a_card_goes_back_only_to_a_page_of_this_site(client: TestClient, given: str,
+                                                                      lands: str) -> None:  # fmt: skip
+    reader = TestClient(client.app, base_url=BASE)
+    token = csrf_of(reader.get("/signup").text)
+    name = f"carder{abs(hash(given)) % 10_000}"
+    reader.post("/signup", data={"csrf_token": token, "name": name, "password": "a long enough password"})
+    day = reader.get("/papers/date/2025-02-03", params={"category": "cs.CV"}).text
+    assert 'action="/papers/2502.00003/upvote"' in day  # a signed-in reader's card has the button
+    answer = reader.post("/papers/2502.00003/upvote", data={"csrf_token": csrf_of(day), "up": "1", "next": given},
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303 and answer.headers["location"] == lands
