@@ -51,9 +51,14 @@ def _open_up(path: Path) -> None:
 class Cluster:
     """A running PostgreSQL server; ``new_database()`` gives each caller an empty database."""
 
-    def __init__(self, binaries: Path) -> None:
+    def __init__(self, binaries: Path, folder: Path | None = None) -> None:
+        """``folder``: where the cluster lives and stays (a benchmark that resumes); default a temporary one,
+        removed by :meth:`stop`."""
         self.binaries = binaries
-        self.folder = Path(tempfile.mkdtemp(prefix="paperfeed-pg-"))
+        self.keep = folder is not None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="paperfeed-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
         self.user: str | None = None
@@ -72,10 +77,11 @@ class Cluster:
         subprocess.run(args, check=True, capture_output=True, user=self.user, timeout=120)
 
     def start(self) -> Cluster:
-        self._run(
-            str(self.binaries / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-            "--locale=C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists() else "--no-locale",
-        )  # fmt: skip
+        if not (self.data / "PG_VERSION").exists():
+            self._run(
+                str(self.binaries / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                "--encoding=UTF8", "--locale=C.UTF-8" if Path("/usr/lib/locale/C.utf8").exists() else "--no-locale",
+            )  # fmt: skip
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
@@ -100,11 +106,13 @@ class Cluster:
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
-            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.folder, ignore_errors=True)
+            self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "fast" if self.keep else "immediate",
+                      "-w", "stop")  # fmt: skip
+        if not self.keep:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_cluster() -> Cluster | None:
-    """A started cluster, or None where no PostgreSQL binaries are installed."""
+def start_cluster(folder: Path | None = None) -> Cluster | None:
+    """A started cluster (kept in ``folder`` when given), or None where no PostgreSQL binaries are installed."""
     binaries = find_binaries()
-    return Cluster(binaries).start() if binaries is not None else None
+    return Cluster(binaries, folder).start() if binaries is not None else None

@@ -15,6 +15,7 @@ from paperfeed import accounts, reader_actions
 from paperfeed.config import load_settings
 from paperfeed.http_edge import site
 from paperfeed.models import Author, Paper, User
+from paperfeed.recommend.interactions import fit_interactions
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed_job import embed_papers
@@ -265,3 +266,29 @@ def test_the_collective_model_takes_in_new_papers_and_new_upvotes_and_survives_a
     assert foryou.collective is None
     assert "unreadable" in caplog.text
     assert foryou.recommend(me, window="week", limit=4)
+
+
+def test_the_refit_fits_on_the_newest_papers_and_the_touched_ones_and_folds_in_the_rest(
+    fitted_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed.recommend import refit as refit_module
+
+    store = site(fitted_app).services.store
+    engine = site(fitted_app).services.engine
+    monkeypatch.setattr(refit_module, "FIT_RECENT", 3)
+    interactions = fit_interactions(store.interactions(), ())
+    newest = set(store.newest_keys(None, 3))
+    cat = refit_module.catalogue(store, engine, interactions)
+    assert set(cat.keys.tolist()) == newest | set(interactions.papers)  # the bound: newest 3 plus the touched
+    assert len(cat.keys) < len(papers())
+    said = refit(store, engine)
+    assert f"x {len(cat.keys)} papers" in said, said
+    fresh = ForYou(store, engine, refit_after=0)
+    fresh.reload()
+    assert fresh.collective is not None and set(fresh.collective.keys.tolist()) == set(cat.keys.tolist())
+    outside = [k for k in store.newest_keys(None, len(papers())) if k not in set(cat.keys.tolist())]
+    assert outside, "some paper is outside the fit"
+    me = reader(store, "bounded")
+    reader_actions.vote(store, me, "2506.00001", True)
+    picks = fresh.recommend(me, window="week", limit=len(papers()))
+    assert {store.paper_keys([r.paper.arxiv_id])[r.paper.arxiv_id] for r in picks} & set(outside)  # folded in

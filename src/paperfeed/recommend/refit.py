@@ -1,5 +1,6 @@
-"""The nightly ``refit`` job: fit the collective model on every reader's upvotes and collections and every
-paper's words and concepts, save it for every web process, then fit the blend weights on held-out history.
+"""The nightly ``refit`` job: fit the collective model on every reader's upvotes and collections and the words
+and concepts of the papers that matter (the newest and every one a reader touched: :func:`catalogue`), save it
+for every web process, then fit the blend weights on held-out history.
 
 Training only; serving (the "for you" lists) is paperfeed.recommend.serve, which loads what this saves.
 """
@@ -21,11 +22,12 @@ from paperfeed.store import Store
 BLEND_STATE = "recommend:blend"  # blend weights fitted on this instance's data, read by every web process
 MIN_FIT_READERS = 20  # below this many readers with two or more papers, the default weights stay
 CATALOGUE_PAGE = 5_000
+FIT_RECENT = 100_000  # newest papers in the collective model's fit, beside every touched one
 
 
 @dataclass
 class Catalogue:
-    """Every paper that has a vector or a reader, ascending by key, as the refit job sees them."""
+    """The papers the refit fits on (see :func:`catalogue`), ascending by key."""
 
     keys: np.ndarray
     vectors: np.ndarray
@@ -91,16 +93,19 @@ def fit_weights(
 
 
 def catalogue(store: Store, engine: SearchEngine, interactions: Interactions) -> Catalogue:
-    """Every paper with a vector or a reader: its text's word and concept features and its vector."""
+    """The papers the collective model is fitted on: every paper a reader touched and the FIT_RECENT newest
+    (so at most FIT_RECENT + touched papers, whatever the size of the instance: 100,000 newest keep the refit of a
+    whole-arXiv instance within minutes and a few GB, bench/scale.py), with their texts' word and concept
+    features and their vectors (zeros for a paper without one). Every other paper is folded in when served."""
+    touched = np.fromiter(interactions.papers, np.int64, len(interactions.papers))
+    keys = np.union1d(np.asarray(store.newest_keys(None, FIT_RECENT), np.int64), touched)
     texts: dict[int, str] = {}
-    after = (0, 0)
-    while batch := store.changed_papers(after, CATALOGUE_PAGE):
-        texts.update((d.key, recommend_text(d.title, d.abstract)) for d in batch)
-        after = (batch[-1].seq, batch[-1].key)
-    index = engine.vectors
-    keys = np.union1d(index.keys, np.fromiter(interactions.papers, np.int64, len(interactions.papers)))
-    vectors = np.zeros((len(keys), index.matrix.shape[1]), np.float32)  # a paper not embedded: zeros
-    vectors[np.searchsorted(keys, index.keys)] = index.matrix
+    for start in range(0, len(keys), CATALOGUE_PAGE):
+        found = store.papers_by_key(keys[start : start + CATALOGUE_PAGE].tolist())
+        texts.update((k, recommend_text(p.title, p.abstract)) for k, p in found.items())
+    embedded, matrix = engine.vectors.export(keys)
+    vectors = np.zeros((len(keys), engine.vectors.dim), np.float32)  # a paper not embedded: zeros
+    vectors[np.searchsorted(keys, embedded)] = matrix
     features, x = PaperFeatures.fit_transform([texts.get(int(k), "") for k in keys], vectors)
     columns = np.searchsorted(keys, sorted(interactions.papers, key=interactions.papers.__getitem__))
     return Catalogue(keys, vectors, features, x, columns, factors_for(interactions.matrix))

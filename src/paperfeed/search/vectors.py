@@ -1,203 +1,349 @@
 """Vector search over the stored embeddings: exact below a size threshold, HNSW (usearch) above it.
 
-Every vector is kept in memory as one float32 matrix (exact scores for re-ranking, filtered search and
-fusion); above ``exact_below`` papers an HNSW graph answers top-k queries in well under a millisecond
-(recall@20 against exact search is printed by ``bench/search_latency.py``). The graph is saved beside the
-keyword index with the store position it reflects, so a restart loads it and adds only what changed since.
+The vectors live in two parts. The *base* (:mod:`paperfeed.search.vector_files`) is on disk, float16, mapped
+read-only and shared by every process of the machine, with its HNSW graph above ``exact_below`` papers (or, on
+PostgreSQL with pgvector, the database's graph instead). The *delta* is this process's float32 copy of what the
+store wrote since the base was made: new papers are searchable in every process at its next sync, without a
+rebuild. When the delta outgrows :func:`compact_at`, the process that notices first writes a new base
+(incrementally: the graph is topped up, not rebuilt) and the others map it at their next sync.
+
+Scores: a graph's candidates are re-scored exactly against the stored vectors; the delta is searched exactly;
+the two lists are merged. recall@20 against exact search is printed by ``bench/search_latency.py`` and
+``bench/scale.py``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from paperfeed.search.embed import DIM, MODEL_ID, Vectors, from_blobs
 from paperfeed.search.instance import instance_id
+from paperfeed.search.vector_files import (
+    Base,
+    Changes,
+    base_marker,
+    empty_base,
+    exclusive,
+    load_base,
+    write_base,
+)
 from paperfeed.store import Store
 
 SYNC_PAGE = 20_000
-HNSW = {"connectivity": 16, "expansion_add": 128}  # how the graph is built (a change rebuilds it)
+HNSW = {"connectivity": 16, "expansion_add": 128, "dtype": "f16"}  # how the graph is built (a change rebuilds it)
 EF_SEARCH = 256  # candidates a query visits: recall@20 0.958 at 96, 0.974 at 160, 0.985 at 256 (120k papers)
+DENSE_BELOW = 50_000  # a base this small is also held as float32 for exact search (75 MB at 384-d)
+CHUNK = 65_536  # rows of a float16 base converted at a time by an exact scan
 Hit = tuple[int, float]
 
 
+def compact_at(base_size: int) -> int:
+    """Delta size at which a new base is written: a tenth of the base, between 2,000 and 50,000 vectors. The
+    delta is scanned exactly by every query and held by every process (50,000 x 1.5 KB = 77 MB), so it stays
+    small; a backfill to whole arXiv then writes about 80 bases (each a few seconds: the files are copied, the
+    graph topped up)."""
+    return min(50_000, max(2_000, base_size // 10))
+
+
+@dataclass(frozen=True)
+class _State:
+    """What one search sees: a base, the keys it no longer serves, and the delta (swapped whole on change)."""
+
+    base: Base
+    live: npt.NDArray[np.bool_]  # per base row: still served (not re-embedded since, not discarded)
+    keys: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))  # delta keys
+    matrix: Vectors = field(default_factory=lambda: np.zeros((0, DIM), np.float32))  # delta rows
+    row: dict[int, int] = field(default_factory=dict)  # delta key -> row
+    dense: Vectors | None = None  # the base as float32, when small
+
+    @cached_property
+    def served(self) -> int:
+        """Base rows still served."""
+        return int(self.live.sum())
+
+    @property
+    def shadowed(self) -> int:
+        return len(self.live) - self.served
+
+    @property
+    def size(self) -> int:
+        return self.served + len(self.keys)
+
+
 class VectorIndex:
-    """Embeddings of the store's papers, searchable by cosine similarity. Thread-safe."""
+    """Embeddings of the store's papers, searchable by cosine similarity. Thread-safe; several processes may
+    share one folder."""
 
     def __init__(self, folder: Path, *, exact_below: int = 20_000, model: str = MODEL_ID, dim: int = DIM) -> None:
         self.folder, self.exact_below, self.model, self.dim = folder, exact_below, model, dim
         self._lock = threading.Lock()
-        self.keys: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self.matrix: Vectors = np.zeros((0, dim), dtype=np.float32)
-        self._row: dict[int, int] = {}
+        base = empty_base(dim)
+        self._state = _State(base, np.zeros(0, bool), matrix=np.zeros((0, dim), np.float32))
         self._after = (0, 0)
-        self._ann: Any = None
-        self._ann_after = (0, 0)  # store position the graph reflects
-        self._instance = ""
+        self._size = 0
         self._sample: Vectors | None = None
         self._database: Store | None = None
+        self._instance = ""
+        self._marker: tuple[int, int] | None = None
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self._size
 
     @property
     def approximate(self) -> bool:
-        return self._ann is not None or self._database is not None
+        return self._state.base.ann is not None or self._database is not None
 
-    # -- keeping in step with the store -----------------------------------------------------------------
+    @property
+    def generation(self) -> str:
+        """The base this process maps ("" when none)."""
+        return self._state.base.generation
+
+    # -- keeping in step with the store and the folder ------------------------------------------------
 
     def sync(self, store: Store) -> int:
-        """Take in every embedding written since the last sync; return how many."""
+        """Map a newer base if another process wrote one, take in every embedding written since, and write a
+        new base when the delta has grown enough; return how many vectors this call took in."""
         with self._lock:
-            changed: dict[int, bytes] = {}
-            after = self._after
-            while batch := store.embeddings_since(self.model, after, SYNC_PAGE):
-                changed.update((v.key, v.vector) for v in batch)
-                after = (batch[-1].seq, batch[-1].key)
-            if changed:
-                self._absorb(changed)
-                self._sample = None
-            self._after = after
-            if len(self.keys) >= self.exact_below and len(self.keys) > 0:
-                if store.ann_backend() is not None:  # PostgreSQL + pgvector: one HNSW graph in the database
-                    self._database = store
-                else:
-                    self._instance = instance_id(store)
-                    self._sync_ann(store, changed)
-            return len(changed)
+            if not self._instance:
+                self._instance = instance_id(store)
+            taken = self._refresh() + self._read(store)
+            size = self._state.size
+            if size >= self.exact_below and size > 0 and store.ann_backend() is not None:
+                self._database = store  # PostgreSQL + pgvector: one HNSW graph in the database
+            if self._wants_base(size, store):
+                self._compact(store)
+            self._size = self._state.size
+            return taken
+
+    def _expect(self) -> dict[str, object]:
+        return {"model": self.model, "instance": self._instance, "dim": self.dim}
+
+    def _refresh(self) -> int:
+        """Map the folder's base if it is not the one mapped; return how many vectors it holds (0 when the
+        mapped one is current). A stat of ``base.json`` decides, so this is cheap before every query."""
+        marker = base_marker(self.folder)
+        if marker == self._marker:
+            return 0
+        base = load_base(self.folder, self._expect(), self.dim)
+        if base is None or base.generation == self._state.base.generation or base.after < self._state.base.after:
+            self._marker = marker if base is not None else self._marker
+            return 0
+        self._marker = marker
+        if base.ann is not None:
+            base.ann.expansion_search = EF_SEARCH
+        self._state = _State(base, np.ones(len(base.keys), bool), matrix=np.zeros((0, self.dim), np.float32),
+                             dense=_dense(base))  # fmt: skip
+        self._after = base.after  # what came after it is read again from the store: the delta starts anew
+        self._sample = None
+        return len(base.keys)
+
+    def _read(self, store: Store) -> int:
+        """Take in what the store wrote since the last look; return how many vectors."""
+        changed: dict[int, bytes] = {}
+        after = self._after
+        while batch := store.embeddings_since(self.model, after, SYNC_PAGE):
+            changed.update((v.key, v.vector) for v in batch)
+            after = (batch[-1].seq, batch[-1].key)
+        self._after = after
+        if changed:
+            self._absorb(changed)
+        return len(changed)
 
     def _absorb(self, changed: dict[int, bytes]) -> None:
-        keys = list(changed)
-        vectors = from_blobs([changed[k] for k in keys], self.dim)
-        old = [(i, self._row[k]) for i, k in enumerate(keys) if k in self._row]
-        for i, row in old:
-            self.matrix[row] = vectors[i]
-        new = [i for i, k in enumerate(keys) if k not in self._row]
-        if new:
-            start = len(self.keys)
-            self.keys = np.concatenate([self.keys, np.array([keys[i] for i in new], dtype=np.int64)])
-            self.matrix = np.vstack([self.matrix, vectors[new]])
-            self._row.update({keys[i]: start + n for n, i in enumerate(new)})
+        state = self._state
+        keys = np.fromiter(changed, np.int64, len(changed))
+        vectors = from_blobs([changed[int(k)] for k in keys], self.dim)
+        rows, held = state.base.rows(keys)
+        live = state.live.copy()
+        live[rows[held]] = False  # the delta now serves these
+        matrix, row = state.matrix.copy(), dict(state.row)
+        old = np.array([k in row for k in keys.tolist()], dtype=bool)
+        if old.any():
+            matrix[[row[int(k)] for k in keys[old]]] = vectors[old]
+        new = ~old
+        start = len(state.keys)
+        row.update({int(k): start + n for n, k in enumerate(keys[new])})
+        self._state = _State(state.base, live, np.concatenate([state.keys, keys[new]]),
+                             np.vstack([matrix, vectors[new]]), row, state.dense)  # fmt: skip
+        self._sample = None
+
+    def _wants_base(self, size: int, store: Store) -> bool:
+        state = self._state
+        graphless = size >= self.exact_below and state.base.ann is None and store.ann_backend() is None
+        grown = max(len(state.keys), state.shadowed) >= compact_at(len(state.base.keys))
+        return bool(size) and (graphless or grown)
+
+    def _compact(self, store: Store) -> None:
+        """Write a new base of everything this process serves, unless another process is writing one."""
+        with exclusive(self.folder) as mine:
+            if not mine:
+                return
+            if self._refresh():  # another process wrote one meanwhile: take what came after it, then decide
+                self._read(store)
+                if not self._wants_base(self._state.size, store):
+                    return
+            state = self._state
+            order = np.argsort(state.keys, kind="stable")
+            dropped = state.base.keys[~state.live]
+            dropped = dropped[~np.isin(dropped, state.keys)] if len(dropped) else dropped
+            graph = None
+            if state.size >= self.exact_below and store.ann_backend() is None:
+                graph = {**HNSW}
+            changes = Changes(state.keys[order], state.matrix[order], np.asarray(dropped, np.int64), self._after)
+            write_base(self.folder, state.base, changes, self._expect(), graph)
+            self._refresh()
 
     def discard_in(self, other: VectorIndex) -> int:
-        """Drop the papers that ``other`` (a better tier) now holds; return how many. For an exact index only
-        (the first tier never builds a graph): its rows are simply compacted."""
+        """Stop serving the papers that ``other`` (a better tier) now holds; return how many. For an index
+        without a graph (the first tier never builds one); the next base leaves them out."""
         with self._lock:
-            if not len(self.keys) or not len(other.keys):
+            state, theirs = self._state, other.live_keys()
+            if not state.size or not len(theirs):
                 return 0
-            keep = ~np.isin(self.keys, other.keys)
-            dropped = int(len(keep) - keep.sum())
-            if dropped:
-                self.keys, self.matrix = self.keys[keep], self.matrix[keep]
-                self._row = {int(k): n for n, k in enumerate(self.keys)}
-                self._sample = None
-            return dropped
+            live = state.live & np.isin(state.base.keys, theirs) if len(state.base.keys) else state.live
+            gone_base = int(live.sum())
+            new_live = state.live & ~live
+            drop = np.isin(state.keys, theirs)
+            if not gone_base and not drop.any():
+                return 0
+            keep = ~drop
+            keys, matrix = state.keys[keep], state.matrix[keep]
+            self._state = _State(state.base, new_live, keys, matrix, {int(k): n for n, k in enumerate(keys)},
+                                 state.dense)  # fmt: skip
+            self._size = self._state.size
+            self._sample = None
+            return gone_base + int(drop.sum())
 
-    def _sync_ann(self, store: Store, changed: dict[int, bytes]) -> None:
-        from usearch.index import Index
+    # -- reading ------------------------------------------------------------------------------------------
 
-        if self._ann is None:
-            self._ann, self._ann_after = self._load_ann(Index)
-            if self._ann is not None and self._ann_after != self._after:  # saved before the latest writes
-                changed = {v.key: v.vector for v in _since(store, self.model, self._ann_after)}
-            elif self._ann is not None:
-                changed = {}
-        if self._ann is None:
-            self._ann = Index(
-                ndim=self.dim,
-                metric="cos",
-                dtype="f16",
-                connectivity=HNSW["connectivity"],
-                expansion_add=HNSW["expansion_add"],
-                expansion_search=EF_SEARCH,
-            )
-            self._ann.add(self.keys, self.matrix, threads=0)
-        elif changed:
-            keys = np.array(list(changed), dtype=np.int64)
-            for key in keys[[bool(self._ann.contains(int(k))) for k in keys]]:
-                self._ann.remove(int(key))
-            self._ann.add(keys, self.matrix[[self._row[int(k)] for k in keys]], threads=0)
-        else:
-            return
-        self._ann_after = self._after
-        self._save_ann()
+    def live_keys(self) -> npt.NDArray[np.int64]:
+        """Every key this index serves, sorted."""
+        state = self._state
+        return np.union1d(np.asarray(state.base.keys)[state.live], state.keys)
 
-    def _load_ann(self, index_class: Any) -> tuple[Any, tuple[int, int]]:
-        try:
-            meta = json.loads((self.folder / "vectors.json").read_text())
-            if (meta.get("model"), meta.get("hnsw"), meta.get("instance")) != (self.model, HNSW, self._instance):
-                return None, (0, 0)
-            ann = index_class.restore(str(self.folder / "vectors.usearch"))
-            if ann is not None:
-                ann.expansion_search = EF_SEARCH
-            return (ann, (int(meta["after"][0]), int(meta["after"][1]))) if ann is not None else (None, (0, 0))
-        except (OSError, ValueError, KeyError, RuntimeError):
-            return None, (0, 0)
+    def export(
+        self, keys: Sequence[int] | npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.int64], Vectors]:
+        """(keys, float32 vectors) of ``keys`` that have one (every served key when None), sorted by key."""
+        wanted = self.live_keys() if keys is None else np.intersect1d(self.live_keys(), np.asarray(keys, np.int64))
+        return wanted, self._gather(self._state, wanted)
 
-    def _save_ann(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f"vectors.{uuid.uuid4().hex}.tmp"
-        self._ann.save(str(tmp))
-        os.replace(tmp, self.folder / "vectors.usearch")
-        meta = {"model": self.model, "hnsw": HNSW, "instance": self._instance, "after": list(self._ann_after)}
-        (self.folder / "vectors.json.tmp").write_text(json.dumps(meta))
-        os.replace(self.folder / "vectors.json.tmp", self.folder / "vectors.json")
-
-    # -- queries ----------------------------------------------------------------------------------------
+    def _gather(self, state: _State, keys: npt.NDArray[np.int64]) -> Vectors:
+        """Vectors of ``keys``, all of which this index serves."""
+        out = np.zeros((len(keys), self.dim), np.float32)
+        in_delta = np.array([k in state.row for k in keys.tolist()], dtype=bool)
+        if in_delta.any():
+            out[in_delta] = state.matrix[[state.row[int(k)] for k in keys[in_delta]]]
+        rows, _ = state.base.rows(keys[~in_delta])
+        if len(rows):
+            source = state.dense if state.dense is not None else state.base.vectors
+            out[~in_delta] = np.asarray(source[np.sort(rows)], dtype=np.float32)[np.argsort(np.argsort(rows))]
+        return out
 
     def sample_scores(self, query: Vectors, size: int = 2_048) -> Vectors:
         """Cosines of ``query`` with an even sample of the stored vectors: how similar a typical paper is."""
-        if self._sample is None or len(self._sample) != min(size, len(self.matrix)):
-            step = max(1, len(self.matrix) // size)
-            self._sample = np.ascontiguousarray(self.matrix[::step][:size])  # contiguous: 10x faster to multiply
+        if self._sample is None or len(self._sample) != min(size, self._size):
+            state = self._state
+            base_rows = np.flatnonzero(state.live)
+            take = min(size, len(base_rows) + len(state.keys))
+            picks: npt.NDArray[np.intp] = np.linspace(0, len(base_rows) + len(state.keys) - 1, take).astype(np.intp)
+            from_base = picks[picks < len(base_rows)]
+            parts = [np.asarray(state.base.vectors[base_rows[from_base]], np.float32),
+                     state.matrix[picks[picks >= len(base_rows)] - len(base_rows)]]  # fmt: skip
+            self._sample = np.ascontiguousarray(np.vstack(parts)) if take else np.zeros((0, self.dim), np.float32)
         scores: Vectors = self._sample @ query
         return scores
 
     def vector(self, key: int) -> Vectors | None:
-        row = self._row.get(key)
-        return None if row is None else self.matrix[row]
+        state = self._state
+        row = state.row.get(key)
+        if row is not None:
+            delta: Vectors = state.matrix[row]
+            return delta
+        rows, held = state.base.rows([key])
+        if not held[0] or not state.live[rows[0]]:
+            return None
+        source = state.dense if state.dense is not None else state.base.vectors
+        found: Vectors = np.asarray(source[rows[0]], dtype=np.float32)
+        return found
 
     def scores(self, query: Vectors, keys: Sequence[int]) -> dict[int, float]:
         """Exact cosine of ``query`` with each of ``keys`` that has a vector."""
-        known = [k for k in keys if k in self._row]
-        if not known:
+        state = self._state
+        wanted = np.asarray(list(keys), dtype=np.int64)
+        if not len(wanted):
             return {}
-        values = self.matrix[[self._row[k] for k in known]] @ query
-        return dict(zip(known, (float(v) for v in values), strict=True))
+        rows, held = state.base.rows(wanted)
+        known = np.array([k in state.row for k in wanted.tolist()], dtype=bool) | (
+            held & state.live[rows] if len(state.live) else held
+        )
+        found = np.unique(wanted[known])
+        if not len(found):
+            return {}
+        values = self._gather(state, found) @ query
+        return dict(zip(found.tolist(), values.tolist(), strict=True))
 
     def search(self, query: Vectors, k: int, *, within: Sequence[int] | None = None, exact: bool = False) -> list[Hit]:
         """The ``k`` nearest papers by cosine, best first; only among ``within`` when given (always exact)."""
-        if k <= 0 or len(self.keys) == 0:
+        if k <= 0 or self._size == 0:
             return []
         if within is not None:
             return _top(self.scores(query, within), k)
         if self._database is not None and not exact:
-            return self._database.nearest(query.tolist(), min(k, len(self.keys)))
-        if self._ann is not None and not exact:
-            found = self._ann.search(query.astype(np.float32), min(k, len(self.keys)), threads=1)
-            return [(int(key), 1.0 - float(d)) for key, d in zip(found.keys, found.distances, strict=True)]
-        values = self.matrix @ query
-        take = min(k, len(values))
-        best = np.argpartition(-values, take - 1)[:take]
-        best = best[np.argsort(-values[best], kind="stable")]
-        return [(int(self.keys[i]), float(values[i])) for i in best]
+            return self._database.nearest(query.tolist(), min(k, self._size))
+        state = self._state
+        delta = _top_rows(state.matrix @ query if len(state.keys) else np.zeros(0, np.float32), state.keys, k)
+        if state.base.ann is not None and not exact:
+            return _merge(self._graph_hits(state, query, k), delta, k)
+        return _merge(self._scan(state, query, k), delta, k)
+
+    def _graph_hits(self, state: _State, query: Vectors, k: int) -> list[Hit]:
+        """The graph's best ``k`` served papers, re-scored exactly against the stored vectors."""
+        want = min(len(state.base.keys), k + min(state.shadowed, 4 * k))
+        found = state.base.ann.search(query.astype(np.float32), want, threads=1)
+        keys = np.asarray(found.keys, dtype=np.int64)
+        rows, held = state.base.rows(keys)
+        served = held & state.live[rows]
+        keys, rows = keys[served], rows[served]
+        values = np.asarray(state.base.vectors[np.sort(rows)], np.float32)[np.argsort(np.argsort(rows))] @ query
+        return _top_rows(values, keys, k)
+
+    def _scan(self, state: _State, query: Vectors, k: int) -> list[Hit]:
+        """Exact search over the base (float32 copy when small, float16 rows converted piece by piece)."""
+        if not len(state.base.keys):
+            return []
+        if state.dense is not None:
+            values = state.dense @ query
+        else:
+            values = np.concatenate([np.asarray(state.base.vectors[i : i + CHUNK], np.float32) @ query
+                                     for i in range(0, len(state.base.keys), CHUNK)])  # fmt: skip
+        values = np.where(state.live, values, -np.inf)
+        return [(key, value) for key, value in _top_rows(values, np.asarray(state.base.keys), k) if value > -np.inf]
+
+
+def _dense(base: Base) -> Vectors | None:
+    return np.asarray(base.vectors, np.float32) if len(base.keys) < DENSE_BELOW else None
+
+
+def _top_rows(values: npt.NDArray[np.float32], keys: npt.NDArray[np.int64], k: int) -> list[Hit]:
+    take = min(k, len(values))
+    if take <= 0:
+        return []
+    best = np.argpartition(-values, take - 1)[:take]
+    best = best[np.argsort(-values[best], kind="stable")]
+    return [(int(keys[i]), float(values[i])) for i in best]
+
+
+def _merge(one: list[Hit], other: list[Hit], k: int) -> list[Hit]:
+    return sorted(one + other, key=lambda item: (-item[1], item[0]))[:k]
 
 
 def _top(scores: dict[int, float], k: int) -> list[Hit]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-
-
-def _since(store: Store, model: str, after: tuple[int, int]) -> list[Any]:
-    out = []
-    while batch := store.embeddings_since(model, after, SYNC_PAGE):
-        out.extend(batch)
-        after = (batch[-1].seq, batch[-1].key)
-    return out

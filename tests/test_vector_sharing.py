@@ -1,0 +1,160 @@
+"""The shared on-disk vector base: several indexes (processes) on one folder map one base, see new papers
+without a rebuild, write a new base atomically and one at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paperfeed.search import vector_files
+from paperfeed.search.vector_files import exclusive
+from paperfeed.search.vectors import VectorIndex, compact_at
+from paperfeed.store import Store, open_store
+from test_vectors import clustered, fill, unit
+
+
+def generations(folder: Path) -> set[str]:
+    return {p.name.split(".")[0] for p in folder.glob("g*.keys.npy")}
+
+
+def test_two_indexes_share_one_base_and_see_new_papers_without_a_rebuild(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    keys = fill(store, clustered(rng, 2100))  # a base on every backend (pgvector needs no graph)
+    writer, reader = VectorIndex(tmp_path, exact_below=1000), VectorIndex(tmp_path, exact_below=1000)
+    writer.sync(store)
+    assert writer.generation and reader.sync(store) == 2100
+    assert reader.generation == writer.generation  # mapped, not built again
+    assert generations(tmp_path) == {writer.generation}
+
+    more = unit(rng, 5)
+    new = fill(store, more, start=2100)
+    for index in (writer, reader):
+        assert index.sync(store) == 5
+        assert index.generation in generations(tmp_path)
+        assert index.search(more[2], 1)[0][0] == new[2]  # from the delta, before any new base
+        assert len(index) == 2105
+    assert reader.search(clustered(rng, 1)[0], 5)[0][0] in keys
+
+
+def test_a_grown_delta_writes_a_new_base_that_the_other_index_maps(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    fill(store, clustered(rng, 2100))
+    writer, reader = VectorIndex(tmp_path, exact_below=1000), VectorIndex(tmp_path, exact_below=1000)
+    writer.sync(store), reader.sync(store)
+    first = writer.generation
+    more = clustered(rng, compact_at(2100))
+    new = fill(store, more, start=2100)
+    writer.sync(store)
+    assert writer.generation != first and generations(tmp_path) == {writer.generation}  # the old files are gone
+    assert reader.search(more[7], 1)[0][0] != new[7] or reader.generation == first  # nothing seen yet
+    assert reader.sync(store) > 0 and reader.generation == writer.generation
+    assert reader.search(more[7], 1)[0][0] == new[7]
+    assert len(reader) == len(writer) == 2100 + len(more)
+    meta = json.loads((tmp_path / "base.json").read_text())
+    assert meta["count"] == 2100 + len(more)
+    assert (meta["graph"] or {}).get("connectivity") == (16 if store.ann_backend() is None else None)
+
+
+def test_a_changed_vector_in_the_base_is_served_from_the_delta(store: Store, tmp_path: Path) -> None:
+    from paperfeed.search.embed import MODEL_ID, to_blob
+    from paperfeed.store.base import EmbeddingRow
+
+    rng = np.random.default_rng(13)
+    vectors = clustered(rng, 1100)
+    keys = fill(store, vectors)
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    store.save_embeddings(MODEL_ID, [EmbeddingRow(keys[0], "h2", 0, to_blob(vectors[500]))])
+    assert index.sync(store) == 1
+    hits = index.search(vectors[500], 2)
+    assert {k for k, _ in hits} == {keys[0], keys[500]}
+    assert index.search(vectors[0], 1)[0][0] != keys[0]  # its old vector is no longer served
+    served = index.vector(keys[0])
+    assert served is not None and np.allclose(served, vectors[500], atol=1e-3)  # stored as float16
+    assert len(index) == 1100
+
+
+def test_while_another_process_writes_a_base_this_one_serves_from_its_delta(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    vectors = clustered(rng, 2100)
+    keys = fill(store, vectors)
+    index = VectorIndex(tmp_path, exact_below=1000)
+    with exclusive(tmp_path) as mine:
+        assert mine
+        index.sync(store)  # wanted a base (and a graph) but the lock is taken: no files, exact search here
+        assert index.generation == "" and index.approximate == (store.ann_backend() is not None)
+        assert index.search(vectors[9], 1)[0][0] == keys[9]
+    index.sync(store)
+    assert index.generation and index.approximate
+
+
+def test_an_interrupted_write_leaves_the_current_base_in_use(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(15)
+    vectors = clustered(rng, 2100)
+    keys = fill(store, vectors)
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    first = index.generation
+    fill(store, clustered(rng, compact_at(2100)), start=2100)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # as if the process died while writing the graph
+
+    monkeypatch.setattr(vector_files, "_write_graph", killed)
+    monkeypatch.setattr(np, "save", killed)  # pgvector's bases have no graph: die on the keys
+    other = VectorIndex(tmp_path, exact_below=1000)
+    with contextlib.suppress(KeyboardInterrupt):
+        other.sync(store)
+    assert json.loads((tmp_path / "base.json").read_text())["generation"] == first
+    fresh = VectorIndex(tmp_path, exact_below=1000)
+    monkeypatch.undo()
+    fresh.sync(store)  # maps the intact base or writes the next one; the half-written files are cleaned up
+    assert fresh.search(vectors[3], 1)[0][0] == keys[3]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_base_of_another_database_is_not_used(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(16)
+    fill(store, clustered(rng, 2100))
+    VectorIndex(tmp_path / "index", exact_below=1000).sync(store)
+    other_store = open_store(f"sqlite:///{tmp_path / 'other.db'}")
+    other_store.migrate()
+    keys = fill(other_store, unit(rng, 3))
+    other_store_close = other_store.close
+    other = VectorIndex(tmp_path / "index", exact_below=1000)
+    assert other.sync(other_store) == 3 and len(other) == 3
+    assert {k for k, _ in other.search(unit(rng, 1)[0], 10)} == set(keys)
+    other_store_close()
+
+
+def test_another_process_maps_the_base_and_finds_the_same_papers(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    vectors = clustered(rng, 2100)
+    fill(store, vectors)
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    np.save(tmp_path.parent / "query.npy", vectors[42])
+    expected = [k for k, _ in index.search(vectors[42], 5)]
+    script = (
+        "import sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from paperfeed.search.vectors import VectorIndex\n"
+        "from paperfeed.search import vector_files as f\n"
+        "folder = Path(sys.argv[1])\n"
+        "base = f.load_base(folder, {}, 384)\n"
+        "q = np.load(folder.parent / 'query.npy')\n"
+        "scores = np.asarray(base.vectors, np.float32) @ q\n"
+        "print(base.generation, ' '.join(str(int(base.keys[i])) for i in np.argsort(-scores)[:5]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True)
+    generation, found = out.stdout.split(" ", 1)
+    assert generation == index.generation
+    assert [int(k) for k in found.split()][:1] == expected[:1]
