@@ -177,7 +177,7 @@ def test_the_worker_command_runs_due_jobs_and_the_jobs_command_lists_them(
     result = CliRunner().invoke(cli, ["worker", "--once", "--kind", "update", "--kind", "embed", "--kind", "refit"])
     assert result.exit_code == 0, result.output
     assert "update:" in result.output and "FAILED" in result.output
-    assert "embed:" in result.output and "0 papers embedded" in result.output
+    assert "embed:" in result.output and "0 chunks of up to 5,000 papers queued (0 papers to embed)" in result.output
     assert "refit:" in result.output and "too few to fit" in result.output
     listed = CliRunner().invoke(cli, ["jobs", "--status", "queued", "--json"])
     assert listed.exit_code == 0, listed.output
@@ -223,6 +223,7 @@ def test_a_long_embedding_backlog_goes_in_chunks_that_let_other_jobs_run(
     from paperfeed import tasks as jobs_module
     from paperfeed.recommend.serve import ForYou
     from paperfeed.search.embed import MODEL_ID, Embedder
+    from paperfeed.search.embed_job import CHUNK_KIND
     from paperfeed.search.engine import SearchEngine
     from search_corpus import corpus
 
@@ -238,10 +239,11 @@ def test_a_long_embedding_backlog_goes_in_chunks_that_let_other_jobs_run(
         ran.append("probe")
         return "ok"
 
-    worker = Worker(store, {"embed": every["embed"], "probe": probe})
+    worker = Worker(store, {"embed": every["embed"], CHUNK_KIND: every[CHUNK_KIND], "probe": probe})
     store.enqueue_job("embed", "embed:first", {}, T0)
     store.enqueue_job("probe", "probe:waiting", {}, T0)
     summaries = [o.summary for o in worker.drain()]
-    assert [s.split("(")[-1] for s in summaries if "embedded" in s] == ["6 left)", "2 left)", "0 left)"]
-    assert ran == ["probe"] and summaries[1] == "ok"  # the waiting job ran right after the first chunk
+    assert summaries[0] == "3 chunks of up to 4 papers queued (10 papers to embed)"
+    assert ran == ["probe"] and summaries[1] == "ok"  # the waiting job ran before the chunks
+    assert [s.split(" papers")[0] for s in summaries[2:]] == ["4", "4", "2"]
     assert store.count_embeddings(MODEL_ID) == len(papers)

@@ -22,6 +22,7 @@ from paperfeed.store import database_url, open_store
 from paperfeed.store.copy import copy_store
 from paperfeed.store.sql import SqlStore
 from paperfeed.worker import Worker
+from paperfeed.worker_pool import child_environment, run_pool
 
 KINDS = ("update", "embed", "refit", "digest", "send")
 
@@ -41,9 +42,12 @@ def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
 @click.option("--nice", type=click.IntRange(0, 19), default=10, show_default=True,
               help="Lower this process's CPU priority by this much, so that a web server on the same machine answers "
                    "first (0: as is).")  # fmt: skip
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes to start on this machine, each claiming jobs on its own (a backfill embeds this "
+                   "many chunks at a time) with its share of the cores.")  # fmt: skip
 @pass_context
 @handle_errors
-def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: int) -> None:
+def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: int, processes: int) -> None:
     """Run the background jobs: arXiv updates, embedding, recommendation refits, digest composing and sending.
 
     Start as many workers as you like, on as many machines, against one PostgreSQL database: each job runs in
@@ -51,9 +55,19 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: 
     (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself unless PAPERFEED_JOBS_IN_PROCESS=false
     (`make run` does that and starts one worker beside it, so embedding never slows the pages down).
     Stops on SIGTERM or Ctrl-C within seconds: a long embedding job stops after its current batch and the next
-    job resumes there. Runs at a lower CPU priority (--nice) so that a web server beside it answers first."""
+    job resumes there. Runs at a lower CPU priority (--nice) so that a web server beside it answers first.
+
+    A backfill (a new instance, or a whole-arXiv import) is cut into chunks of papers that every worker claims
+    in parallel, one chunk per worker at a time: `--processes N` starts N workers here, and workers on other
+    machines (PostgreSQL) join in. Progress: `paperfeed stats` and /api/status ("backfill")."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if processes > 1:
+        ctx.ready_store()
+        arguments = [*(["--once"] if once else []), *(f"--kind={k}" for k in kinds), f"--poll={poll}", f"--nice={nice}"]
+        env = child_environment(processes, ctx.settings.database_url, ctx.config_file)
+        err.print(f"Starting {processes} worker processes ({env['OMP_NUM_THREADS']} threads each); Ctrl-C to stop.")
+        raise SystemExit(run_pool(processes, arguments, env))
     runner = _worker(ctx, kinds)
     if once:
         outcomes = runner.drain()

@@ -21,6 +21,7 @@ from paperfeed.ingest.pipeline import fetch_one
 from paperfeed.models import Paper
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import Embedder
+from paperfeed.search.embed_job import CHUNK_KIND
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.store import Store, open_store
@@ -118,7 +119,8 @@ class Services:
                 self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping, self.enricher,
                 github,
             )  # fmt: skip
-            chosen = {kind: run for kind, run in every.items() if not kinds or kind in kinds}
+            wanted = set(kinds) | ({CHUNK_KIND} if "embed" in kinds else set())  # "embed" plans chunks and runs them
+            chosen = {kind: run for kind, run in every.items() if not kinds or kind in wanted}
             self._worker = Worker(self.store, chosen, schedule(self.jobs))
         return self._worker
 

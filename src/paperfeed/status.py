@@ -5,17 +5,20 @@ search page.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from paperfeed.enrich import METHOD as ENRICH_METHOD
 from paperfeed.search.embed import MODEL_ID
-from paperfeed.search.embed_job import PATH_STATE
+from paperfeed.search.embed_job import CHUNK_KIND, PATH_STATE
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.static_embed import STATIC_ID
 from paperfeed.store import Store
 
-EMBED_STATE = "embed:progress"  # the MiniLM job's latest rate, written after each chunk
+EMBED_STATE = "embed:progress"  # each worker's latest MiniLM rate, written after each batch
+FRESH = timedelta(minutes=10)  # a worker's rate counts this long after its last batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,8 @@ class Status:
     embed_path: dict[str, object]  # what the self-check chose ({} before it ran)
     minutes_left: float | None  # until every paper has its MiniLM vector, at embed_rate
     enrich_backlog: int = 0  # papers whose code links, key phrases and summary are not computed (or are stale)
+    chunks: dict[str, int] = field(default_factory=dict)  # the MiniLM backfill's chunk jobs by state
+    embedding_workers: int = 0  # workers that embedded a batch in the last FRESH
 
     @property
     def summary(self) -> str:
@@ -67,8 +72,8 @@ def status(store: Store, engine: SearchEngine) -> Status:
     """The instance's state now (a handful of indexed queries)."""
     papers = store.stats().papers
     vectors = Vectors(papers, store.count_embeddings(MODEL_ID), store.count_embeddings(STATIC_ID))
-    progress = store.get_state(EMBED_STATE) or {}
-    rate = float(progress["rate"]) if progress.get("rate") else None
+    rates = _fresh_rates(store.get_state(EMBED_STATE) or {}, datetime.now(UTC))
+    rate = sum(rates.values()) or None  # the workers together
     left = (papers - vectors.full) / rate / 60 if rate and papers > vectors.full else None
     done, latest = store.last_job("update", "done"), store.last_job("update")
     error = latest.last_error if latest is not None and latest.status != "done" else None  # failing, or retrying
@@ -76,14 +81,35 @@ def status(store: Store, engine: SearchEngine) -> Status:
         papers=papers, vectors=vectors, keyword_lag=engine.keyword.pending(store), jobs=store.count_jobs(),
         last_update=done.finished_at if done is not None else None, last_update_error=error, embed_rate=rate,
         embed_path=store.get_state(PATH_STATE) or {}, minutes_left=left,
-        enrich_backlog=store.count_enrichment_backlog(ENRICH_METHOD),
+        enrich_backlog=store.count_enrichment_backlog(ENRICH_METHOD), chunks=store.count_jobs(CHUNK_KIND),
+        embedding_workers=len(rates),
     )  # fmt: skip
 
 
-def record_rate(store: Store, rate: float, precision: str) -> None:
-    """Remember the MiniLM job's measured rate (for the time left)."""
-    if rate > 0:
-        store.set_state(EMBED_STATE, {"rate": rate, "precision": precision, "at": datetime.now(UTC).isoformat()})
+def record_rate(store: Store, rate: float, precision: str, worker: str | None = None) -> None:
+    """Remember this worker's measured MiniLM rate (the time left sums the workers'). Several workers write
+    the one record; one that loses a race writes again after its next batch."""
+    if rate <= 0:
+        return
+    now = datetime.now(UTC)
+    known = store.get_state(EMBED_STATE) or {}
+    workers = {name: entry for name, entry in (known.get("workers") or {}).items()
+               if isinstance(entry, dict) and name in _fresh_rates(known, now)}  # fmt: skip
+    workers[worker or f"{socket.gethostname()}:{os.getpid()}"] = {"rate": rate, "at": now.isoformat()}
+    store.set_state(EMBED_STATE, {"precision": precision, "at": now.isoformat(), "workers": workers})
+
+
+def _fresh_rates(known: dict[str, object], now: datetime) -> dict[str, float]:
+    """Each worker's rate, of those that embedded within FRESH."""
+    out: dict[str, float] = {}
+    workers = known.get("workers")
+    for name, entry in (workers if isinstance(workers, dict) else {}).items():
+        try:
+            if now - datetime.fromisoformat(entry["at"]) <= FRESH and float(entry["rate"]) > 0:
+                out[str(name)] = float(entry["rate"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _minutes(minutes: float) -> str:
@@ -113,6 +139,10 @@ def status_dict(s: Status) -> dict[str, object]:
         "embedPath": {_camel(k): value for k, value in s.embed_path.items()},
         "minutesLeft": round(s.minutes_left, 1) if s.minutes_left is not None else None,
         "enrichment": {"done": max(s.papers - s.enrich_backlog, 0), "waiting": s.enrich_backlog},
+        "backfill": {
+            "chunks": {state: s.chunks.get(state, 0) for state in ("queued", "running", "done", "failed")},
+            "embeddingWorkers": s.embedding_workers,
+        },
         "summary": s.summary,
     }
 

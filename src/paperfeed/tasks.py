@@ -3,8 +3,10 @@ claims and runs jobs is :mod:`paperfeed.worker`): what `paperfeed worker` (and, 
 
 - ``update``: fetch the configured categories' new papers from the arXiv API (hourly by default), then queue an
   ``embed`` job;
-- ``embed``: embed papers that have no embedding or a stale one (every few minutes; a long backlog in chunks of
-  EMBED_CHUNK papers, each job queuing the next);
+- ``embed``: give papers with no vector a provisional one, then queue the MiniLM backlog (papers with no
+  embedding or a stale one) as ``embed-chunk`` jobs of EMBED_CHUNK papers (every few minutes);
+- ``embed-chunk``: embed one chunk; every worker claims them in parallel, each chunk once, and only when no
+  other kind of job is due;
 - ``enrich``: compute code links, key phrases and the extracted summary of papers new or changed since their
   last enrichment (after each update, and every few minutes; chunks of ENRICH_CHUNK, each queuing the next),
   which is also how an existing instance's papers are backfilled;
@@ -45,7 +47,7 @@ from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
-from paperfeed.search.embed_job import choose_path, embed_papers
+from paperfeed.search.embed_job import CHUNK_KIND, choose_path, embed_papers, plan_chunks, run_chunk
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.status import record_rate
@@ -136,23 +138,26 @@ def handlers(
 
     def embed(job: Job) -> str:
         # First every paper without any vector gets a provisional one (thousands a second), so that semantic
-        # search covers everything within minutes; then MiniLM replaces them. A long backlog goes in chunks of
-        # a few minutes, each queuing the next: other jobs (a confirmation mail, an update) get their turn
-        # between chunks, and a worker told to stop stops within one batch (the next chunk resumes there).
+        # search covers everything within minutes; then the MiniLM backlog is cut into chunks of EMBED_CHUNK
+        # papers, one job each, which every worker (`paperfeed worker --processes N`, other machines on
+        # PostgreSQL) claims in parallel, each exactly once; chunks yield to every other kind of job.
         said = []
         if engine.first_tier is not None and store.embedding_backlog(engine.first_tier.model_id, only_missing=True):
             engine.first_tier.prepare()
             first = embed_papers(store, engine.first_tier, should_stop=should_stop)
             said.append(f"{first.embedded:,} provisional vectors in {first.seconds:.1f} s; ")
         choose_path(store, engine.embedder)  # once per instance: the faster arithmetic on this CPU, remembered
-        report = embed_papers(store, engine.embedder, limit=EMBED_CHUNK, should_stop=should_stop,
-                              progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
-        left = report.backlog - report.embedded - report.unchanged
-        if left > 0:
-            store.enqueue_job("embed", f"embed:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
-        stopped = " (stopped early: the worker is stopping)" if report.stopped else ""
-        done = f"{report.embedded} papers embedded in {report.seconds:.1f} s ({max(left, 0):,} left){stopped}"
-        return "".join(said) + done
+        queued = plan_chunks(store, job.key, EMBED_CHUNK)
+        left = store.embedding_backlog(engine.embedder.model_id)
+        return "".join(said) + f"{queued} chunks of up to {EMBED_CHUNK:,} papers queued ({left:,} papers to embed)"
+
+    def embed_chunk(job: Job) -> str:
+        choose_path(store, engine.embedder)
+        report = run_chunk(store, engine.embedder, job.payload, f"{job.key}:rest:{uuid.uuid4().hex[:8]}",
+                           should_stop=should_stop,
+                           progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
+        stopped = " (stopped early: the rest is queued again)" if report.stopped else ""
+        return f"{report.embedded} papers embedded in {report.seconds:.1f} s{stopped}"
 
     def enrich(job: Job) -> str:
         if enricher is None:
@@ -198,7 +203,8 @@ def handlers(
         return f"{report.papers:,} papers matched: {report.matches} new matches, {report.batches} webhook batches"
 
     jobs: dict[str, Handler] = {
-        "update": update, "embed": embed, "refit": refit_job, "digest": digest, "send": send, "alerts": alerts,
+        "update": update, "embed": embed, CHUNK_KIND: embed_chunk, "refit": refit_job, "digest": digest,
+        "send": send, "alerts": alerts,
     }  # fmt: skip
     if github is not None:
         jobs["stars"] = stars

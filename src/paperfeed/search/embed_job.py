@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from paperfeed.errors import PaperfeedError
+from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.search.embed import (
     MODEL_ID,
     RESOLVED,
@@ -59,19 +59,23 @@ def embed_papers(
     batch: int | None = None,
     progress: Callable[[EmbedReport], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    keys: tuple[int, int] | None = None,
 ) -> EmbedReport:
-    """Embed every paper whose vector of ``embedder``'s tier is missing or stale (at most ``limit`` papers)."""
+    """Embed every paper whose vector of ``embedder``'s tier is missing or stale (at most ``limit`` papers;
+    only keys in the range (after, upto] = ``keys`` when given: one chunk of a parallel backfill, whose backlog
+    is then counted as the chunk's papers left)."""
     started = time.monotonic()
     first_tier = embedder.model_id != MODEL_ID
     size = batch or (FIRST_TIER_BATCH if first_tier else EMBED_BATCH)
-    report = EmbedReport(backlog=store.embedding_backlog(embedder.model_id, only_missing=first_tier))
-    after = 0
+    after, upto = keys if keys is not None else (0, None)
+    backlog = -1 if keys is not None else store.embedding_backlog(embedder.model_id, only_missing=first_tier)
+    report = EmbedReport(backlog=backlog)
     while limit is None or report.embedded + report.unchanged < limit:
         if should_stop():
             report.stopped = True
             break
         room = size if limit is None else min(size, limit - report.embedded - report.unchanged)
-        jobs = store.embedding_jobs(embedder.model_id, after, room, only_missing=first_tier)
+        jobs = store.embedding_jobs(embedder.model_id, after, room, only_missing=first_tier, upto_key=upto)
         if not jobs:
             break
         hashes = [text_hash(j.title, j.abstract) for j in jobs]
@@ -88,6 +92,40 @@ def embed_papers(
         if progress is not None:
             progress(report)
     report.seconds = time.monotonic() - started
+    if report.backlog < 0:
+        report.backlog = report.embedded + report.unchanged
+    return report
+
+
+CHUNK_KIND = "embed-chunk"  # one key range of the MiniLM backlog, claimed by one worker
+
+
+def plan_chunks(store: Store, planner: str, size: int) -> int:
+    """Queue the MiniLM backlog as chunks of ``size`` papers, one job each, that any worker (any process, any
+    machine) claims; return how many were queued. Nothing is planned while chunks of an earlier plan are still
+    queued or running (so no paper is in two chunks at once); a paper that goes stale later is in the next
+    plan. ``planner``: the planning job's key, which makes each chunk's key unique."""
+    pending = store.count_jobs(CHUNK_KIND)
+    if pending.get("queued", 0) or pending.get("running", 0):
+        return 0
+    now, queued = datetime.now(UTC), 0
+    for after, upto in store.embedding_chunks(MODEL_ID, size):
+        queued += store.enqueue_job(CHUNK_KIND, f"{CHUNK_KIND}:{planner}:{after}", {"after": after, "upto": upto}, now)
+    return queued
+
+
+def run_chunk(
+    store: Store, embedder: TextEncoder, payload: dict[str, object], resume_key: str, *,
+    should_stop: Callable[[], bool] = lambda: False, progress: Callable[[EmbedReport], None] | None = None,
+) -> EmbedReport:  # fmt: skip
+    """Embed one chunk's papers (those still missing or stale). Stopped early (the worker is stopping), the rest
+    is queued again as ``resume_key`` and starts where this one stopped, since saved batches are not redone."""
+    after, upto = payload.get("after"), payload.get("upto")
+    if not isinstance(after, int) or not isinstance(upto, int) or not 0 <= after < upto:
+        raise BadRequest(f"an embed chunk needs integer keys 0 <= after < upto, not {after!r}, {upto!r}")
+    report = embed_papers(store, embedder, keys=(after, upto), should_stop=should_stop, progress=progress)
+    if report.stopped:
+        store.enqueue_job(CHUNK_KIND, resume_key, {"after": after, "upto": upto}, datetime.now(UTC))
     return report
 
 

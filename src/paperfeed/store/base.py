@@ -162,10 +162,15 @@ class SearchData(abc.ABC):
 
     @abc.abstractmethod
     def embedding_jobs(
-        self, model: str, after_key: int, limit: int, *, only_missing: bool = False
+        self, model: str, after_key: int, limit: int, *, only_missing: bool = False, upto_key: int | None = None
     ) -> list[EmbeddingJob]:
         """Up to ``limit`` papers of the backlog (as :meth:`embedding_backlog` counts it) with keys above
-        ``after_key``, in key order."""
+        ``after_key`` (and at most ``upto_key``), in key order."""
+
+    @abc.abstractmethod
+    def embedding_chunks(self, model: str, size: int, *, only_missing: bool = False) -> list[tuple[int, int]]:
+        """The backlog cut into key ranges (after, upto] of ``size`` papers each (the last may hold fewer), in
+        key order: what parallel workers claim one by one."""
 
     @abc.abstractmethod
     def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow], *, replace: bool = True) -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+BACKGROUND = frozenset({"embed-chunk"})  # kinds claimed only when no other job is due: a backfill's many chunks
+# never keep a confirmation mail or an update waiting
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -60,8 +63,9 @@ class JobQueue(abc.ABC):
         """The most recent jobs, newest first."""
 
     @abc.abstractmethod
-    def count_jobs(self) -> dict[str, int]:
-        """How many jobs are in each state (queued, running, done, failed), over the kept history."""
+    def count_jobs(self, kind: str | None = None) -> dict[str, int]:
+        """How many jobs (of ``kind``, or all) are in each state (queued, running, done, failed), over the kept
+        history."""
 
     @abc.abstractmethod
     def last_job(self, kind: str, status: str | None = None) -> JobRecord | None:

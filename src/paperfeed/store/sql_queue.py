@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from paperfeed.store.queue import Job, JobQueue, JobRecord
+from paperfeed.store.queue import BACKGROUND, Job, JobQueue, JobRecord
 from paperfeed.store.schema import jobs
 from paperfeed.store.sql_plumbing import SqlPlumbing
 
@@ -33,7 +33,7 @@ class JobMixin(SqlPlumbing, JobQueue):
             row = conn.execute(
                 sa.select(J.id, J.kind, J.key, J.payload, J.attempts)
                 .where(due, J.kind.in_(list(kinds)))
-                .order_by(J.run_at, J.id)
+                .order_by(sa.case((J.kind.in_(sorted(BACKGROUND)), 1), else_=0), J.run_at, J.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).first()
@@ -79,9 +79,12 @@ class JobMixin(SqlPlumbing, JobQueue):
         with self._read() as conn:
             return [_record(r) for r in conn.execute(query)]
 
-    def count_jobs(self) -> dict[str, int]:
+    def count_jobs(self, kind: str | None = None) -> dict[str, int]:
+        query = sa.select(J.status, sa.func.count()).group_by(J.status)
+        if kind is not None:
+            query = query.where(J.kind == kind)
         with self._read() as conn:
-            rows = conn.execute(sa.select(J.status, sa.func.count()).group_by(J.status)).all()
+            rows = conn.execute(query).all()
         return {str(status): int(n) for status, n in rows}
 
     def last_job(self, kind: str, status: str | None = None) -> JobRecord | None:

@@ -113,19 +113,36 @@ class SearchDataMixin(SqlPlumbing, SearchData):
             return int(conn.execute(query).scalar() or 0)
 
     def embedding_jobs(
-        self, model: str, after_key: int, limit: int, *, only_missing: bool = False
+        self, model: str, after_key: int, limit: int, *, only_missing: bool = False, upto_key: int | None = None
     ) -> list[EmbeddingJob]:
         e = paper_embeddings.c
         stored_hash = sa.case((e.model == model, e.text_hash), else_=None)
+        within = papers.c.id > after_key if upto_key is None else papers.c.id.between(after_key + 1, upto_key)
         query = (
             sa.select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.seq, stored_hash.label("stored_hash"))
             .select_from(papers.outerjoin(paper_embeddings, e.paper_id == papers.c.id))
-            .where(_stale(model, only_missing), papers.c.id > after_key)
+            .where(_stale(model, only_missing), within)
             .order_by(papers.c.id)
             .limit(limit)
         )
         with self._read() as conn:
             return [EmbeddingJob(r.id, r.title, r.abstract, r.seq, r.stored_hash) for r in conn.execute(query)]
+
+    def embedding_chunks(self, model: str, size: int, *, only_missing: bool = False) -> list[tuple[int, int]]:
+        number = sa.func.row_number().over(order_by=papers.c.id).label("n")
+        backlog = (
+            sa.select(papers.c.id, number)
+            .select_from(papers.outerjoin(paper_embeddings, paper_embeddings.c.paper_id == papers.c.id))
+            .where(_stale(model, only_missing))
+            .subquery()
+        )
+        last = sa.select(sa.func.max(backlog.c.n)).scalar_subquery()
+        query = (
+            sa.select(backlog.c.id).where(sa.or_(backlog.c.n % size == 0, backlog.c.n == last)).order_by(backlog.c.id)
+        )
+        with self._read() as conn:
+            ends = [int(r[0]) for r in conn.execute(query)]
+        return list(zip([0, *ends[:-1]], ends, strict=True)) if ends else []
 
     def save_embeddings(self, model: str, rows: Sequence[EmbeddingRow], *, replace: bool = True) -> None:
         if not rows:
