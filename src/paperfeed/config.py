@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         description="Query embedding arithmetic: auto follows embed_precision, except fp32 for semantic-only searches"
         " (~5 ms slower a query, slightly more accurate); bf16, fp32 or int8 for every query.",
     )
+    embed_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where workers embed documents: auto (a CUDA GPU when torch sees one, in fp16 and batches of 256;"
+        " else the CPU), cpu or cuda. Queries are always embedded on the CPU.",
+    )
     exact_search_below: int = Field(
         20_000, ge=0, description="Vector search is exact below this many papers, approximate (HNSW) above."
     )

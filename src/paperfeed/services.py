@@ -46,7 +46,8 @@ class Services:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return Embedder(self.settings.embed_precision, query_precision=self.settings.query_precision)
+        s = self.settings
+        return Embedder(s.embed_precision, query_precision=s.query_precision, device=s.embed_device)
 
     @cached_property
     def engine(self) -> SearchEngine:

@@ -19,6 +19,7 @@ import numpy as np
 
 from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.search.embed import (
+    GPU_BATCH,
     MODEL_ID,
     RESOLVED,
     Embedder,
@@ -87,7 +88,7 @@ def embed_papers(
         report.embedded += len(todo)
         report.unchanged += len(jobs) - len(todo)
         report.seconds = time.monotonic() - started
-        report.precision = embedder.precision or ""
+        report.precision = "cuda fp16" if getattr(embedder, "device", "cpu") == "cuda" else embedder.precision
         after = jobs[-1].key
         if progress is not None:
             progress(report)
@@ -139,6 +140,8 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
     elsewhere it is emulated, and always slower) bf16, and embed documents with the fastest (when the precision
     is ``auto``); remembered in the store, so this runs once per instance. int8 is a candidate only when its
     vectors agree with fp32's (mean cosine at least INT8_AGREEMENT on those abstracts)."""
+    if embedder.device == "cuda":
+        return {"precision": "fp16", "device": "cuda", "reason": f"a CUDA GPU: fp16, batches of {GPU_BATCH}"}
     if embedder.requested != "auto":
         return {"precision": embedder.requested, "reason": "set by PAPERFEED_EMBED_PRECISION"}
     known = store.get_state(PATH_STATE)
