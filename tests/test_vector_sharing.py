@@ -158,3 +158,25 @@ def test_another_process_maps_the_base_and_finds_the_same_papers(store: Store, t
     generation, found = out.stdout.split(" ", 1)
     assert generation == index.generation
     assert [int(k) for k in found.split()][:1] == expected[:1]
+
+
+@pytest.mark.parametrize("dtype", ["i8", "f16"])
+def test_both_graph_dtypes_keep_recall_and_a_change_of_dtype_writes_a_new_graph(
+    store: Store, tmp_path: Path, dtype: str
+) -> None:
+    if store.ann_backend() is not None:
+        pytest.skip("pgvector keeps the graph in the database")
+    rng = np.random.default_rng(18)
+    fill(store, clustered(rng, 3000))
+    index = VectorIndex(tmp_path, exact_below=1000, graph_dtype=dtype)  # type: ignore[arg-type]
+    index.sync(store)
+    assert json.loads((tmp_path / "base.json").read_text())["graph"]["dtype"] == dtype
+    queries = clustered(rng, 40)
+    recall = np.mean([len({k for k, _ in index.search(q, 20)} & {k for k, _ in index.search(q, 20, exact=True)}) / 20
+                      for q in queries])  # fmt: skip
+    assert recall >= 0.98
+    other = "f16" if dtype == "i8" else "i8"
+    changed = VectorIndex(tmp_path, exact_below=1000, graph_dtype=other)  # type: ignore[arg-type]
+    changed.sync(store)
+    assert changed.generation != index.generation
+    assert json.loads((tmp_path / "base.json").read_text())["graph"]["dtype"] == other

@@ -53,7 +53,8 @@ class Services:
     def engine(self) -> SearchEngine:
         s = self.settings
         first = StaticEmbedder(s.models_dir) if s.first_tier else None
-        return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below, first_tier=first)
+        return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below, first_tier=first,
+                            graph_dtype=s.vector_graph_dtype)  # fmt: skip
 
     @cached_property
     def enricher(self) -> StaticEmbedder:

@@ -27,7 +27,7 @@ from paperfeed.search.keyword import Hit, KeywordIndex, Snippet
 from paperfeed.search.query import MAX_QUERY_CHARS, PROSE_NOTICE, ParsedQuery, parse_query
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.search.tiers import QueryVectors, TieredVectors, zscorer
-from paperfeed.search.vectors import VectorIndex
+from paperfeed.search.vectors import GraphDtype, VectorIndex
 from paperfeed.store import Store
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -122,11 +122,11 @@ class SearchEngine:
 
     def __init__(
         self, store: Store, folder: Path, embedder: Embedder, *, exact_below: int = 20_000,
-        first_tier: StaticEmbedder | None = None,
+        first_tier: StaticEmbedder | None = None, graph_dtype: GraphDtype = "i8",
     ) -> None:  # fmt: skip
         self.store, self.embedder, self.first_tier = store, embedder, first_tier
         self.keyword = KeywordIndex(folder / "keyword")
-        self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below)
+        self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below, graph_dtype=graph_dtype)
         self.tiers = TieredVectors(self.vectors, embedder, folder, first_tier)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")
 

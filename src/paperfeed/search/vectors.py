@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,7 +38,9 @@ from paperfeed.search.vector_files import (
 from paperfeed.store import Store
 
 SYNC_PAGE = 20_000
-HNSW = {"connectivity": 16, "expansion_add": 128, "dtype": "f16"}  # how the graph is built (a change rebuilds it)
+HNSW = {"connectivity": 16, "expansion_add": 128}  # how the graph is built (a change, or of dtype, rebuilds it)
+GraphDtype = Literal["f16", "i8"]  # the graph's own copy of the vectors: 768 or 384 bytes a paper at 384-d
+OVERSAMPLE = {"f16": 1, "i8": 3}  # candidates taken from the graph per result, then re-scored exactly
 EF_SEARCH = 256  # candidates a query visits: recall@20 0.958 at 96, 0.974 at 160, 0.985 at 256 (120k papers)
 DENSE_BELOW = 50_000  # a base this small is also held as float32 for exact search (75 MB at 384-d)
 CHUNK = 65_536  # rows of a float16 base converted at a time by an exact scan
@@ -81,8 +84,12 @@ class VectorIndex:
     """Embeddings of the store's papers, searchable by cosine similarity. Thread-safe; several processes may
     share one folder."""
 
-    def __init__(self, folder: Path, *, exact_below: int = 20_000, model: str = MODEL_ID, dim: int = DIM) -> None:
+    def __init__(
+        self, folder: Path, *, exact_below: int = 20_000, model: str = MODEL_ID, dim: int = DIM,
+        graph_dtype: GraphDtype = "i8",
+    ) -> None:  # fmt: skip
         self.folder, self.exact_below, self.model, self.dim = folder, exact_below, model, dim
+        self.graph_dtype = graph_dtype
         self._lock = threading.Lock()
         base = empty_base(dim)
         self._state = _State(base, np.zeros(0, bool), matrix=np.zeros((0, dim), np.float32))
@@ -177,8 +184,9 @@ class VectorIndex:
     def _wants_base(self, size: int, store: Store) -> bool:
         state = self._state
         graphless = size >= self.exact_below and state.base.ann is None and store.ann_backend() is None
+        restyled = state.base.ann is not None and state.base.meta.get("graph") != {**HNSW, "dtype": self.graph_dtype}
         grown = max(len(state.keys), state.shadowed) >= compact_at(len(state.base.keys))
-        return bool(size) and (graphless or grown)
+        return bool(size) and (graphless or restyled or grown)
 
     def _compact(self, store: Store) -> None:
         """Write a new base of everything this process serves, unless another process is writing one."""
@@ -195,7 +203,7 @@ class VectorIndex:
             dropped = dropped[~np.isin(dropped, state.keys)] if len(dropped) else dropped
             graph = None
             if state.size >= self.exact_below and store.ann_backend() is None:
-                graph = {**HNSW}
+                graph = {**HNSW, "dtype": self.graph_dtype}
             changes = Changes(state.keys[order], state.matrix[order], np.asarray(dropped, np.int64), self._after)
             write_base(self.folder, state.base, changes, self._expect(), graph)
             self._refresh()
@@ -306,7 +314,8 @@ class VectorIndex:
 
     def _graph_hits(self, state: _State, query: Vectors, k: int) -> list[Hit]:
         """The graph's best ``k`` served papers, re-scored exactly against the stored vectors."""
-        want = min(len(state.base.keys), k + min(state.shadowed, 4 * k))
+        oversample = OVERSAMPLE.get(str((state.base.meta.get("graph") or {}).get("dtype")), 1)
+        want = min(len(state.base.keys), oversample * k + min(state.shadowed, 4 * k))
         found = state.base.ann.search(query.astype(np.float32), want, threads=1)
         keys = np.asarray(found.keys, dtype=np.int64)
         rows, held = state.base.rows(keys)
