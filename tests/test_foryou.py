@@ -292,3 +292,29 @@ def test_the_refit_fits_on_the_newest_papers_and_the_touched_ones_and_folds_in_t
     reader_actions.vote(store, me, "2506.00001", True)
     picks = fresh.recommend(me, window="week", limit=len(papers()))
     assert {store.paper_keys([r.paper.arxiv_id])[r.paper.arxiv_id] for r in picks} & set(outside)  # folded in
+
+
+def test_the_collective_factors_are_one_float16_file_that_every_process_maps(fitted_app: FastAPI) -> None:
+    import numpy as np
+
+    store, engine = site(fitted_app).services.store, site(fitted_app).services.engine
+    refit(store, engine)
+    one, two = ForYou(store, engine, refit_after=0), ForYou(store, engine, refit_after=0)
+    one.reload(), two.reload()
+    folder = engine.vectors.folder.parent / "collective"
+    [file] = folder.glob("collective-*.npy")
+    assert one.collective is not None and two.collective is not None
+    for model in (one.collective, two.collective):
+        factors = model.mf.item_factors
+        assert isinstance(factors, np.memmap) and factors.dtype == np.float16 and str(factors.filename) == str(file)
+    later = reader(store, "later")
+    for arxiv_id in sorted(ids("gnn"))[:2]:
+        reader_actions.vote(store, later, arxiv_id, True)
+    refit(store, engine)  # a new model: a new file, the old one removed once a process has moved on
+    one.reload()
+    assert one.collective is not None
+    [newer] = folder.glob("collective-*.npy")
+    assert newer != file
+    me = reader(store, "mapped")
+    reader_actions.vote(store, me, "2506.00001", True)
+    assert two.recommend(me, window="week", limit=3)  # the process still on the old map keeps serving

@@ -10,10 +10,13 @@ refit), and a paper added since the fit gets factors from its words and concepts
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -190,20 +193,52 @@ class CollectiveModel:
         return out.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> CollectiveModel:
-        """The model :meth:`to_bytes` wrote; ValueError when ``data`` is not one."""
+    def from_bytes(cls, data: bytes, folder: Path | None = None) -> CollectiveModel:
+        """The model :meth:`to_bytes` wrote; ValueError when ``data`` is not one. With ``folder``, the papers'
+        factors (float16) are kept in a file there and mapped, so that the web processes of a machine share one
+        copy (see :func:`mapped_factors`)."""
         try:
-            return cls._read(data)
+            return cls._read(data, folder)
         except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise ValueError(f"not a saved collective model: {error}") from error
 
     @classmethod
-    def _read(cls, data: bytes) -> CollectiveModel:
+    def _read(cls, data: bytes, folder: Path | None) -> CollectiveModel:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             factors, weight, regularization, confidence = (float(v) for v in z["settings"])
             mf = CollectiveMF(factors=int(factors), feature_weight=weight, regularization=regularization,
                               confidence=confidence)  # fmt: skip
-            mf.item_factors = z["item_factors"].astype(np.float32)
+            if folder is None:
+                mf.item_factors = z["item_factors"].astype(np.float32)
+            else:
+                mf.item_factors = mapped_factors(folder, hashlib.sha256(data).hexdigest()[:16], z["item_factors"])
+                mf.item_gram = _gram(mf.item_factors)
             mf.feature_factors, mf.row_gram = z["feature_factors"], z["row_gram"]
             features = PaperFeatures([str(w) for w in z["vocabulary"]], z["idf"], z["centres"])
             return cls(z["keys"], features, mf)
+
+
+def mapped_factors(folder: Path, digest: str, factors: np.ndarray) -> np.ndarray:
+    """``factors`` as a read-only float16 map of ``folder``/collective-<digest>.npy, written (atomically) by the
+    first process to load this model; the files of earlier models are removed (a process still on one keeps
+    its mapping)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"collective-{digest}.npy"
+    if not path.exists():
+        tmp = folder / f"collective-{digest}.{os.getpid()}.tmp.npy"
+        np.save(tmp, np.asarray(factors, np.float16))
+        os.replace(tmp, path)
+        for old in folder.glob("collective-*.npy"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    mapped: np.ndarray = np.load(path, mmap_mode="r")
+    return mapped
+
+
+def _gram(factors: np.ndarray, piece: int = 65_536) -> np.ndarray:
+    """Y'Y in float32, a piece of rows at a time (the factors stay mapped, never copied whole)."""
+    gram = np.zeros((factors.shape[1], factors.shape[1]), np.float32)
+    for start in range(0, len(factors), piece):
+        rows = np.asarray(factors[start : start + piece], np.float32)
+        gram += rows.T @ rows
+    return gram

@@ -112,7 +112,8 @@ class ForYou:
             return
         found = self.store.load_artifact(ARTIFACT)
         try:
-            self.collective = CollectiveModel.from_bytes(found.data) if found is not None else None
+            folder = self.engine.vectors.folder.parent / "collective"  # beside the vector base, mapped alike
+            self.collective = CollectiveModel.from_bytes(found.data, folder) if found is not None else None
         except ValueError as error:  # unreadable: serve without it
             log.warning("the saved collective model (version %s) is unreadable: %s", version, error)
             self.collective = None
