@@ -163,3 +163,29 @@ def test_status_adds_up_the_rates_of_the_workers_embedding_now(store: Store) -> 
     assert _fresh_rates(known, datetime.now(UTC) + timedelta(minutes=11)) == {}  # stopped workers drop out
     store.set_state(EMBED_STATE, {"workers": {"x": {"rate": "fast", "at": "yesterday"}, "y": 3}})
     assert _fresh_rates(store.get_state(EMBED_STATE) or {}, datetime.now(UTC)) == {}  # garbage is ignored
+
+
+def test_worker_processes_start_together_share_the_jobs_and_exit_together(store: Store, store_url: str,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    env = {**os.environ, "PAPERFEED_DATABASE_URL": store_url, "PAPERFEED_DATA_DIR": str(tmp_path)}
+    env.pop("OMP_NUM_THREADS", None)
+    command = [sys.executable, "-m", "paperfeed", "worker", "--once", "--kind", "refit", "--processes", "2"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"Starting 2 worker processes ({max(1, (os.cpu_count() or 1) // 2)} threads each)" in done.stderr
+    refits = [j for j in store.list_jobs(50) if j.kind == "refit"]
+    assert len(refits) == 1 and refits[0].status == "done"  # planned by both, run by one
+    bad = subprocess.run([*command[:-1], "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--processes" in bad.stderr
+
+
+def test_the_index_command_builds_the_files_the_web_processes_map(store: Store, store_url: str,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    from click.testing import CliRunner
+
+    from paperfeed.cli import cli
+
+    fill(store, 12)
+    result = CliRunner().invoke(cli, ["--db", store_url, "index"], env={"PAPERFEED_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert "Keyword index: 12 papers taken in; vectors: 0 taken in" in result.output

@@ -18,7 +18,7 @@ from paperfeed.cli_context import Context, F, handle_errors, pass_context
 from paperfeed.cli_digest import digest
 from paperfeed.cli_enrich import enrich
 from paperfeed.cli_mcp import mcp
-from paperfeed.cli_ops import jobs, migrate_db, worker
+from paperfeed.cli_ops import index_command, jobs, migrate_db, worker
 from paperfeed.cli_render import authors_line, emit_json, err, out, print_report, progress_bar, show_results
 from paperfeed.config import load_settings
 from paperfeed.errors import BadRequest, IngestError
@@ -486,6 +486,7 @@ cli.add_command(digest)
 cli.add_command(enrich)
 cli.add_command(mcp)
 cli.add_command(worker)
+cli.add_command(index_command)
 cli.add_command(jobs)
 cli.add_command(migrate_db)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -87,6 +88,24 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: 
     signal.signal(signal.SIGINT, stop)
     err.print(f"Worker {runner.name}: running {', '.join(runner.handlers)}; Ctrl-C to stop.")
     runner.run_forever(poll)
+
+
+@click.command("index")
+@pass_context
+@handle_errors
+def index_command(ctx: Context) -> None:
+    """Bring this machine's search indexes up to date with the database: the keyword index and the vector files
+    (float16 vectors and the HNSW graph) that every web process here maps.
+
+    A web process does the same at its first search, so this is never required; after a big import (whole
+    arXiv: about half an hour on two cores) run it before starting the web processes, so that none of them
+    spends its first minutes building what the others then map."""
+    ctx.ready_store()
+    started = time.monotonic()
+    indexed, vectors = ctx.engine.refresh()
+    covered = ctx.engine.tiers.coverage()
+    out.print(f"Keyword index: {indexed:,} papers taken in; vectors: {vectors:,} taken in, {covered.main:,} MiniLM "
+              f"and {covered.first:,} provisional served; {time.monotonic() - started:.1f} s.")  # fmt: skip
 
 
 @click.command()
