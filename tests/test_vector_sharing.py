@@ -180,3 +180,17 @@ def test_both_graph_dtypes_keep_recall_and_a_change_of_dtype_writes_a_new_graph(
     changed.sync(store)
     assert changed.generation != index.generation
     assert json.loads((tmp_path / "base.json").read_text())["graph"]["dtype"] == other
+
+
+def test_exact_many_agrees_with_one_exact_search_per_query(store: Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(19)
+    vectors = clustered(rng, 2500)
+    keys = fill(store, vectors)
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    fill(store, clustered(rng, 30), start=2500)  # some in the delta too
+    index.sync(store)
+    queries = clustered(rng, 12)
+    many = index.exact_many(queries, 7)
+    assert [[k for k, _ in hits] for hits in many] == [[k for k, _ in index.search(q, 7, exact=True)] for q in queries]
+    assert index.exact_many(vectors[:1], 1)[0][0][0] == keys[0]

@@ -324,6 +324,25 @@ class VectorIndex:
         values = np.asarray(state.base.vectors[np.sort(rows)], np.float32)[np.argsort(np.argsort(rows))] @ query
         return _top_rows(values, keys, k)
 
+    def exact_many(self, queries: Vectors, k: int) -> list[list[Hit]]:
+        """The exact ``k`` nearest papers of each row of ``queries``, in one pass over the stored vectors (what
+        a benchmark's recall is measured against: 200 queries over 2.7 million papers in seconds)."""
+        state = self._state
+        if not self._size or k <= 0:
+            return [[] for _ in queries]
+        found: list[list[Hit]] = [[] for _ in queries]
+        keys = np.asarray(state.base.keys)
+        for start in range(0, len(keys), CHUNK):
+            rows = np.asarray(state.base.vectors[start : start + CHUNK], np.float32) @ queries.T
+            rows[~state.live[start : start + CHUNK]] = -np.inf
+            for q in range(len(queries)):
+                found[q] = _merge(found[q], [h for h in _top_rows(rows[:, q], keys[start:], k) if h[1] > -np.inf], k)
+        if len(state.keys):
+            delta = state.matrix @ queries.T
+            for q in range(len(queries)):
+                found[q] = _merge(found[q], _top_rows(delta[:, q], state.keys, k), k)
+        return found
+
     def _scan(self, state: _State, query: Vectors, k: int) -> list[Hit]:
         """Exact search over the base (float32 copy when small, float16 rows converted piece by piece)."""
         if not len(state.base.keys):
