@@ -563,7 +563,8 @@ def main() -> None:
         if backend == "postgresql":
             from pgcluster import start_cluster
 
-            cluster = start_cluster(root / "postgresql-server")
+            # the server runs as its own user, which may not enter a home folder: its files live in /var/tmp
+            cluster = start_cluster(Path("/var/tmp") / f"paperfeed-scale-{args.papers}-postgresql")
             if cluster is None:
                 print("postgresql: no server binaries (pip install pgserver); skipped")
                 continue

@@ -194,3 +194,10 @@ def test_exact_many_agrees_with_one_exact_search_per_query(store: Store, tmp_pat
     many = index.exact_many(queries, 7)
     assert [[k for k, _ in hits] for hits in many] == [[k for k, _ in index.search(q, 7, exact=True)] for q in queries]
     assert index.exact_many(vectors[:1], 1)[0][0][0] == keys[0]
+
+
+def test_a_bigger_graph_is_searched_wider() -> None:
+    from paperfeed.search.vectors import ef_search
+
+    assert ef_search(120_000) == 256 and ef_search(1_000_000) == 512 and ef_search(2_700_000) == 768
+    assert all(ef_search(a) <= ef_search(b) for a, b in [(10, 600_000), (600_000, 2_000_000)])
