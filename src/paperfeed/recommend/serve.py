@@ -186,7 +186,7 @@ class ForYou:
         if not keys:
             return None
         content = _content_scores(vectors, profile, keys) if np.any(profile) else None
-        warming = sum(vectors.vector(k) is not None for k in keys) < WARM * len(keys)
+        warming = int(vectors.known(keys).sum()) < WARM * len(keys)
         if content is None or warming:  # most candidates have no MiniLM vector yet: words and provisional vectors
             tiered = self._tiered_content(profile, mine, words_of_reader, keys)
             lexical_part = lexical.scores(self.engine.keyword, words, keys) if not words.empty else None

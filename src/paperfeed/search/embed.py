@@ -63,6 +63,10 @@ def model_dir() -> Path:
 
 
 def _torch() -> Any:
+    # torch's OpenMP threads otherwise spin after each parallel region and starve whatever runs next on the
+    # same cores: numpy's BLAS in "for you" (a 200 x 200 solve took 64 ms instead of 1 after a query embedding),
+    # other requests, a second process. Read by OpenMP when torch loads, so set here, first (an admin's wins).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     return torch

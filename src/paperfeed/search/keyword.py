@@ -35,6 +35,7 @@ TITLE_BOOST = 0.3
 AUTHORS_BOOST = 1.0
 SCHEMA_VERSION = 4  # bump to rebuild every index on upgrade
 SYNC_PAGE = 5_000
+FREQUENCIES_KEPT = 200_000  # words whose document frequency is remembered (about 20 MB)
 COMMIT_EVERY = 50_000
 SNIPPET_CHARS = 240
 QUERY_TF_POWER = 1.0  # a word the query repeats n times weighs n ** this (1: BM25's query term frequency)
@@ -93,6 +94,7 @@ class KeywordIndex:
         self.schema = _schema()
         self.index = self._open()
         self._synced_seq = -1  # store seq known to be indexed (-1: not checked yet)
+        self._frequencies: dict[str, int] = {}  # word -> document frequency, until the next sync writes
         self._paper = _analyzer(stem=True, stop=False)  # index side: phrases keep their stop words
         self._paper_query = _analyzer(stem=True, stop=True)  # ranking words drop them
         self._names = _analyzer(stem=False, stop=False)
@@ -175,6 +177,7 @@ class KeywordIndex:
                     self._save_position({"schema": SCHEMA_VERSION, "instance": instance, "after": list(after)})
             writer.wait_merging_threads()
             self.index.reload()
+            self._frequencies = {}
             self._synced_seq = after[0]
             return done
 
@@ -309,12 +312,19 @@ class KeywordIndex:
         return int(self.index.searcher().num_docs)
 
     def document_frequency(self, words: Sequence[str]) -> dict[str, int]:
-        """In how many papers' abstracts each word occurs (after the index's own stemming)."""
-        searcher = self.index.searcher()
-        return {
-            word: max((int(searcher.doc_freq("abstract", term)) for term in self._paper.analyze(word)), default=0)
-            for word in words
-        }
+        """In how many papers' abstracts each word occurs (after the index's own stemming); remembered until the
+        index changes ("for you" asks for a reader's hundreds of words on every request)."""
+        known, out, searcher = self._frequencies, {}, None
+        for word in words:
+            found = known.get(word)
+            if found is None:
+                searcher = searcher or self.index.searcher()
+                found = max((int(searcher.doc_freq("abstract", t)) for t in self._paper.analyze(word)), default=0)
+                known[word] = found
+            out[word] = found
+        if len(known) > FREQUENCIES_KEPT:  # a new dict, not clear(): another thread may be reading this one
+            self._frequencies = {}
+        return out
 
     def snippets(self, q: ParsedQuery, keys: Sequence[int]) -> dict[int, tuple[Snippet, Snippet]]:
         """(title, abstract) snippets with the query's words marked, for each of ``keys`` in the index."""

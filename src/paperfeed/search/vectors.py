@@ -49,6 +49,8 @@ def ef_search(papers: int) -> int:
     million papers (bench/scale.py) recall@20 was 0.942 at 256, 0.970 at 512 and 0.984 at 768, for about 1 ms
     more a query; 512 between is interpolated."""
     return EF_SEARCH if papers <= 500_000 else 512 if papers <= 1_500_000 else 768
+
+
 DENSE_BELOW = 50_000  # a base this small is also held as float32 for exact search (75 MB at 384-d)
 CHUNK = 65_536  # rows of a float16 base converted at a time by an exact scan
 Hit = tuple[int, float]
@@ -275,6 +277,16 @@ class VectorIndex:
             self._sample = np.ascontiguousarray(np.vstack(parts)) if take else np.zeros((0, self.dim), np.float32)
         scores: Vectors = self._sample @ query
         return scores
+
+    def known(self, keys: Sequence[int]) -> npt.NDArray[np.bool_]:
+        """Whether each of ``keys`` has a vector here (one vectorised lookup, for thousands of candidates)."""
+        state = self._state
+        wanted = np.asarray(list(keys), dtype=np.int64)
+        in_delta = np.isin(wanted, state.keys) if len(state.keys) else np.zeros(len(wanted), bool)
+        rows, held = state.base.rows(wanted)
+        served = held & state.live[rows] if len(state.live) else held
+        found: npt.NDArray[np.bool_] = in_delta | served
+        return found
 
     def vector(self, key: int) -> Vectors | None:
         state = self._state
