@@ -107,3 +107,12 @@ def test_a_word_the_query_repeats_counts_more(index: tuple[Store, KeywordIndex])
 def test_single_letters_rank_only_when_the_query_has_nothing_else(index: tuple[Store, KeywordIndex]) -> None:
     assert found(index, "a") == []  # a stop word
     assert found(index, "graph b c d")[0] == "2501.00004"  # "b c d" add nothing to rank by
+
+
+def test_document_frequencies_are_remembered_until_the_index_changes(index: tuple[Store, KeywordIndex]) -> None:
+    store, keyword = index
+    before = keyword.document_frequency(["diffusion", "zebra"])
+    assert before["zebra"] == 0 and keyword.document_frequency(["zebra"]) == {"zebra": 0}
+    store.upsert_papers([paper("2501.09999", "Zebra stripes", "Zebra stripes and zebra herds.")])
+    keyword.sync(store)
+    assert keyword.document_frequency(["zebra", "diffusion"]) == {"zebra": 1, "diffusion": before["diffusion"]}

@@ -16,6 +16,7 @@ from paperfeed.search import vector_files
 from paperfeed.search.vector_files import exclusive
 from paperfeed.search.vectors import VectorIndex, compact_at
 from paperfeed.store import Store, open_store
+from search_corpus import paper
 from test_vectors import clustered, fill, unit
 
 
@@ -201,3 +202,22 @@ def test_a_bigger_graph_is_searched_wider() -> None:
 
     assert ef_search(120_000) == 256 and ef_search(1_000_000) == 512 and ef_search(2_700_000) == 768
     assert all(ef_search(a) <= ef_search(b) for a, b in [(10, 600_000), (600_000, 2_000_000)])
+
+
+def test_known_says_which_keys_have_a_vector_in_the_base_or_the_delta(store: Store, tmp_path: Path) -> None:
+    from paperfeed.search.embed import MODEL_ID
+    from paperfeed.store.base import EmbeddingRow
+
+    rng = np.random.default_rng(20)
+    keys = fill(store, clustered(rng, 2100))
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    store.upsert_papers([paper(9000, arxiv_id="2502.09000")])  # a paper with no vector
+    bare = store.paper_keys(["2502.09000"])["2502.09000"]
+    new = fill(store, clustered(rng, 3), start=2100)
+    index.sync(store)
+    asked = [keys[0], new[1], bare, 10**9]
+    assert index.known(asked).tolist() == [True, True, False, False]
+    assert index.known(asked).tolist() == [index.vector(k) is not None for k in asked]
+    store.save_embeddings(MODEL_ID, [EmbeddingRow(keys[5], "h", 0, None)])  # unchanged text: still known
+    assert index.known([keys[5]]).tolist() == [True]
