@@ -28,7 +28,8 @@ import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -191,17 +192,36 @@ def tier_engines(col: Collection, cache: Path, precision: Precision = "auto") ->
     return {"half-way": mixed_engine(col, cache, first.first_tier), "first-tier only": first}
 
 
+@contextmanager
+def unrefined() -> Iterator[None]:
+    """Search without re-ranking the best results with MiniLM (what the first tier alone gives)."""
+    depth = getattr(engine_module, "REFINE_DEPTH")  # noqa: B009 (imported from tiers: not re-exported)
+    setattr(engine_module, "REFINE_DEPTH", 0)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(engine_module, "REFINE_DEPTH", depth)  # noqa: B010
+
+
+def tier_scores(col: Collection, engines: dict[str, SearchEngine], mode: SearchMode) -> list[float]:
+    """nDCG@10 half-way and first-tier only, each with the best results re-ranked (as served) and without."""
+    out = []
+    for engine in engines.values():
+        out.append(evaluate(col.qrels, run(engine, mode, col.queries))[0])
+        with unrefined():
+            out.append(evaluate(col.qrels, run(engine, mode, col.queries))[0])
+    return out
+
+
 def tier_table(col: Collection, cache: Path, precision: Precision) -> None:
     engines = tier_engines(col, cache, precision)
-    mixed, first = engines["half-way"], engines["first-tier only"]
-    covered = mixed.tiers.coverage()
+    covered = engines["half-way"].tiers.coverage()
     print(f"{col.name} while MiniLM is half-way ({covered.main:,} papers with MiniLM, {covered.first:,} "
-          "provisional) and with first-tier vectors only")  # fmt: skip
-    print(f"{'mode':<12} {'half-way':>8} {'first only':>10}")
+          "provisional) and with first-tier vectors only; \"unrefined\": the best results not re-ranked")  # fmt: skip
+    print(f"{'mode':<12} {'half-way':>8} {'unrefined':>9} {'first only':>10} {'unrefined':>9}")
     for mode in ("semantic", "hybrid"):
-        half = evaluate(col.qrels, run(mixed, mode, col.queries))[0]
-        alone = evaluate(col.qrels, run(first, mode, col.queries))[0]
-        print(f"{mode:<12} {half:>8.4f} {alone:>10.4f}")
+        a, b, c, d = tier_scores(col, engines, mode)
+        print(f"{mode:<12} {a:>8.4f} {b:>9.4f} {c:>10.4f} {d:>9.4f}")
 
 
 # -- tuning: cross-validated over both collections ------------------------------------------------------

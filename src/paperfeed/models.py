@@ -236,9 +236,14 @@ def author_key(name: str) -> str:
     """What makes two spellings of an author's name the same author: accents, case, punctuation and spacing
     aside ("Jürgen Schmidhuber", "Jurgen  Schmidhuber" and "jurgen schmidhuber" share one key). Initials are not
     expanded: "Y. LeCun" stays apart from "Yann LeCun", since the data cannot tell whether they are one person."""
+    if name.isascii():  # most names: the same key without the Unicode work (an import calls this per author)
+        return " ".join(name.translate(_ASCII_NON_WORD).casefold().split())
     decomposed = unicodedata.normalize("NFKD", name)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
     return " ".join(re.sub(r"[^\w]+", " ", plain).split())
+
+
+_ASCII_NON_WORD = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")}  # what \W is in ASCII
 
 
 def _iso(value: date | datetime | None) -> str | None:

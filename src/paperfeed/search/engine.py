@@ -9,12 +9,16 @@ top 100, min-max and reciprocal-rank fusion on SciFact; the weight is chosen by 
 train and CACM together, and neither a weight that follows the query (its length, the retrievers' score
 spread) nor pseudo-relevance feedback helped on both (bench/search_quality.py --tune; docs/decisions.md).
 While the MiniLM vectors are still being computed, papers without one take part through their first-tier
-vector (paperfeed.search.tiers).
+vector (paperfeed.search.tiers), and a search that runs alone has its best 20 results re-ranked with MiniLM
+embedded for it (:meth:`SearchEngine._refined`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -26,7 +30,7 @@ from paperfeed.search.embed import Embedder, Vectors, paper_text
 from paperfeed.search.keyword import Hit, KeywordIndex, Snippet
 from paperfeed.search.query import MAX_QUERY_CHARS, PROSE_NOTICE, ParsedQuery, parse_query
 from paperfeed.search.static_embed import StaticEmbedder
-from paperfeed.search.tiers import QueryVectors, TieredVectors, zscorer
+from paperfeed.search.tiers import REFINE_DEPTH, QueryVectors, TieredVectors, zscorer
 from paperfeed.search.vectors import GraphDtype, VectorIndex
 from paperfeed.store import Store
 
@@ -61,6 +65,7 @@ FUSION_DEPTH = 100  # candidates taken from each retriever before fusing
 BM25_STATS_DEPTH = 1_000  # BM25 scores are standardised against this many of the query's best matches
 SORT_POOL = 500  # the most relevant results that a date or upvote sort orders
 EXACT_FILTERED = 20_000  # filtered semantic search is exact when at most this many papers pass the filter
+REFINED_NOTICE = f"The best {REFINE_DEPTH} results were re-ranked with full-quality vectors computed for this search"
 NO_EMBEDDINGS = "no paper has a vector yet (the worker computes them after an import; `paperfeed stats` shows how far)"
 
 
@@ -129,6 +134,7 @@ class SearchEngine:
         self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below, graph_dtype=graph_dtype)
         self.tiers = TieredVectors(self.vectors, embedder, folder, first_tier)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")
+        self._in_flight, self._in_flight_lock = 0, threading.Lock()  # searches running now (see _refined)
 
     def close(self) -> None:
         """Stop the search thread pool (searches in flight finish; none may start after)."""
@@ -164,12 +170,14 @@ class SearchEngine:
         if parsed.is_empty:
             raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
         self._catch_up()
-        r = self._rank(parsed, mode, depth)
+        with self._counted():
+            r = self._rank(parsed, mode, depth)
         if parsed.unquoted:
             r.notices.insert(0, PROSE_NOTICE)
         if r.hits or not parsed.phrases:
             return r
-        loosened = self._rank(parsed.phrases_as_words(), mode, depth)
+        with self._counted():
+            loosened = self._rank(parsed.phrases_as_words(), mode, depth)
         if loosened.hits:
             quoted = " or ".join(f'"{phrase}"' for phrase in parsed.phrases)
             loosened.notices.insert(0, f"No paper has the exact phrase {quoted}: showing papers with its words")
@@ -190,12 +198,27 @@ class SearchEngine:
                 lexical.cancel()
         elif mode == "semantic":
             r.used, r.hits = "semantic", self._nearest(vector, parsed, depth)
+            if self.tiers.provisional:
+                r.hits = self._refined(parsed.text, vector, r.hits, lambda key, z: z, r.notices)
         else:
             scored = lexical.result()[0] if lexical is not None else self.keyword.search(parsed, BM25_STATS_DEPTH)[0]
-            r.used, (r.hits, r.found_by) = "hybrid", self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored)
+            r.used, (r.hits, r.found_by) = (
+                "hybrid",
+                self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored, r.notices),
+            )
         if r.used in ("semantic", "hybrid"):
             r.notices.extend(self._warming_up())
         return r
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        with self._in_flight_lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
 
     def _warming_up(self) -> list[str]:
         """What a reader should know while vectors are still being computed."""
@@ -280,7 +303,7 @@ class SearchEngine:
         return hits
 
     def _hybrid(
-        self, vectors: QueryVectors, parsed: ParsedQuery, depth: int, scored: list[Hit]
+        self, vectors: QueryVectors, parsed: ParsedQuery, depth: int, scored: list[Hit], notices: list[str]
     ) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:
         """Fuse ``scored`` (the query's BM25 ranking, up to BM25_STATS_DEPTH deep) with semantic retrieval."""
         lexical = scored[:depth]
@@ -302,7 +325,32 @@ class SearchEngine:
             for key in pooled
         }
         found_by = {key: _found(key in lexical_keys, key in semantic_keys) for key in pooled}
-        return sorted(fused.items(), key=lambda item: (-item[1], item[0])), found_by
+        ranking = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        if self.tiers.provisional:
+            ranking = self._refined(parsed.text, vectors, ranking, lambda key, z: KEYWORD_WEIGHT * z_bm25(
+                bm25.get(key, 0.0)) + (1 - KEYWORD_WEIGHT) * z, notices)  # fmt: skip
+        return ranking, found_by
+
+    def _refined(
+        self, text: str, vectors: QueryVectors, ranking: list[Hit], blend: Callable[[int, float], float],
+        notices: list[str],
+    ) -> list[Hit]:  # fmt: skip
+        """``ranking`` with its best REFINE_DEPTH re-scored by ``blend(key, MiniLM z-score)`` where MiniLM could
+        be had now (paperfeed.search.tiers.TieredVectors.refined); the rest keep their order below them. Adds
+        REFINED_NOTICE to ``notices`` when it did. Only a search that runs alone in this process is refined:
+        under load the MiniLM runs would take the CPU from the other searches (and from the worker)."""
+        if self._in_flight > 1:
+            return ranking
+        top, rest = ranking[:REFINE_DEPTH], ranking[REFINE_DEPTH:]
+        papers = self.store.papers_by_key([key for key, _ in top])
+        z = self.tiers.refined(text, vectors, {key: paper_text(p.title, p.abstract) for key, p in papers.items()})
+        if not z:
+            return ranking
+        notices.append(REFINED_NOTICE)
+        rescored = sorted(((key, blend(key, z[key]) if key in z else score) for key, score in top),
+                          key=lambda item: (-item[1], item[0]))  # fmt: skip
+        lift = max(0.0, rest[0][1] - rescored[-1][1]) if rest and rescored else 0.0  # keep scores descending
+        return [(key, score + lift) for key, score in rescored] + rest
 
     # -- results ----------------------------------------------------------------------------------------
 

@@ -12,6 +12,11 @@ above the rest than under MiniLM), so that factor is above 1: on SciFact train w
 (what paperfeed did before), and 0.432 / 0.695 at 1.0 (bench/search_quality.py --tune prints the grids). When
 no paper has MiniLM yet, the first tier meets BM25 alone in hybrid fusion, weighted by :data:`FIRST_TIER_ALONE`.
 With MiniLM alone, the raw cosines are used as before.
+
+Neither weighting lifts hybrid search much above BM25 alone while most papers are provisional, so the search
+engine re-ranks a query's best REFINE_DEPTH results with MiniLM (:meth:`TieredVectors.refined`): a paper's
+stored MiniLM vector where it has one, else its text embedded then and cached. SciFact hybrid with first-tier
+vectors only went from 0.703 to 0.731, CACM from 0.525 to 0.578 (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ FIRST_TIER_ALONE = 0.8  # with no MiniLM vector at all (cross-validated over Sci
 PRIORS = {MODEL_ID: (0.10, 0.10), STATIC_ID: (0.38, 0.12)}
 PRIOR_WEIGHT = 32
 Filter = Callable[[VectorIndex, Vectors, int], list[Hit]]
-RECENT = 4_096  # papers without a MiniLM vector whose text was embedded for "similar papers" (1.5 KB each)
+RECENT = 4_096  # papers without a MiniLM vector whose text was embedded for a query (1.5 KB each)
+# While papers lack MiniLM, a query's best REFINE_DEPTH results are re-scored with MiniLM, embedding at most
+# REFINE_BUDGET of their texts now (the rest come from the cache above); one refinement at a time per process
+REFINE_DEPTH = 20
+REFINE_BUDGET = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +78,7 @@ class TieredVectors:
         self.main, self.embedder, self.first_embedder = main, embedder, first
         self._recent: OrderedDict[tuple[int, int], Vectors] = OrderedDict()  # papers embedded for a query
         self._lock = threading.Lock()
+        self._refining = threading.Lock()  # held while a query's results are embedded with MiniLM
         self.first = (
             VectorIndex(folder / "vectors-first", exact_below=2**62, model=STATIC_ID, dim=STATIC_DIM)
             if first is not None
@@ -112,11 +122,46 @@ class TieredVectors:
                 self._recent.move_to_end(mark)
                 return self._recent[mark]
         vector = self.embedder.encode_query(text)
+        self._remember({mark: vector})
+        return vector
+
+    def _remember(self, vectors: dict[tuple[int, int], Vectors]) -> None:
         with self._lock:
-            self._recent[mark] = vector
+            self._recent.update(vectors)
             while len(self._recent) > RECENT:
                 self._recent.popitem(last=False)
-        return vector
+
+    @property
+    def provisional(self) -> bool:
+        """Whether some papers are still searched through their first-tier vector (MiniLM has not reached them)."""
+        return self.first is not None and len(self.first) > 0
+
+    def refined(self, text: str, q: QueryVectors, texts: dict[int, str]) -> dict[int, float] | None:
+        """MiniLM standard scores of the papers ``texts`` names (key -> title and abstract) against the query
+        ``text``: a stored MiniLM vector where a paper has one, else its text embedded now (REFINE_BUDGET at
+        most; kept for the next query). None while another query is being refined in this process, or when
+        MiniLM cannot load: the caller keeps its first-tier scores. This is how the best results of a query
+        are ranked at full quality while most papers have only a provisional vector."""
+        if not texts or not self._refining.acquire(blocking=False):
+            return None
+        try:
+            main = q.main if q.main is not None else self.embedder.encode_query(text)
+            stored = self.main.scores(main, list(texts))
+            wanted = [(key, hash(body), body) for key, body in texts.items() if key not in stored]
+            with self._lock:
+                cached = {key: self._recent[(key, mark)] for key, mark, _ in wanted if (key, mark) in self._recent}
+            todo = [item for item in wanted if item[0] not in cached][:REFINE_BUDGET]
+            if todo:
+                fresh = self.embedder.encode([body for _, _, body in todo], self.embedder.query_precision)
+                self._remember({(key, mark): fresh[i] for i, (key, mark, _) in enumerate(todo)})
+                cached.update((key, fresh[i]) for i, (key, _, _) in enumerate(todo))
+        except PaperfeedError:
+            return None
+        finally:
+            self._refining.release()
+        z = zscorer(self.main.sample_scores(main) if len(self.main) else [], PRIORS[MODEL_ID])
+        scores = {**stored, **{key: float(vector @ main) for key, vector in cached.items()}}
+        return {key: z(score) for key, score in scores.items()}
 
     def _first_vector(self, text: str) -> Vectors | None:
         if self.first is None or self.first_embedder is None or not len(self.first):

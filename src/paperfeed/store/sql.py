@@ -290,10 +290,10 @@ class SqlStore(
         if cats:
             self._bulk_insert(conn, paper_categories, cats)
         names = [
-            {"arxiv_id": p.arxiv_id, "position": i, "name": a.name, "key": author_key(a.name)}
+            {"arxiv_id": p.arxiv_id, "position": i, "name": a.name, "key": key}
             for p in rows
             for i, a in enumerate(p.authors)
-            if author_key(a.name)
+            if (key := author_key(a.name))
         ]
         if names:
             self._bulk_insert(conn, paper_authors, names)
