@@ -221,3 +221,31 @@ def test_known_says_which_keys_have_a_vector_in_the_base_or_the_delta(store: Sto
     assert index.known(asked).tolist() == [index.vector(k) is not None for k in asked]
     store.save_embeddings(MODEL_ID, [EmbeddingRow(keys[5], "h", 0, None)])  # unchanged text: still known
     assert index.known([keys[5]]).tolist() == [True]
+
+
+def test_an_exact_index_scans_a_float32_copy_of_its_base(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paperfeed.search import vectors
+
+    monkeypatch.setattr(vectors, "DENSE_BELOW", 100)  # as if 2,100 vectors were a large base
+    rng = np.random.default_rng(14)
+    points = clustered(rng, 2100)
+    keys = fill(store, points)
+    exact, graphed = (
+        VectorIndex(tmp_path / "exact", exact_below=2**62),
+        VectorIndex(tmp_path / "graph", exact_below=1000),
+    )
+    for index in (exact, graphed):
+        index.sync(store)
+        assert index.generation  # both serve from a written base
+    assert exact._state.dense is not None and exact._state.dense.dtype == np.float32
+    assert graphed._state.dense is None  # searched by its graph (or pgvector): no copy
+    for i in (3, 700, 2099):
+        hits = exact.search(points[i], 5)
+        assert hits[0][0] == keys[i] and hits == exact.search(points[i], 5, exact=True)
+        assert abs(hits[0][1] - float(points[i].astype(np.float16).astype(np.float32) @ points[i])) < 1e-5
+    monkeypatch.setattr(vectors, "DENSE_BYTES", 1000)  # too big to copy: scanned from float16
+    reread = VectorIndex(tmp_path / "exact", exact_below=2**62)
+    reread.sync(store)
+    assert reread._state.dense is None and reread.search(points[700], 5) == exact.search(points[700], 5)

@@ -52,6 +52,7 @@ def ef_search(papers: int) -> int:
 
 
 DENSE_BELOW = 50_000  # a base this small is also held as float32 for exact search (75 MB at 384-d)
+DENSE_BYTES = 256_000_000  # ... and a graphless one this large (250k first-tier vectors of 256-d)
 CHUNK = 65_536  # rows of a float16 base converted at a time by an exact scan
 Hit = tuple[int, float]
 
@@ -155,7 +156,7 @@ class VectorIndex:
         if base.ann is not None:
             base.ann.expansion_search = ef_search(len(base.keys))
         self._state = _State(base, np.ones(len(base.keys), bool), matrix=np.zeros((0, self.dim), np.float32),
-                             dense=_dense(base))  # fmt: skip
+                             dense=_dense(base, self.exact_below))  # fmt: skip
         self._after = base.after  # what came after it is read again from the store: the delta starts anew
         self._sample = None
         return len(base.keys)
@@ -375,8 +376,13 @@ class VectorIndex:
         return [(key, value) for key, value in _top_rows(values, np.asarray(state.base.keys), k) if value > -np.inf]
 
 
-def _dense(base: Base) -> Vectors | None:
-    return np.asarray(base.vectors, np.float32) if len(base.keys) < DENSE_BELOW else None
+def _dense(base: Base, exact_below: int) -> Vectors | None:
+    """A float32 copy of a small base, or of one up to DENSE_BYTES that is searched exactly by design (below
+    ``exact_below``: the first tier). Such an index scans every row for every query, and converting its float16
+    rows each time took two thirds of the paper page's time at 120k provisional vectors (16 req/s under load)."""
+    rows, dim = base.vectors.shape
+    exact = rows < exact_below and rows * dim * 4 <= DENSE_BYTES
+    return np.asarray(base.vectors, np.float32) if rows < DENSE_BELOW or exact else None
 
 
 def _top_rows(values: npt.NDArray[np.float32], keys: npt.NDArray[np.int64], k: int) -> list[Hit]:
