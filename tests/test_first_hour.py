@@ -22,7 +22,7 @@ from paperfeed.ingest.pipeline import import_file
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import MODEL_ID, Embedder, Resolved, Vectors
 from paperfeed.search.embed_job import CHECK_ROUNDS, PATH_STATE, choose_path, embed_papers
-from paperfeed.search.engine import SearchEngine, SearchMode
+from paperfeed.search.engine import REFINED_NOTICE, SearchEngine, SearchMode
 from paperfeed.search.static_embed import STATIC_ID, StaticEmbedder
 from paperfeed.store import Store, open_store
 from search_corpus import TOPICS, corpus
@@ -120,6 +120,10 @@ def test_status_says_how_far_the_instance_has_come(tmp_path: Path, static: Stati
     assert "Semantic search covers 100% of papers (0% at full quality)" in warm["summary"]
     page = client.get("/search", params={"q": "protein folding", "mode": "semantic"}).text
     assert "still warming up" in page  # the search page says so too
+    api = client.get("/api/search", params={"q": "protein folding", "mode": "semantic"}).json()
+    assert api["notices"][-1] == REFINED_NOTICE and "still warming up" in api["notices"][0]
+    shown = page.split('<p class="notice" role="status">')[1].split("</p>")[0]
+    assert shown.endswith(f"(replaced as the worker goes on). {REFINED_NOTICE}.")  # one sentence each, in order
 
 
 @pytest.mark.parametrize("tier", ["no vectors", "first tier only"])

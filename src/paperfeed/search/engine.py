@@ -206,8 +206,9 @@ class SearchEngine:
                 "hybrid",
                 self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored, r.notices),
             )
-        if r.used in ("semantic", "hybrid"):
-            r.notices.extend(self._warming_up())
+        if r.used in ("semantic", "hybrid"):  # what is warming up, then what was done about it
+            at = r.notices.index(REFINED_NOTICE) if REFINED_NOTICE in r.notices else len(r.notices)
+            r.notices[at:at] = self._warming_up()
         return r
 
     @contextmanager
