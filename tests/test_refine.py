@@ -44,6 +44,12 @@ class CountingEmbedder(Embedder):
         return super().encode_query(text, alone=alone)
 
 
+def provisional(store: Store, engine: SearchEngine) -> list[str]:
+    """The ids of the papers that have no MiniLM vector yet."""
+    keys = store.paper_keys([p.arxiv_id for p in corpus()])
+    return [arxiv_id for arxiv_id, key in keys.items() if engine.tiers.main.vector(key) is None]
+
+
 def first_tier_engine(store: Store, folder: Path, static: StaticEmbedder, embedder: Embedder) -> SearchEngine:
     store.upsert_papers(corpus())
     embed_papers(store, static)
@@ -96,3 +102,36 @@ def test_a_search_beside_another_is_not_refined(store: Store, tmp_path: Path, st
         busy = engine.search(query)
     assert REFINED_NOTICE not in busy.notices and counting.documents == 0
     assert REFINED_NOTICE in engine.search(query).notices  # alone again: refined
+
+
+def test_similar_papers_beside_another_request_use_the_cache_or_the_first_tier(
+    store: Store, tmp_path: Path, static: StaticEmbedder
+) -> None:
+    counting = CountingEmbedder()
+    engine = first_tier_engine(store, tmp_path, static, counting)
+    embed_papers(store, Embedder(), limit=2)  # two papers have MiniLM: the first tier holds most of them
+    engine.refresh()
+    busy_id, cached_id = provisional(store, engine)[:2]
+    engine.similar(cached_id)  # alone: embedded now and cached
+    assert counting.queries == 1
+    with engine._counted():  # another request is running in this process
+        busy = engine.similar(busy_id)
+        assert busy.hits and counting.queries == 1  # the first tier alone answered
+        engine.similar(cached_id)
+        assert counting.queries == 1  # from the cache
+    alone = engine.similar(busy_id)
+    assert counting.queries == 2 and alone.hits
+    assert {h.paper.arxiv_id for h in alone.hits} != {h.paper.arxiv_id for h in busy.hits}  # MiniLM took part
+
+
+def test_similar_papers_are_embedded_when_busy_once_most_papers_have_minilm(
+    store: Store, tmp_path: Path, static: StaticEmbedder
+) -> None:
+    counting = CountingEmbedder()
+    engine = first_tier_engine(store, tmp_path, static, counting)
+    embed_papers(store, Embedder(), limit=len(corpus()) - 2)  # two provisional papers left
+    engine.refresh()
+    with engine._counted():
+        busy = engine.similar(provisional(store, engine)[0])
+    # the first tier's pool is two papers: too few to find neighbours in, so MiniLM embeds the paper anyway
+    assert counting.queries == 1 and len(busy.hits) > 2

@@ -10,7 +10,9 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ from paperfeed.cli import cli
 from paperfeed.config import load_settings
 from paperfeed.errors import IngestError
 from paperfeed.ingest.fetch import PoliteClient
+from paperfeed.search.embed import Vectors, paper_text
+from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.store import Store
 from paperfeed.store.queue import Job
 from paperfeed.tasks import jobs_in_process
@@ -228,8 +232,8 @@ def test_a_long_embedding_backlog_goes_in_chunks_that_let_other_jobs_run(
     from search_corpus import corpus
 
     monkeypatch.setattr(jobs_module, "EMBED_CHUNK", 4)
-    papers = corpus()[:10]
-    store.upsert_papers(papers)
+    papers = [replace(p, feed_date=date(2025, 1, 1) + timedelta(days=7 * n)) for n, p in enumerate(corpus()[:10])]
+    store.upsert_papers(papers)  # a feed week each: the latest week (embedded by the job itself) holds one paper
     engine = SearchEngine(store, tmp_path / "index", Embedder())
     config = jobs_module.job_settings(load_settings(database_url="sqlite://", data_dir=tmp_path))
     every = jobs_module.handlers(store, engine, ForYou(store, engine), config, no_arxiv)
@@ -243,7 +247,42 @@ def test_a_long_embedding_backlog_goes_in_chunks_that_let_other_jobs_run(
     store.enqueue_job("embed", "embed:first", {}, T0)
     store.enqueue_job("probe", "probe:waiting", {}, T0)
     summaries = [o.summary for o in worker.drain()]
-    assert summaries[0] == "3 chunks of up to 4 papers queued (10 papers to embed)"
+    assert summaries[0].startswith("1 papers of the latest feed week with MiniLM in ")
+    assert summaries[0].endswith("; 3 chunks of up to 4 papers queued (9 papers to embed)")
     assert ran == ["probe"] and summaries[1] == "ok"  # the waiting job ran before the chunks
-    assert [s.split(" papers")[0] for s in summaries[2:]] == ["4", "4", "2"]
+    assert [s.split(" papers")[0] for s in summaries[2:]] == ["4", "4", "1"]
     assert store.count_embeddings(MODEL_ID) == len(papers)
+
+
+def test_each_tier_embeds_the_latest_feed_week_first(store: Store, tmp_path: Path, static: StaticEmbedder) -> None:
+    """The provisional tier covers the papers of the latest feed week before the archive, and the embed job gives
+    that week MiniLM itself, before it cuts the rest of the backlog into chunks."""
+    from paperfeed import tasks as jobs_module
+    from paperfeed.recommend.serve import ForYou
+    from paperfeed.search.embed import MODEL_ID, Embedder
+    from paperfeed.search.engine import SearchEngine
+    from search_corpus import corpus
+
+    latest = date(2025, 6, 30)
+    papers = [replace(p, feed_date=latest - timedelta(days=3 * n)) for n, p in enumerate(corpus())]
+    week = {p.arxiv_id for p in papers if p.feed_date and p.feed_date > latest - timedelta(days=7)}
+    store.upsert_papers(papers[::-1])  # the newest papers get the highest keys: key order alone would do them last
+    order: list[str] = []
+
+    class Recording(StaticEmbedder):
+        def encode(self, texts: Sequence[str]) -> Vectors:
+            order.extend(texts)
+            return super().encode(texts)
+
+    engine = SearchEngine(store, tmp_path / "index", Embedder(), first_tier=Recording(static.path.parent))
+    config = jobs_module.job_settings(load_settings(database_url="sqlite://", data_dir=tmp_path))
+    every = jobs_module.handlers(store, engine, ForYou(store, engine), config, no_arxiv)
+    store.enqueue_job("embed", "embed:first", {}, T0)
+    [outcome] = Worker(store, {"embed": every["embed"]}).drain()  # the chunks stay queued: nobody runs them
+    assert outcome.summary.startswith(f"{len(papers):,} provisional vectors in ")
+    by_text = {paper_text(p.title, p.abstract): p.arxiv_id for p in papers}
+    assert len(order) == len(papers) and {by_text[t] for t in order[: len(week)]} == week
+    keys = store.paper_keys([p.arxiv_id for p in papers])
+    engine.refresh()
+    with_minilm = {arxiv_id for arxiv_id, key in keys.items() if engine.tiers.main.vector(key) is not None}
+    assert with_minilm == week and store.count_embeddings(MODEL_ID) == len(week)

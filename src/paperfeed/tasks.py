@@ -47,7 +47,7 @@ from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
-from paperfeed.search.embed_job import CHUNK_KIND, choose_path, embed_papers, plan_chunks, run_chunk
+from paperfeed.search.embed_job import CHUNK_KIND, choose_path, embed_latest_first, plan_chunks, run_chunk
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.status import record_rate
@@ -137,16 +137,21 @@ def handlers(
         return f"{report.inserted} new, {report.updated} updated papers ({plan.since} to {plan.until})"
 
     def embed(job: Job) -> str:
-        # First every paper without any vector gets a provisional one (thousands a second), so that semantic
-        # search covers everything within minutes; then the MiniLM backlog is cut into chunks of EMBED_CHUNK
-        # papers, one job each, which every worker (`paperfeed worker --processes N`, other machines on
-        # PostgreSQL) claims in parallel, each exactly once; chunks yield to every other kind of job.
+        # First every paper without any vector gets a provisional one (thousands a second; the latest feed week
+        # first), so that semantic search covers everything within minutes; then the latest week gets MiniLM
+        # (a minute or so), and the rest of the MiniLM backlog is cut into chunks of EMBED_CHUNK papers, one job
+        # each, which every worker (`paperfeed worker --processes N`, other machines on PostgreSQL) claims in
+        # parallel, each exactly once; chunks yield to every other kind of job.
         said = []
         if engine.first_tier is not None and store.embedding_backlog(engine.first_tier.model_id, only_missing=True):
             engine.first_tier.prepare()
-            first = embed_papers(store, engine.first_tier, should_stop=should_stop)
+            first = embed_latest_first(store, engine.first_tier, should_stop=should_stop)
             said.append(f"{first.embedded:,} provisional vectors in {first.seconds:.1f} s; ")
         choose_path(store, engine.embedder)  # once per instance: the faster arithmetic on this CPU, remembered
+        week = embed_latest_first(store, engine.embedder, everything=False, should_stop=should_stop,
+                                  progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
+        if week.embedded:
+            said.append(f"{week.embedded:,} papers of the latest feed week with MiniLM in {week.seconds:.1f} s; ")
         queued = plan_chunks(store, job.key, EMBED_CHUNK)
         left = store.embedding_backlog(engine.embedder.model_id)
         return "".join(said) + f"{queued} chunks of up to {EMBED_CHUNK:,} papers queued ({left:,} papers to embed)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -61,10 +61,11 @@ def embed_papers(
     progress: Callable[[EmbedReport], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     keys: tuple[int, int] | None = None,
+    since: date | None = None,
 ) -> EmbedReport:
     """Embed every paper whose vector of ``embedder``'s tier is missing or stale (at most ``limit`` papers;
     only keys in the range (after, upto] = ``keys`` when given: one chunk of a parallel backfill, whose backlog
-    is then counted as the chunk's papers left)."""
+    is then counted as the chunk's papers left; only papers of feed date ``since`` or later when given)."""
     started = time.monotonic()
     first_tier = embedder.model_id != MODEL_ID
     size = batch or (FIRST_TIER_BATCH if first_tier else EMBED_BATCH)
@@ -76,7 +77,7 @@ def embed_papers(
             report.stopped = True
             break
         room = size if limit is None else min(size, limit - report.embedded - report.unchanged)
-        jobs = store.embedding_jobs(embedder.model_id, after, room, only_missing=first_tier, upto_key=upto)
+        jobs = store.embedding_jobs(embedder.model_id, after, room, only_missing=first_tier, upto_key=upto, since=since)
         if not jobs:
             break
         hashes = [text_hash(j.title, j.abstract) for j in jobs]
@@ -96,6 +97,31 @@ def embed_papers(
     if report.backlog < 0:
         report.backlog = report.embedded + report.unchanged
     return report
+
+
+LATEST_DAYS = 7  # the latest feed week: what readers open first, so each tier embeds it before the rest
+
+
+def latest_week(store: Store) -> date | None:
+    """The first feed date of the latest feed week (None for an empty store)."""
+    latest = store.latest_feed_date()
+    return latest - timedelta(days=LATEST_DAYS - 1) if latest is not None else None
+
+
+def embed_latest_first(
+    store: Store, embedder: TextEncoder, *, everything: bool = True, should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[EmbedReport], None] | None = None,
+) -> EmbedReport:  # fmt: skip
+    """:func:`embed_papers` over the latest feed week, then (with ``everything``) over the rest: the papers of the
+    daily and weekly feeds are searchable, and their pages find their neighbours, before the archive is done.
+    The report adds both passes."""
+    week = latest_week(store)
+    recent = embed_papers(store, embedder, since=week, should_stop=should_stop, progress=progress)
+    if week is None or not everything:
+        return recent
+    rest = embed_papers(store, embedder, should_stop=should_stop, progress=progress)
+    return EmbedReport(recent.backlog, recent.embedded + rest.embedded, recent.unchanged + rest.unchanged,
+                       recent.seconds + rest.seconds, rest.precision or recent.precision, rest.stopped)  # fmt: skip
 
 
 CHUNK_KIND = "embed-chunk"  # one key range of the MiniLM backlog, claimed by one worker

@@ -134,7 +134,8 @@ class SearchEngine:
         self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below, graph_dtype=graph_dtype)
         self.tiers = TieredVectors(self.vectors, embedder, folder, first_tier)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")
-        self._in_flight, self._in_flight_lock = 0, threading.Lock()  # searches running now (see _refined)
+        # searches and similar-paper lookups running now (see _refined)
+        self._in_flight, self._in_flight_lock = 0, threading.Lock()
 
     def close(self) -> None:
         """Stop the search thread pool (searches in flight finish; none may start after)."""
@@ -247,9 +248,11 @@ class SearchEngine:
         if len(self.tiers) == 0:
             raise Conflict(f"similar papers need vectors, and {NO_EMBEDDINGS}")
         paper = self.store.papers_by_key([key])[key]
-        vectors = self.tiers.for_paper(key, paper_text(paper.title, paper.abstract))
-        parsed = _with_window(ParsedQuery(), window)
-        hits = [h for h in self._nearest(vectors, parsed, limit + 1) if h[0] != key][:limit]
+        with self._counted():
+            busy = self._in_flight > 1
+            vectors = self.tiers.for_paper(key, paper_text(paper.title, paper.abstract), busy=busy)
+            parsed = _with_window(ParsedQuery(), window)
+            hits = [h for h in self._nearest(vectors, parsed, limit + 1) if h[0] != key][:limit]
         return self._page(ask, Ranking(parsed, "semantic", hits))
 
     def similar_text(self, text: str, *, window: Window = Window(), limit: int = 10) -> SearchResults:

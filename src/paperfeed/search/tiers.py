@@ -108,19 +108,28 @@ class TieredVectors:
         main = self.embedder.encode_query(text, alone=alone) if len(self.main) else None
         return QueryVectors(main, self._first_vector(text))
 
-    def for_paper(self, key: int, text: str) -> QueryVectors:
+    def for_paper(self, key: int, text: str, *, busy: bool = False) -> QueryVectors:
         """A paper's own vectors as a query: its stored MiniLM vector when it has one; else its text embedded
-        now, kept for the next view of the same paper (the paper page asks on every uncached view)."""
-        stored = self.main.vector(key)
-        main = stored if stored is not None else self._embedded(key, text) if len(self.main) else None
-        return QueryVectors(main, self._first_vector(text))
+        now, kept for the next view of the same paper (the paper page asks on every uncached view).
 
-    def _embedded(self, key: int, text: str) -> Vectors:
+        ``busy`` (other requests are running in this process): while the first tier still holds at least as
+        many papers as MiniLM, a text not in the cache is not embedded now and the first tier alone answers.
+        Under load those MiniLM runs took 70% of the paper page's time (bench/first_hour.py --load); once most
+        papers have MiniLM, the first tier's pool would be too small to find a paper's neighbours in."""
+        stored = self.main.vector(key)
+        if stored is None and len(self.main):
+            hurry = busy and self.first is not None and len(self.first) >= len(self.main)
+            stored = self._embedded(key, text, cached_only=hurry)
+        return QueryVectors(stored, self._first_vector(text))
+
+    def _embedded(self, key: int, text: str, *, cached_only: bool = False) -> Vectors | None:
         mark = (key, hash(text))
         with self._lock:
             if mark in self._recent:
                 self._recent.move_to_end(mark)
                 return self._recent[mark]
+        if cached_only:
+            return None
         vector = self.embedder.encode_query(text)
         self._remember({mark: vector})
         return vector

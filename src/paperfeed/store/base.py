@@ -162,10 +162,11 @@ class SearchData(abc.ABC):
 
     @abc.abstractmethod
     def embedding_jobs(
-        self, model: str, after_key: int, limit: int, *, only_missing: bool = False, upto_key: int | None = None
-    ) -> list[EmbeddingJob]:
+        self, model: str, after_key: int, limit: int, *, only_missing: bool = False, upto_key: int | None = None,
+        since: date | None = None,
+    ) -> list[EmbeddingJob]:  # fmt: skip
         """Up to ``limit`` papers of the backlog (as :meth:`embedding_backlog` counts it) with keys above
-        ``after_key`` (and at most ``upto_key``), in key order."""
+        ``after_key`` (and at most ``upto_key``; with a feed date of ``since`` or later), in key order."""
 
     @abc.abstractmethod
     def embedding_chunks(self, model: str, size: int, *, only_missing: bool = False) -> list[tuple[int, int]]:

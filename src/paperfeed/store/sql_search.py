@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -113,11 +114,14 @@ class SearchDataMixin(SqlPlumbing, SearchData):
             return int(conn.execute(query).scalar() or 0)
 
     def embedding_jobs(
-        self, model: str, after_key: int, limit: int, *, only_missing: bool = False, upto_key: int | None = None
-    ) -> list[EmbeddingJob]:
+        self, model: str, after_key: int, limit: int, *, only_missing: bool = False, upto_key: int | None = None,
+        since: date | None = None,
+    ) -> list[EmbeddingJob]:  # fmt: skip
         e = paper_embeddings.c
         stored_hash = sa.case((e.model == model, e.text_hash), else_=None)
         within = papers.c.id > after_key if upto_key is None else papers.c.id.between(after_key + 1, upto_key)
+        if since is not None:
+            within = sa.and_(within, papers.c.feed_date >= since)
         query = (
             sa.select(papers.c.id, papers.c.title, papers.c.abstract, papers.c.seq, stored_hash.label("stored_hash"))
             .select_from(papers.outerjoin(paper_embeddings, e.paper_id == papers.c.id))
