@@ -7,7 +7,6 @@ import os
 import click
 
 from paperfeed.cli_context import Context, handle_errors, pass_context
-from paperfeed.mcp_server import build_server
 
 
 @click.command()
@@ -20,5 +19,7 @@ def mcp(ctx: Context) -> None:
     PAPERFEED_TOKEN (made at /account), for_you, my_collections and add_to_collection; resources paper://{id}.
     `paperfeed serve` offers the same tools over HTTP at /mcp. See docs/api.md for client configurations.
     """
+    from paperfeed.mcp_server import build_server  # here: the MCP SDK takes half a second to import
+
     ctx.ready_store()
     build_server(ctx.services, token=os.environ.get("PAPERFEED_TOKEN") or None).run("stdio")

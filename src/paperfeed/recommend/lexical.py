@@ -15,11 +15,12 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from paperfeed.models import Paper
+from paperfeed.search.keyphrases import stop_words
 from paperfeed.search.keyword import KeywordIndex
 from paperfeed.search.query import ParsedQuery
 
@@ -33,7 +34,11 @@ BOILERPLATE = ("paper", "papers", "propose", "proposed", "proposes", "show", "sh
                "approach", "approaches", "method", "methods", "results", "result", "study", "work", "existing",
                "novel", "task", "tasks", "model", "models", "problem", "problems", "performance", "data",
                "state-of-the-art", "demonstrate", "present", "provide", "experiments", "new", "via")  # fmt: skip
-STOP = frozenset(ENGLISH_STOP_WORDS) | frozenset(BOILERPLATE)
+
+
+@cache
+def _stop() -> frozenset[str]:
+    return stop_words() | frozenset(BOILERPLATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,4 +127,5 @@ def without_categories(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in STOP]
+    stop = _stop()
+    return [w for w in _WORD.findall(text.lower()) if w not in stop]

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from paperfeed.search.embed import TextEncoder, Vectors
 
@@ -47,7 +47,18 @@ _GENERIC = frozenset(
     become becomes enhance enhances reduce reduces increase increases ensure ensures employ employs adopt adopts
     integrate integrates incorporate incorporates combine combines apply applies extend extends support supports
     reveal reveals suggest suggests indicate indicates observe observed find finds found limited""".split()  # noqa: SIM905 (a word list reads better as prose)
-) | frozenset(ENGLISH_STOP_WORDS)
+)
+
+
+@cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, imported on first use: importing scikit-learn takes most of a second,
+    which every CLI command and every process start paid before."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
 _LY_NOUNS = frozenset("anomaly family assembly supply monopoly butterfly poly reply ally italy".split())  # noqa: SIM905
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Z]")
 _CLAUSE = re.compile(r"[.,;:!?()\[\]{}\"“”]|\s[-–—]\s|\$[^$]*\$")  # punctuation, dashes, inline LaTeX
@@ -104,7 +115,7 @@ def _distinctive(word: str) -> bool:
 def _stop(word: str) -> bool:
     """A word that ends or breaks a phrase: a generic word, an adverb (-ly), or not a word at all."""
     lowered = word.lower()
-    if lowered in _GENERIC or not _WORD.fullmatch(word):
+    if lowered in _GENERIC or lowered in stop_words() or not _WORD.fullmatch(word):
         return True
     return lowered.endswith("ly") and lowered not in _LY_NOUNS
 
