@@ -155,6 +155,11 @@ class Embedder:
         """How many threads torch computes with in this process."""
         return int(_torch().get_num_threads())
 
+    def set_threads(self, count: int) -> None:
+        """Make torch compute with ``count`` threads in this process (queries still run on one each)."""
+        with self._threads_lock:
+            _torch().set_num_threads(max(1, count))
+
     @property
     def device(self) -> str:
         """Where documents are embedded: "cuda" when asked, or (auto) when torch sees a CUDA GPU; else "cpu".

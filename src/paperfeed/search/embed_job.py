@@ -186,16 +186,43 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
         agreement = float(np.mean(np.sum(timed["fp32"][1] * timed["int8"][1], axis=1))) if "int8" in timed else 0.0
         allowed = [p for p in timed if p != "int8" or agreement >= INT8_AGREEMENT]
         best = max(allowed, key=lambda p: timed[p][0])
+        counts = sorted({embedder.threads(), max(1, embedder.threads() // 2)}, reverse=True)
+        by_threads = _thread_rates(embedder, texts, best, counts) if len(counts) > 1 else {}
         known = {"precision": best, **{f"{p}_per_second": round(r, 1) for p, (r, _) in timed.items()},
-                 "int8_agreement": round(agreement, 4), "threads": embedder.threads(),
+                 "int8_agreement": round(agreement, 4), "threads_of": counts[0],
+                 "threads": max(by_threads, key=lambda n: by_threads[n]) if by_threads else counts[0],
+                 "per_second_by_threads": {str(n): round(r, 1) for n, r in by_threads.items()},
                  "at": datetime.now(UTC).isoformat()}  # fmt: skip
         store.set_state(PATH_STATE, known)
     if known.get("precision") in RESOLVED:
         embedder.requested = known["precision"]
+    threads, of = known.get("threads"), known.get("threads_of")
+    if isinstance(threads, int) and of == embedder.threads() and threads < embedder.threads():
+        embedder.set_threads(threads)  # fewer was faster where the check ran with this many (another machine
+        # or a worker started with other threads keeps its own)
     return known
 
 
 CHECK_ROUNDS = 4
+
+
+def _thread_rates(embedder: Embedder, texts: list[str], path: Resolved, counts: list[int]) -> dict[int, float]:
+    """``path``'s abstracts a second at each torch thread count of ``counts``, in turns as in :func:`_rates`
+    (more threads than a machine's free cores, or than its memory bandwidth feeds, can be slower); torch's
+    thread count is restored."""
+    before = embedder.threads()
+    best = dict.fromkeys(counts, 0.0)
+    try:
+        for turn in range(CHECK_ROUNDS):
+            chunk = texts[turn::CHECK_ROUNDS]
+            for count in counts:
+                embedder.set_threads(count)
+                started = time.perf_counter()
+                embedder.encode(chunk, path)
+                best[count] = max(best[count], len(chunk) / (time.perf_counter() - started))
+    finally:
+        embedder.set_threads(before)
+    return best
 
 
 def _rates(embedder: Embedder, texts: list[str], paths: list[Resolved]) -> dict[Resolved, tuple[float, Vectors]]:
