@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache/paperfeed-bench")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--load", type=int, default=0, metavar="SECONDS", help="wrk each page this long after (c)")
+    parser.add_argument("--worker-nice", type=int, default=None, metavar="N",
+                        help="the worker's --nice (default: paperfeed worker's own)")  # fmt: skip
     args = parser.parse_args()
     if not args.seed.is_file():
         sys.exit(f"{args.seed} not found (see ../shared/data/README.md)")
@@ -162,7 +164,8 @@ def main() -> None:
     print(f"paperfeed update (offline: the seed file): exit {update.returncode} after "
           f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
     log = (folder / "worker.log").open("w")
-    worker = subprocess.Popen([paperfeed, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    nice = [] if args.worker_nice is None else [f"--nice={args.worker_nice}"]
+    worker = subprocess.Popen([paperfeed, "worker", *nice], env=env, stdout=log, stderr=subprocess.STDOUT)
     serve = subprocess.Popen([paperfeed, "serve", "--port", str(args.port)],
                              env={**env, "PAPERFEED_JOBS_IN_PROCESS": "false"},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

@@ -205,7 +205,9 @@ def test_a_burst_of_load_during_the_self_check_does_not_decide_it(store: Store) 
     store.delete_state(PATH_STATE)
     bursty = BurstyEmbedder()
     chosen = choose_path(store, bursty)
-    threads_turns = len(dict(chosen["per_second_by_threads"])) * CHECK_ROUNDS if chosen["precision"] == "int8" else 0
+    by_threads = chosen["per_second_by_threads"]
+    assert isinstance(by_threads, dict)
+    threads_turns = len(by_threads) * CHECK_ROUNDS if chosen["precision"] == "int8" else 0
     assert bursty.int8_calls == 2 + CHECK_ROUNDS + threads_turns  # it took its turns with the others
     rate, burst = float(str(chosen["int8_per_second"])), len(corpus()) / CHECK_ROUNDS / (0.5 * len(corpus()))
     assert rate > 3 * burst  # its best turn, not the one the burst slowed (about 2 texts a second)
@@ -228,7 +230,8 @@ def test_the_self_check_keeps_fewer_threads_where_they_are_faster(store: Store) 
     try:
         chosen = choose_path(store, crowded)
         assert (chosen["threads_of"], chosen["threads"], crowded.threads()) == (2, 1, 1)
-        rates = dict(chosen["per_second_by_threads"])
+        rates = chosen["per_second_by_threads"]
+        assert isinstance(rates, dict)
         assert set(rates) == {"2", "1"} and rates["1"] > rates["2"]
         assert store.get_state(PATH_STATE) == chosen
         other = CrowdedEmbedder()  # another process, which started with other threads, keeps its own
