@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import MODEL_ID, Embedder, Resolved, Vectors
 from paperfeed.search.embed_job import CHECK_ROUNDS, PATH_STATE, choose_path, embed_papers
 from paperfeed.search.engine import REFINED_NOTICE, SearchEngine, SearchMode
+from paperfeed.search.keyphrases import stop_words
 from paperfeed.search.static_embed import STATIC_ID, StaticEmbedder
 from paperfeed.store import Store, open_store
 from search_corpus import TOPICS, corpus
@@ -256,6 +258,18 @@ def test_a_serving_app_runs_numpy_single_threaded_and_restores_it(tmp_path: Path
         assert client.get("/healthz").status_code == 200
         assert blas_threads() and set(blas_threads()) == {1}  # requests run in parallel threads already
     assert blas_threads() == before
+
+
+def test_a_web_process_imports_the_stop_words_in_the_background(tmp_path: Path) -> None:
+    stop_words.cache_clear()
+    app = corpus_app(tmp_path, "sqlite", jobs_in_process=False)
+    assert stop_words.cache_info().currsize == 0  # building the app does not import scikit-learn
+    with TestClient(app, base_url="http://testserver") as client:
+        assert client.get("/healthz").status_code == 200
+        for thread in threading.enumerate():
+            if thread.name == "paperfeed-preload":
+                thread.join(timeout=120)
+        assert stop_words.cache_info().currsize == 1  # loaded before any "for you" list asked for it
 
 
 class CountingEmbedder(Embedder):

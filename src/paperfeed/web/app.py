@@ -3,6 +3,7 @@ the web edge's own state, in the one Site that handlers reach through paperfeed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -25,6 +26,7 @@ from paperfeed.errors import IngestError, PaperfeedError, TooManyRequests
 from paperfeed.http_edge import Limits, Site
 from paperfeed.mcp_server import build_server
 from paperfeed.pagecache import PageCache
+from paperfeed.search.keyphrases import stop_words
 from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
 from paperfeed.web.actions import router as actions_router
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     restore: list[Callable[[], None]] = []  # what _single_threaded changed, undone when the app stops
     app.router.add_event_handler("startup", lambda: restore.append(_single_threaded()))
     app.router.add_event_handler("shutdown", lambda: [undo() for undo in restore])
+    app.router.add_event_handler("startup", _preload)
     if worker is not None:
         app.router.add_event_handler("startup", worker.start)
         app.router.add_event_handler("shutdown", worker.stop)
@@ -109,6 +112,12 @@ def _mount_mcp(app: FastAPI, services: Services) -> None:
 
     app.router.add_event_handler("startup", start)
     app.router.add_event_handler("shutdown", running.aclose)
+
+
+def _preload() -> None:
+    """Import in the background what a first "for you" list would otherwise import in its request: scikit-learn,
+    for its stop words (most of a second; not imported at start, so that CLI commands start faster)."""
+    threading.Thread(target=stop_words, name="paperfeed-preload", daemon=True).start()
 
 
 def _single_threaded() -> Callable[[], None]:
