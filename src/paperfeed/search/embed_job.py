@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 
@@ -204,41 +206,48 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
 
 
 CHECK_ROUNDS = 4
+K = TypeVar("K")
 
 
 def _thread_rates(embedder: Embedder, texts: list[str], path: Resolved, counts: list[int]) -> dict[int, float]:
     """``path``'s abstracts a second at each torch thread count of ``counts``, in turns as in :func:`_rates`
     (more threads than a machine's free cores, or than its memory bandwidth feeds, can be slower); torch's
     thread count is restored."""
+
+    def at(count: int) -> Callable[[list[str]], Vectors]:
+        def run(chunk: list[str]) -> Vectors:
+            embedder.set_threads(count)
+            return embedder.encode(chunk, path)
+
+        return run
+
     before = embedder.threads()
-    best = dict.fromkeys(counts, 0.0)
     try:
-        for turn in range(CHECK_ROUNDS):
-            chunk = texts[turn::CHECK_ROUNDS]
-            for count in counts:
-                embedder.set_threads(count)
-                started = time.perf_counter()
-                embedder.encode(chunk, path)
-                best[count] = max(best[count], len(chunk) / (time.perf_counter() - started))
+        timed = _in_turns(texts, {count: at(count) for count in counts})
     finally:
         embedder.set_threads(before)
-    return best
+    return {count: rate for count, (rate, _) in timed.items()}
 
 
 def _rates(embedder: Embedder, texts: list[str], paths: list[Resolved]) -> dict[Resolved, tuple[float, Vectors]]:
-    """Each path's abstracts a second (after a warm-up) and its vectors of ``texts``. The paths take turns on
-    a quarter of the texts at a time and each keeps its best turn: a burst of other work on the machine (the
-    first requests of a new site) then slows one turn, not one path (timed one path after the other, a load
-    that began half-way once made fp32 look four times faster than int8)."""
+    """Each path's abstracts a second (after a warm-up) and its vectors of ``texts``."""
     for path in paths:
         embedder.encode(texts[:4], path)  # load and warm up
-    best: dict[Resolved, float] = dict.fromkeys(paths, 0.0)
-    parts: dict[Resolved, list[Vectors]] = {path: [] for path in paths}
+    return _in_turns(texts, {path: partial(embedder.encode, precision=path) for path in paths})
+
+
+def _in_turns(texts: list[str], runs: dict[K, Callable[[list[str]], Vectors]]) -> dict[K, tuple[float, Vectors]]:
+    """Each run's texts a second and its vectors of ``texts`` (in order). The runs take turns on a quarter of the
+    texts at a time and each keeps its best turn: a burst of other work on the machine (the first requests of a
+    new site) then slows one turn, not one run (timed one after the other, a load that began half-way once made
+    fp32 look four times faster than int8)."""
+    best = dict.fromkeys(runs, 0.0)
+    parts: dict[K, list[Vectors]] = {name: [] for name in runs}
     for turn in range(CHECK_ROUNDS):
         chunk = texts[turn::CHECK_ROUNDS]
-        for path in paths:
+        for name, run in runs.items():
             started = time.perf_counter()
-            parts[path].append(embedder.encode(chunk, path))
-            best[path] = max(best[path], len(chunk) / (time.perf_counter() - started))
+            parts[name].append(run(chunk))
+            best[name] = max(best[name], len(chunk) / (time.perf_counter() - started))
     order = np.argsort(np.concatenate([np.arange(len(texts))[turn::CHECK_ROUNDS] for turn in range(CHECK_ROUNDS)]))
-    return {path: (best[path], np.concatenate(parts[path])[order]) for path in paths}
+    return {name: (best[name], np.concatenate(parts[name])[order]) for name in runs}
