@@ -15,7 +15,8 @@ a vector of some tier); (c) it covers every paper; (d) every paper has its MiniL
 prints (d) as an estimate from the worker's measured MiniLM rate (labelled as such). With --load N, once the
 MiniLM backlog runs (the self-check has chosen its path and the first MiniLM vectors are stored), wrk drives
 the uncached paper page and hybrid search for N seconds each at 32 connections (bench/web_load.py's wrk
-runner; apt-get install wrk) and prints req/s, p50, p99 and errors.
+runner; apt-get install wrk) and prints req/s, p50, p99 and errors, and how many papers a second the worker
+embedded with MiniLM meanwhile (it gives way to busy readers: paperfeed.search.give_way).
 Then it prints SciFact train and CACM nDCG@10 for each mode with MiniLM vectors, half-way through the
 MiniLM job, and with first-tier vectors only, from bench/search_quality.py's code in the same process.
 Goals (issue "The first hour"): (a) 60 s, (b) 3 min, (c) 10 min, (d) 45 min; hybrid with first-tier vectors
@@ -78,12 +79,21 @@ def load(port: int, db: Path, seconds: int, worker: subprocess.Popen[bytes] | No
         if paused and worker is not None:
             os.kill(worker.pid, signal.SIGSTOP)
         for name, paths in targets:
+            before, began = full_quality(base), time.monotonic()
             got = run_wrk(base + "/", seconds, 32, paths)
+            rate = (full_quality(base) - before) / (time.monotonic() - began)
             state = "worker paused" if paused else "backlog running"
             print(f"  {state}: {name:<26} {got['rate']:>7.1f} req/s  p50 {got['p50']:>7.1f} ms  "
-                  f"p99 {got['p99']:>7.1f} ms  errors {got['errors']:.0f}", flush=True)  # fmt: skip
+                  f"p99 {got['p99']:>7.1f} ms  errors {got['errors']:.0f}; worker {rate:.1f} MiniLM papers/s",
+                  flush=True)  # fmt: skip
     if worker is not None:
         os.kill(worker.pid, signal.SIGCONT)
+
+
+def full_quality(base: str) -> int:
+    """Papers with their MiniLM vector, from /api/status (0 when it does not answer)."""
+    code, body = get(base + "/api/status")
+    return int(json.loads(body)["vectors"]["fullQuality"]) if code == 200 else 0
 
 
 def watch(

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from conftest import app_store, corpus_app, new_database_url
 from paperfeed import accounts, reader_actions
 from paperfeed.enrich import enrich_papers
+from paperfeed.http_edge import site
 from paperfeed.ingest.pipeline import import_file
 from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import MODEL_ID, Embedder, Resolved, Vectors
@@ -114,6 +115,8 @@ def test_status_says_how_far_the_instance_has_come(tmp_path: Path, static: Stati
     job = store.claim_job("w", datetime.now(UTC), datetime.now(UTC), ["update"])
     assert job is not None
     store.finish_job(job.id, "w", datetime.now(UTC), error="arxiv.org: cannot connect", retry_at=datetime.now(UTC))
+    assert client.get("/api/status").json() == fresh  # kept for the page cache's seconds, as the feeds are
+    site(app).page_cache.invalidate()  # as when those seconds are over
     warm = client.get("/api/status").json()
     assert warm["vectors"]["provisional"] == papers and warm["vectors"]["covered"] == 1.0
     assert warm["lastUpdateError"] == "arxiv.org: cannot connect" and warm["lastUpdate"] is None

@@ -249,3 +249,62 @@ def test_an_exact_index_scans_a_float32_copy_of_its_base(
     reread = VectorIndex(tmp_path / "exact", exact_below=2**62)
     reread.sync(store)
     assert reread._state.dense is None and reread.search(points[700], 5) == exact.search(points[700], 5)
+
+
+def test_a_query_s_sync_writes_the_new_base_aside_and_serves_meanwhile(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With background=True (what a query's look does) the sync returns while a thread writes the base; the
+    index serves from its delta meanwhile, and the next sync maps what the thread wrote."""
+    import threading
+
+    rng = np.random.default_rng(21)
+    fill(store, clustered(rng, 2100))
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    first = index.generation
+    more = clustered(rng, compact_at(2100))
+    new = fill(store, more, start=2100)
+    release, writing = threading.Event(), threading.Event()
+    real = vector_files.write_base
+
+    def slow_write(*args: object, **kwargs: object) -> None:
+        writing.set()
+        assert release.wait(30)
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("paperfeed.search.vectors.write_base", slow_write)
+    assert index.sync(store, background=True) == len(more)  # returns while the base is being written
+    assert writing.wait(30)
+    assert index.generation == first and index.search(more[3], 1)[0][0] == new[3]  # served from the delta
+    assert index.sync(store, background=True) == 0  # one writer at a time: no second thread
+    release.set()
+    index.wait_for_base(30)
+    assert generations(tmp_path) != {first}  # written...
+    assert index.generation == first  # ...but not mapped by the writing thread
+    assert index.sync(store, background=True) == 2100 + len(more)  # the next sync maps it
+    assert index.generation != first and index.search(more[3], 1)[0][0] == new[3]
+    assert len(index) == 2100 + len(more)
+
+
+def test_a_base_write_that_fails_aside_leaves_the_current_one(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(22)
+    fill(store, clustered(rng, 2100))
+    index = VectorIndex(tmp_path, exact_below=1000)
+    index.sync(store)
+    first = index.generation
+    fill(store, clustered(rng, compact_at(2100)), start=2100)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("paperfeed.search.vectors.write_base", broken)
+    index.sync(store, background=True)
+    index.wait_for_base(30)
+    assert index.generation == first and generations(tmp_path) == {first}
+    monkeypatch.undo()
+    index.sync(store, background=True)  # tried again
+    index.wait_for_base(30)
+    assert index.sync(store) > 0 and index.generation != first

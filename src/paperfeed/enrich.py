@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from paperfeed.ingest.links import is_withdrawn, paper_links
 from paperfeed.models import Enrichment, Paper
 from paperfeed.search.embed import TextEncoder
+from paperfeed.search.give_way import Pacer
 from paperfeed.search.keyphrases import extract
 from paperfeed.store import Store
 
@@ -52,9 +54,11 @@ def enrich_papers(
     limit: int | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] | None = None,
+    pacer: Pacer | None = None,
 ) -> EnrichReport:
     """Enrich up to ``limit`` papers of the backlog (all when None); ``progress(done, total)`` after each
-    batch. Stops between batches when ``should_stop()``."""
+    batch. Stops between batches when ``should_stop()``; each batch is a step of ``pacer`` when given (it gives
+    way to busy readers)."""
     total = store.count_enrichment_backlog(METHOD)
     goal = total if limit is None else min(limit, total)
     started, done, after, stopped = time.perf_counter(), 0, 0, False
@@ -65,7 +69,8 @@ def enrich_papers(
         batch = store.enrichment_backlog(min(BATCH, goal - done), after=after, method=METHOD)
         if not batch:
             break
-        computed = enrich_batch(encoder, [p for _, p in batch])
+        papers = [p for _, p in batch]
+        computed = pacer.run(partial(enrich_batch, encoder, papers)) if pacer else enrich_batch(encoder, papers)
         store.save_enrichments([(key, e) for (key, _), e in zip(batch, computed, strict=True)], METHOD)
         done, after = done + len(batch), batch[-1][0]
         if progress is not None:

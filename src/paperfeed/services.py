@@ -23,6 +23,7 @@ from paperfeed.recommend.serve import ForYou
 from paperfeed.search.embed import Embedder
 from paperfeed.search.embed_job import CHUNK_KIND
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.give_way import ReaderActivity
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.store import Store, open_store
 from paperfeed.tasks import JobSettings, handlers, job_settings, jobs_in_process, schedule
@@ -55,6 +56,11 @@ class Services:
         first = StaticEmbedder(s.models_dir) if s.first_tier else None
         return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below, first_tier=first,
                             graph_dtype=s.vector_graph_dtype)  # fmt: skip
+
+    @cached_property
+    def readers(self) -> ReaderActivity:
+        """This machine's web activity (a marker in the search folder), which MiniLM embedding gives way to."""
+        return ReaderActivity(self.settings.search_dir)
 
     @cached_property
     def enricher(self) -> StaticEmbedder:
@@ -119,7 +125,7 @@ class Services:
             github = self.github_client if self.settings.github_stars_every_minutes else None
             every = handlers(
                 self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping, self.enricher,
-                github,
+                github, self.readers,
             )  # fmt: skip
             wanted = set(kinds) | ({CHUNK_KIND} if "embed" in kinds else set())  # "embed" plans chunks and runs them
             chosen = {kind: run for kind, run in every.items() if not kinds or kind in wanted}

@@ -70,7 +70,7 @@ class Status:
 
 def status(store: Store, engine: SearchEngine) -> Status:
     """The instance's state now (a handful of indexed queries)."""
-    papers = store.stats().papers
+    papers = store.total_papers()
     vectors = Vectors(papers, store.count_embeddings(MODEL_ID), store.count_embeddings(STATIC_ID))
     rates = _fresh_rates(store.get_state(EMBED_STATE) or {}, datetime.now(UTC))
     rate = sum(rates.values()) or None  # the workers together

@@ -47,8 +47,10 @@ from paperfeed.ingest.pipeline import update as update_feed
 from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
+from paperfeed.search.embed import TextEncoder
 from paperfeed.search.embed_job import CHUNK_KIND, choose_path, embed_latest_first, plan_chunks, run_chunk
 from paperfeed.search.engine import SearchEngine
+from paperfeed.search.give_way import GivingWay, Pacer, ReaderActivity
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.status import record_rate
 from paperfeed.store import Store
@@ -120,11 +122,18 @@ def handlers(
     store: Store, engine: SearchEngine, foryou: ForYou, s: JobSettings,
     client: Callable[[], AbstractContextManager[PoliteClient]], should_stop: Callable[[], bool] = lambda: False,
     enricher: StaticEmbedder | None = None, github: Callable[[], AbstractContextManager[PoliteClient]] | None = None,
+    readers: ReaderActivity | None = None,
 ) -> dict[str, Handler]:  # fmt: skip
     """The job kinds this process can run, over its store, search engine and recommender (and ``enricher``, the
     static model that enrichment embeds phrases with; without one there is no ``enrich`` job; ``github``, a client for
-    GitHub's API, for the ``stars`` job). Long jobs ask
-    ``should_stop`` between steps (the worker was told to stop) and queue the rest of their work."""
+    GitHub's API, for the ``stars`` job; ``readers``, this machine's web activity, which MiniLM embedding on the CPU
+    gives way to). Long jobs ask ``should_stop`` between steps (the worker was told to stop) and queue the rest of
+    their work."""
+
+    def minilm() -> TextEncoder:
+        if readers is None or engine.embedder.device != "cpu":
+            return engine.embedder
+        return GivingWay(engine.embedder, Pacer(readers, should_stop))
 
     def update(job: Job) -> str:
         today = datetime.now(UTC).date()
@@ -148,7 +157,7 @@ def handlers(
             first = embed_latest_first(store, engine.first_tier, should_stop=should_stop)
             said.append(f"{first.embedded:,} provisional vectors in {first.seconds:.1f} s; ")
         choose_path(store, engine.embedder)  # once per instance: the faster arithmetic on this CPU, remembered
-        week = embed_latest_first(store, engine.embedder, everything=False, should_stop=should_stop,
+        week = embed_latest_first(store, minilm(), everything=False, should_stop=should_stop,
                                   progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
         if week.embedded:
             said.append(f"{week.embedded:,} papers of the latest feed week with MiniLM in {week.seconds:.1f} s; ")
@@ -158,20 +167,25 @@ def handlers(
 
     def embed_chunk(job: Job) -> str:
         choose_path(store, engine.embedder)
-        report = run_chunk(store, engine.embedder, job.payload, f"{job.key}:rest:{uuid.uuid4().hex[:8]}",
+        model = minilm()
+        report = run_chunk(store, model, job.payload, f"{job.key}:rest:{uuid.uuid4().hex[:8]}",
                            should_stop=should_stop,
                            progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
         stopped = " (stopped early: the rest is queued again)" if report.stopped else ""
-        return f"{report.embedded} papers embedded in {report.seconds:.1f} s{stopped}"
+        waited = model.waited if isinstance(model, GivingWay) else 0.0
+        gave_way = f", {waited:.1f} s of it giving way to readers" if waited >= 0.05 else ""
+        return f"{report.embedded} papers embedded in {report.seconds:.1f} s{gave_way}{stopped}"
 
     def enrich(job: Job) -> str:
         if enricher is None:
             return "no enrichment model in this process"
         enricher.prepare()
-        report = enrich_papers(store, enricher, limit=ENRICH_CHUNK, should_stop=should_stop)
+        pacer = Pacer(readers, should_stop) if readers is not None else None
+        report = enrich_papers(store, enricher, limit=ENRICH_CHUNK, should_stop=should_stop, pacer=pacer)
         if report.left > 0 and not report.stopped:
             store.enqueue_job("enrich", f"enrich:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
-        return f"{report.enriched:,} papers enriched in {report.seconds:.1f} s ({report.left:,} left)"
+        gave_way = f", {pacer.waited:.1f} s of it giving way to readers" if pacer and pacer.waited >= 0.05 else ""
+        return f"{report.enriched:,} papers enriched in {report.seconds:.1f} s{gave_way} ({report.left:,} left)"
 
     def stars(job: Job) -> str:
         if github is None:

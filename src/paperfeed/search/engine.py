@@ -149,7 +149,7 @@ class SearchEngine:
         """Take in what was committed since the last look (cheap when nothing was): before every query."""
         if self.keyword.pending(self.store):
             self.keyword.sync(self.store)
-        self.tiers.sync(self.store)
+        self.tiers.sync(self.store, background=True)  # a new vector base is written aside, not in this query
 
     # -- entry points -----------------------------------------------------------------------------------
 

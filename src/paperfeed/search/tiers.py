@@ -85,11 +85,12 @@ class TieredVectors:
             else None
         )
 
-    def sync(self, store: Store) -> int:
-        """Take in what both tiers' stores wrote; drop from the first tier what MiniLM now covers."""
-        added = self.main.sync(store)
+    def sync(self, store: Store, *, background: bool = False) -> int:
+        """Take in what both tiers' stores wrote; drop from the first tier what MiniLM now covers (``background``:
+        as VectorIndex.sync)."""
+        added = self.main.sync(store, background=background)
         if self.first is not None:
-            changed = self.first.sync(store)
+            changed = self.first.sync(store, background=background)
             if added or changed:
                 self.first.discard_in(self.main)
             added += changed

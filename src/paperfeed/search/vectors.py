@@ -14,6 +14,7 @@ the two lists are merged. recall@20 against exact search is printed by ``bench/s
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from paperfeed.search.vector_files import (
 )
 from paperfeed.store import Store
 
+log = logging.getLogger("paperfeed.search")
 SYNC_PAGE = 20_000
 HNSW = {"connectivity": 16, "expansion_add": 128}  # how the graph is built (a change, or of dtype, rebuilds it)
 GraphDtype = Literal["f16", "i8"]  # the graph's own copy of the vectors: 768 or 384 bytes a paper at 384-d
@@ -109,6 +111,8 @@ class VectorIndex:
         self._database: Store | None = None
         self._instance = ""
         self._marker: tuple[int, int] | None = None
+        self._compacting = False  # a thread of this process is writing a new base
+        self._writer: threading.Thread | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -124,9 +128,12 @@ class VectorIndex:
 
     # -- keeping in step with the store and the folder ------------------------------------------------
 
-    def sync(self, store: Store) -> int:
+    def sync(self, store: Store, *, background: bool = False) -> int:
         """Map a newer base if another process wrote one, take in every embedding written since, and write a
-        new base when the delta has grown enough; return how many vectors this call took in."""
+        new base when the delta has grown enough; return how many vectors this call took in. With
+        ``background`` (a query's look before it runs) the new base is written by a thread of its own, and
+        this process maps it at a later sync: queries never wait for a graph to be topped up (seconds at
+        100k papers), since they go on with the current base and delta meanwhile."""
         with self._lock:
             if not self._instance:
                 self._instance = instance_id(store)
@@ -135,9 +142,39 @@ class VectorIndex:
             if size >= self.exact_below and size > 0 and store.ann_backend() is not None:
                 self._database = store  # PostgreSQL + pgvector: one HNSW graph in the database
             if self._wants_base(size, store):
-                self._compact(store)
+                if not background:
+                    self._compact(store)
+                elif not self._compacting:
+                    self._compacting = True
+                    self._writer = threading.Thread(target=self._compact_aside, args=(store,), daemon=True,
+                                                    name="paperfeed-vector-base")  # fmt: skip
+                    self._writer.start()
             self._size = self._state.size
             return taken
+
+    def wait_for_base(self, timeout: float | None = None) -> None:
+        """Wait until no base is being written by this process's own thread (for tests and shutdown)."""
+        if self._writer is not None:
+            self._writer.join(timeout)
+
+    def _compact_aside(self, store: Store) -> None:
+        """:meth:`_compact`'s work from a thread, without holding the index's lock while the files are written.
+        The base it writes is mapped by the next sync (as one another process wrote would be), which also lets a
+        tier that discards papers (the first tier) discard those of the delta read meanwhile."""
+        try:
+            with exclusive(self.folder) as mine:
+                if not mine:
+                    return
+                with self._lock:
+                    if base_marker(self.folder) != self._marker or not self._wants_base(self._state.size, store):
+                        return  # another process wrote one meanwhile: the next sync maps it
+                    state, after = self._state, self._after
+                self._write(store, state, after)
+        except Exception:  # whatever failed, the current base stays and the next sync tries again; a thread's
+            # exception would otherwise be lost
+            log.exception("writing a new vector base in %s failed", self.folder)
+        finally:
+            self._compacting = False
 
     def _expect(self) -> dict[str, object]:
         return {"model": self.model, "instance": self._instance, "dim": self.dim}
@@ -207,16 +244,20 @@ class VectorIndex:
                 self._read(store)
                 if not self._wants_base(self._state.size, store):
                     return
-            state = self._state
-            order = np.argsort(state.keys, kind="stable")
-            dropped = state.base.keys[~state.live]
-            dropped = dropped[~np.isin(dropped, state.keys)] if len(dropped) else dropped
-            graph = None
-            if state.size >= self.exact_below and store.ann_backend() is None:
-                graph = {**HNSW, "dtype": self.graph_dtype}
-            changes = Changes(state.keys[order], state.matrix[order], np.asarray(dropped, np.int64), self._after)
-            write_base(self.folder, state.base, changes, self._expect(), graph)
+            self._write(store, self._state, self._after)
             self._refresh()
+
+    def _write(self, store: Store, state: _State, after: tuple[int, int]) -> None:
+        """Write a base of what ``state`` serves (the delta read up to ``after``); the caller holds the folder's
+        write lock."""
+        order = np.argsort(state.keys, kind="stable")
+        dropped = state.base.keys[~state.live]
+        dropped = dropped[~np.isin(dropped, state.keys)] if len(dropped) else dropped
+        graph = None
+        if state.size >= self.exact_below and store.ann_backend() is None:
+            graph = {**HNSW, "dtype": self.graph_dtype}
+        changes = Changes(state.keys[order], state.matrix[order], np.asarray(dropped, np.int64), after)
+        write_base(self.folder, state.base, changes, self._expect(), graph)
 
     def discard_in(self, other: VectorIndex) -> int:
         """Stop serving the papers that ``other`` (a better tier) now holds; return how many. For an index

@@ -296,5 +296,9 @@ class Store(
         """Counts and facts for `paperfeed stats`."""
 
     @abc.abstractmethod
+    def total_papers(self) -> int:
+        """How many papers there are (0 before the schema exists): one count, unlike :meth:`stats`."""
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Release connections."""

@@ -469,6 +469,12 @@ class SqlStore(
             after = conn.execute(sa.select(sa.func.min(papers.c.feed_date)).where(papers.c.feed_date > day))
             return _as_date(before.scalar()), _as_date(after.scalar())
 
+    def total_papers(self) -> int:
+        with self._read() as conn:
+            if migrations.current_version(conn) == 0:
+                return 0
+            return int(conn.execute(sa.select(sa.func.count()).select_from(papers)).scalar() or 0)
+
     def stats(self) -> StoreStats:
         def count(table: sa.Table) -> int:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)

@@ -30,6 +30,7 @@ from paperfeed.search.keyphrases import stop_words
 from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
 from paperfeed.web.actions import router as actions_router
+from paperfeed.web.activity import ReadersFirst
 from paperfeed.web.feeds import router as feeds_router
 from paperfeed.web.follow_pages import router as follow_router
 from paperfeed.web.foryou_pages import router as foryou_router
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     # the last added is the outermost: security headers on every answer, then the Host check, then the rest
+    app.add_middleware(ReadersFirst, activity=services.readers)  # innermost: counts what the app itself serves
     app.add_middleware(BodyLimit)
     app.add_middleware(NoNul)
     app.add_middleware(ClientAddress, proxies=settings.trusted_proxies)
