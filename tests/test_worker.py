@@ -286,3 +286,35 @@ def test_each_tier_embeds_the_latest_feed_week_first(store: Store, tmp_path: Pat
     engine.refresh()
     with_minilm = {arxiv_id for arxiv_id, key in keys.items() if engine.tiers.main.vector(key) is not None}
     assert with_minilm == week and store.count_embeddings(MODEL_ID) == len(week)
+
+
+def test_enrichment_does_the_latest_week_and_leaves_the_rest_until_the_minilm_chunks_are_done(
+    store: Store, tmp_path: Path, static: StaticEmbedder
+) -> None:
+    from paperfeed import tasks as jobs_module
+    from paperfeed.enrich import METHOD
+    from paperfeed.recommend.serve import ForYou
+    from paperfeed.search.embed import Embedder
+    from paperfeed.search.embed_job import CHUNK_KIND
+    from paperfeed.search.engine import SearchEngine
+    from search_corpus import corpus
+
+    latest = date(2025, 6, 30)
+    papers = [replace(p, feed_date=latest - timedelta(days=3 * n)) for n, p in enumerate(corpus()[:12])]
+    store.upsert_papers(papers)
+    week = sum(1 for p in papers if p.feed_date and p.feed_date > latest - timedelta(days=7))
+    engine = SearchEngine(store, tmp_path / "index", Embedder())
+    config = jobs_module.job_settings(load_settings(database_url="sqlite://", data_dir=tmp_path))
+    every = jobs_module.handlers(store, engine, ForYou(store, engine), config, no_arxiv, enricher=static)
+    store.enqueue_job(CHUNK_KIND, "embed-chunk:test:0", {"after": 0, "upto": 10**9}, T0 + timedelta(hours=1))
+    store.enqueue_job("enrich", "enrich:first", {}, T0)
+    [first] = Worker(store, {"enrich": every["enrich"]}).drain()
+    assert first.summary == (
+        f"{week} papers of the latest feed week enriched in {first.summary.split(' in ')[1].split(' s;')[0]} s; "
+        f"the rest ({len(papers) - week} papers) waits for the MiniLM backlog"
+    )
+    assert store.count_enrichment_backlog(METHOD) == len(papers) - week
+    later = [o.summary for o in Worker(store, {"enrich": every["enrich"], CHUNK_KIND: every[CHUNK_KIND]}).drain()]
+    assert later[0].startswith(f"{len(papers)} papers embedded in ")  # the chunk, then the enrichment it queued
+    assert later[1].endswith(f"{len(papers) - week} papers enriched in {later[1].split(' in ')[-1]}")
+    assert store.count_enrichment_backlog(METHOD) == 0

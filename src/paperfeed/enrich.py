@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 
 from paperfeed.ingest.links import is_withdrawn, paper_links
@@ -55,18 +56,19 @@ def enrich_papers(
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] | None = None,
     pacer: Pacer | None = None,
+    since: date | None = None,
 ) -> EnrichReport:
-    """Enrich up to ``limit`` papers of the backlog (all when None); ``progress(done, total)`` after each
-    batch. Stops between batches when ``should_stop()``; each batch is a step of ``pacer`` when given (it gives
-    way to busy readers)."""
-    total = store.count_enrichment_backlog(METHOD)
+    """Enrich up to ``limit`` papers of the backlog (all when None; only those of feed date ``since`` or later
+    when given); ``progress(done, total)`` after each batch. Stops between batches when ``should_stop()``; each
+    batch is a step of ``pacer`` when given (it gives way to busy readers)."""
+    total = store.count_enrichment_backlog(METHOD, since)
     goal = total if limit is None else min(limit, total)
     started, done, after, stopped = time.perf_counter(), 0, 0, False
     while done < goal:
         if should_stop():
             stopped = True
             break
-        batch = store.enrichment_backlog(min(BATCH, goal - done), after=after, method=METHOD)
+        batch = store.enrichment_backlog(min(BATCH, goal - done), after=after, method=METHOD, since=since)
         if not batch:
             break
         papers = [p for _, p in batch]

@@ -8,8 +8,9 @@ claims and runs jobs is :mod:`paperfeed.worker`): what `paperfeed worker` (and, 
 - ``embed-chunk``: embed one chunk; every worker claims them in parallel, each chunk once, and only when no
   other kind of job is due;
 - ``enrich``: compute code links, key phrases and the extracted summary of papers new or changed since their
-  last enrichment (after each update, and every few minutes; chunks of ENRICH_CHUNK, each queuing the next),
-  which is also how an existing instance's papers are backfilled;
+  last enrichment (after each update, and every few minutes; the latest feed week first, then chunks of
+  ENRICH_CHUNK, each queuing the next), which is also how an existing instance's papers are backfilled; beyond
+  the latest week it waits while MiniLM chunks are queued, and the last chunk queues it;
 - ``stars`` (only when Settings.github_stars_every_minutes is set): look up the GitHub stars of up to
   STARS_PER_ROUND code repositories, the never-looked-up first;
 - ``alerts``: match the papers written since its last run against every reader's follows, and queue one webhook
@@ -40,6 +41,7 @@ from paperfeed.digest.config import mail_settings, smtp_settings
 from paperfeed.digest.feedback import prune as prune_feedback
 from paperfeed.digest.run import compose
 from paperfeed.digest.send import SmtpSender, SmtpSettings, deliver
+from paperfeed.enrich import METHOD as ENRICH_METHOD
 from paperfeed.enrich import enrich_papers
 from paperfeed.ingest.fetch import PoliteClient
 from paperfeed.ingest.github import fetch_stars
@@ -48,7 +50,14 @@ from paperfeed.ingest.pipeline import update_plan
 from paperfeed.recommend.refit import refit
 from paperfeed.recommend.serve import ForYou, digest_picks
 from paperfeed.search.embed import TextEncoder
-from paperfeed.search.embed_job import CHUNK_KIND, choose_path, embed_latest_first, plan_chunks, run_chunk
+from paperfeed.search.embed_job import (
+    CHUNK_KIND,
+    choose_path,
+    embed_latest_first,
+    latest_week,
+    plan_chunks,
+    run_chunk,
+)
 from paperfeed.search.engine import SearchEngine
 from paperfeed.search.give_way import GivingWay, Pacer, ReaderActivity
 from paperfeed.search.static_embed import StaticEmbedder
@@ -172,6 +181,8 @@ def handlers(
                            should_stop=should_stop,
                            progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
         stopped = " (stopped early: the rest is queued again)" if report.stopped else ""
+        if not store.count_jobs(CHUNK_KIND).get("queued", 0):  # the last chunk: the enrichment that waited for it
+            store.enqueue_job("enrich", f"enrich:after:{job.key}", {}, datetime.now(UTC))
         waited = model.waited if isinstance(model, GivingWay) else 0.0
         gave_way = f", {waited:.1f} s of it giving way to readers" if waited >= 0.05 else ""
         return f"{report.embedded} papers embedded in {report.seconds:.1f} s{gave_way}{stopped}"
@@ -179,13 +190,27 @@ def handlers(
     def enrich(job: Job) -> str:
         if enricher is None:
             return "no enrichment model in this process"
+        # The latest feed week first (what readers open first); the rest of the backlog waits while MiniLM chunks
+        # are queued, since vectors serve search, similar papers and "for you" for every paper (a new instance's
+        # 120k papers: MiniLM for all about 8 minutes sooner), and it is done after the last chunk
         enricher.prepare()
         pacer = Pacer(readers, should_stop) if readers is not None else None
+        week, said = latest_week(store), ""
+        if week is not None:
+            recent = enrich_papers(store, enricher, should_stop=should_stop, pacer=pacer, since=week)
+            said = f"{recent.enriched:,} papers of the latest feed week enriched in {recent.seconds:.1f} s; "
+            if recent.stopped or backfilling():
+                left = store.count_enrichment_backlog(ENRICH_METHOD)
+                return f"{said}the rest ({left:,} papers) waits for the MiniLM backlog"
         report = enrich_papers(store, enricher, limit=ENRICH_CHUNK, should_stop=should_stop, pacer=pacer)
         if report.left > 0 and not report.stopped:
             store.enqueue_job("enrich", f"enrich:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
-        gave_way = f", {pacer.waited:.1f} s of it giving way to readers" if pacer and pacer.waited >= 0.05 else ""
-        return f"{report.enriched:,} papers enriched in {report.seconds:.1f} s{gave_way} ({report.left:,} left)"
+        gave_way = f", {pacer.waited:.1f} s giving way to readers" if pacer and pacer.waited >= 0.05 else ""
+        return f"{said}{report.enriched:,} papers enriched in {report.seconds:.1f} s{gave_way} ({report.left:,} left)"
+
+    def backfilling() -> bool:
+        pending = store.count_jobs(CHUNK_KIND)
+        return bool(pending.get("queued", 0) or pending.get("running", 0))
 
     def stars(job: Job) -> str:
         if github is None:

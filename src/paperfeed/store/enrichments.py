@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from paperfeed.models import Enrichment, Paper
 
@@ -15,12 +15,14 @@ class EnrichmentStore(abc.ABC):
     so a better method reaches every paper by the same backlog."""
 
     @abc.abstractmethod
-    def enrichment_backlog(self, limit: int, *, after: int = 0, method: str = "") -> list[tuple[int, Paper]]:
-        """Up to ``limit`` papers (with their keys, above ``after``, in key order) never enriched by ``method``,
-        or changed since they were."""
+    def enrichment_backlog(
+        self, limit: int, *, after: int = 0, method: str = "", since: date | None = None
+    ) -> list[tuple[int, Paper]]:
+        """Up to ``limit`` papers (with their keys, above ``after``, in key order; of feed date ``since`` or
+        later when given) never enriched by ``method``, or changed since they were."""
 
     @abc.abstractmethod
-    def count_enrichment_backlog(self, method: str = "") -> int:
+    def count_enrichment_backlog(self, method: str = "", since: date | None = None) -> int:
         """How many papers :meth:`enrichment_backlog` would page through."""
 
     @abc.abstractmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -27,15 +27,21 @@ def _joined() -> sa.FromClause:
 
 
 class EnrichmentMixin(SqlPlumbing, EnrichmentStore):
-    def enrichment_backlog(self, limit: int, *, after: int = 0, method: str = "") -> list[tuple[int, Paper]]:
+    def enrichment_backlog(
+        self, limit: int, *, after: int = 0, method: str = "", since: date | None = None
+    ) -> list[tuple[int, Paper]]:
         query = sa.select(P.id, P.arxiv_id).select_from(_joined()).where(_stale(method), P.id > after)
+        if since is not None:
+            query = query.where(P.feed_date >= since)
         with self._read() as conn:
             keys = dict((row.arxiv_id, row.id) for row in conn.execute(query.order_by(P.id).limit(limit)))
             found = self._load(conn, P.id.in_(list(keys.values()))) if keys else []
         return sorted(((keys[p.arxiv_id], p) for p in found), key=lambda pair: pair[0])
 
-    def count_enrichment_backlog(self, method: str = "") -> int:
+    def count_enrichment_backlog(self, method: str = "", since: date | None = None) -> int:
         query = sa.select(sa.func.count()).select_from(_joined()).where(_stale(method))
+        if since is not None:
+            query = query.where(P.feed_date >= since)
         with self._read() as conn:
             return int(conn.execute(query).scalar() or 0)
 
