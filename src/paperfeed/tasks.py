@@ -199,7 +199,9 @@ def handlers(
         if week is not None:
             recent = enrich_papers(store, enricher, should_stop=should_stop, pacer=pacer, since=week)
             said = f"{recent.enriched:,} papers of the latest feed week enriched in {recent.seconds:.1f} s; "
-            if recent.stopped or backfilling():
+            if recent.stopped:
+                return f"{said}stopped early (the next enrich job carries on)"
+            if backfilling():
                 left = store.count_enrichment_backlog(ENRICH_METHOD)
                 return f"{said}the rest ({left:,} papers) waits for the MiniLM backlog"
         report = enrich_papers(store, enricher, limit=ENRICH_CHUNK, should_stop=should_stop, pacer=pacer)
