@@ -59,7 +59,8 @@ class Services:
 
     @cached_property
     def readers(self) -> ReaderActivity:
-        """This machine's web activity (a marker in the search folder), which MiniLM embedding gives way to."""
+        """This machine's web activity (a marker in the search folder), which MiniLM embedding and enrichment
+        give way to."""
         return ReaderActivity(self.settings.search_dir)
 
     @cached_property

@@ -53,6 +53,7 @@ from paperfeed.search.embed import TextEncoder
 from paperfeed.search.embed_job import (
     CHUNK_KIND,
     choose_path,
+    chunks_pending,
     embed_latest_first,
     latest_week,
     plan_chunks,
@@ -136,8 +137,8 @@ def handlers(
     """The job kinds this process can run, over its store, search engine and recommender (and ``enricher``, the
     static model that enrichment embeds phrases with; without one there is no ``enrich`` job; ``github``, a client for
     GitHub's API, for the ``stars`` job; ``readers``, this machine's web activity, which MiniLM embedding on the CPU
-    gives way to). Long jobs ask ``should_stop`` between steps (the worker was told to stop) and queue the rest of
-    their work."""
+    and enrichment give way to). Long jobs ask ``should_stop`` between steps (the worker was told to stop) and queue
+    the rest of their work."""
 
     def minilm() -> TextEncoder:
         if readers is None or engine.embedder.device != "cpu":
@@ -201,7 +202,7 @@ def handlers(
             said = f"{recent.enriched:,} papers of the latest feed week enriched in {recent.seconds:.1f} s; "
             if recent.stopped:
                 return f"{said}stopped early (the next enrich job carries on)"
-            if backfilling():
+            if chunks_pending(store):
                 left = store.count_enrichment_backlog(ENRICH_METHOD)
                 return f"{said}the rest ({left:,} papers) waits for the MiniLM backlog"
         report = enrich_papers(store, enricher, limit=ENRICH_CHUNK, should_stop=should_stop, pacer=pacer)
@@ -209,10 +210,6 @@ def handlers(
             store.enqueue_job("enrich", f"enrich:more:{uuid.uuid4().hex}", {}, datetime.now(UTC))
         gave_way = f", {pacer.waited:.1f} s giving way to readers" if pacer and pacer.waited >= 0.05 else ""
         return f"{said}{report.enriched:,} papers enriched in {report.seconds:.1f} s{gave_way} ({report.left:,} left)"
-
-    def backfilling() -> bool:
-        pending = store.count_jobs(CHUNK_KIND)
-        return bool(pending.get("queued", 0) or pending.get("running", 0))
 
     def stars(job: Job) -> str:
         if github is None:

@@ -134,13 +134,18 @@ def plan_chunks(store: Store, planner: str, size: int) -> int:
     machine) claims; return how many were queued. Nothing is planned while chunks of an earlier plan are still
     queued or running (so no paper is in two chunks at once); a paper that goes stale later is in the next
     plan. ``planner``: the planning job's key, which makes each chunk's key unique."""
-    pending = store.count_jobs(CHUNK_KIND)
-    if pending.get("queued", 0) or pending.get("running", 0):
+    if chunks_pending(store):
         return 0
     now, queued = datetime.now(UTC), 0
     for after, upto in store.embedding_chunks(MODEL_ID, size):
         queued += store.enqueue_job(CHUNK_KIND, f"{CHUNK_KIND}:{planner}:{after}", {"after": after, "upto": upto}, now)
     return queued
+
+
+def chunks_pending(store: Store) -> bool:
+    """Whether chunks of a MiniLM backfill are queued or running (on any worker)."""
+    pending = store.count_jobs(CHUNK_KIND)
+    return bool(pending.get("queued", 0) or pending.get("running", 0))
 
 
 def run_chunk(

@@ -1,14 +1,16 @@
-"""Background embedding gives way to readers: while a web process on this machine serves several requests at once,
-the MiniLM backlog waits between small slices of work, so the requests get the cores.
+"""Background work gives way to readers: while a web process on this machine serves several requests at once, the
+MiniLM backlog and enrichment wait between small steps of work, so the requests get the cores.
 
 Web processes and the worker of one machine share the search folder, so the signal is a marker file there
 (:data:`MARKER`) whose modification time a web process renews (at most every TOUCH_EVERY seconds) while two or more
 of its requests run at the same time. One reader's requests, one after the other, and a monitor polling
-/api/status do not count: they leave the cores mostly free, and the embedding, at the lowest CPU priority, takes
-what is left. The worker reads the marker's time (one ``stat``) before each slice of SLICE texts.
+/api/status do not count: they leave the cores mostly free, and the worker, at a lower CPU priority, takes what is
+left. The worker reads the marker's time (one ``stat``) before each step (:class:`Pacer`): a slice of SLICE texts
+for MiniLM, a batch for enrichment.
 
-The wait is bounded: a slice that waited may wait at most MAX_SHARE of the time (three times as long as it then
-works), so a site under constant load still finishes its backlog, at a quarter of its idle rate or more; and
+The wait is bounded: waiting takes at most MAX_SHARE of the time (three times as long as the work done so far, less
+what was already waited), so a site under constant load still finishes its backlog, at a quarter of its idle rate
+or more; and
 ``should_stop`` is asked while waiting, so a worker told to stop does so at once. Measured in docs/decisions.md
 ("The backlog gives way to readers").
 """

@@ -153,7 +153,8 @@ class VectorIndex:
             return taken
 
     def wait_for_base(self, timeout: float | None = None) -> None:
-        """Wait until no base is being written by this process's own thread (for tests and shutdown)."""
+        """Wait until no base is being written by this process's own thread (for tests; a process that exits
+        meanwhile leaves only temporary files, which the next write removes)."""
         if self._writer is not None:
             self._writer.join(timeout)
 
