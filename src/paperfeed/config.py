@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     page_cache_seconds: float = Field(
         10.0, ge=0, description="How long anonymous feed pages are served from memory (0 turns the cache off)."
     )
+    index_keep_seconds: float = Field(
+        3.0, ge=0, le=3600,
+        description="How often a web process takes new papers and vectors into its search indexes from a thread of"
+        " its own, so that readers' queries find little to take in (0 turns it off; queries always catch up too).",
+    )  # fmt: skip
     login_attempts_per_minute: int = Field(10, ge=1, description="Log-in attempts per client address a minute.")
     writes_per_minute: int = Field(30, ge=1, description="Votes, comments and submissions per user a minute.")
     signups_per_hour: int = Field(20, ge=1, description="New accounts per client address an hour.")

@@ -145,11 +145,17 @@ class SearchEngine:
         """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""
         return self.keyword.sync(self.store), self.tiers.sync(self.store)
 
-    def _catch_up(self) -> None:
-        """Take in what was committed since the last look (cheap when nothing was): before every query."""
+    def catch_up(self) -> None:
+        """Take in what was committed since the last look (cheap when nothing was): before every query, and
+        every few seconds from a web process's IndexKeeper."""
         if self.keyword.pending(self.store):
             self.keyword.sync(self.store)
         self.tiers.sync(self.store, background=True)  # a new vector base is written aside, not in this query
+
+    def warm(self) -> None:
+        """Load the models that queries need now (each tier's query embedder, once it holds vectors), so that
+        no reader's request pays for loading them."""
+        self.tiers.warm()
 
     # -- entry points -----------------------------------------------------------------------------------
 
@@ -170,7 +176,7 @@ class SearchEngine:
         parsed = _with_window(parse_query(q), window)
         if parsed.is_empty:
             raise BadRequest("q is empty: give words to search for, or a filter such as cat:cs.LG or since:2025-03")
-        self._catch_up()
+        self.catch_up()
         with self._counted():
             r = self._rank(parsed, mode, depth)
         if parsed.unquoted:
@@ -244,7 +250,7 @@ class SearchEngine:
         key = self.store.paper_keys([arxiv_id]).get(arxiv_id)
         if key is None:
             raise NotFound(f"paper {arxiv_id} is not in this instance")
-        self._catch_up()
+        self.catch_up()
         if len(self.tiers) == 0:
             raise Conflict(f"similar papers need vectors, and {NO_EMBEDDINGS}")
         paper = self.store.papers_by_key([key])[key]
@@ -263,7 +269,7 @@ class SearchEngine:
             raise BadRequest("text is empty: paste an abstract or a few sentences")
         if len(text) > MAX_QUERY_CHARS:
             raise BadRequest(f"text must be at most {MAX_QUERY_CHARS:,} characters (got {len(text):,})")
-        self._catch_up()
+        self.catch_up()
         if len(self.tiers) == 0:
             raise Conflict(f"similar papers need vectors, and {NO_EMBEDDINGS}")
         parsed = _with_window(ParsedQuery(), window)

@@ -79,6 +79,7 @@ class TieredVectors:
         self._recent: OrderedDict[tuple[int, int], Vectors] = OrderedDict()  # papers embedded for a query
         self._lock = threading.Lock()
         self._refining = threading.Lock()  # held while a query's results are embedded with MiniLM
+        self._warm_main = self._warm_first = False  # warm() has embedded a query in that tier
         self.first = (
             VectorIndex(folder / "vectors-first", exact_below=2**62, model=STATIC_ID, dim=STATIC_DIM)
             if first is not None
@@ -95,6 +96,16 @@ class TieredVectors:
                 self.first.discard_in(self.main)
             added += changed
         return added
+
+    def warm(self) -> None:
+        """Embed one query in each tier that holds vectors, once: the model is loaded, and its first run (the
+        slowest) is over, before a reader's query needs it. Raises PaperfeedError when a model cannot load."""
+        if not self._warm_main and len(self.main):
+            self.embedder.encode_query("warming up")
+            self._warm_main = True
+        if not self._warm_first and self.first is not None and self.first_embedder is not None and len(self.first):
+            self.first_embedder.encode_query("warming up")
+            self._warm_first = True
 
     def coverage(self) -> Coverage:
         return Coverage(len(self.main), len(self.first) if self.first is not None else 0)

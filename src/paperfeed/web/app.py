@@ -26,6 +26,7 @@ from paperfeed.errors import IngestError, PaperfeedError, TooManyRequests
 from paperfeed.http_edge import Limits, Site
 from paperfeed.mcp_server import build_server
 from paperfeed.pagecache import PageCache
+from paperfeed.search.keeper import IndexKeeper
 from paperfeed.search.keyphrases import stop_words
 from paperfeed.services import Services
 from paperfeed.web.account_pages import router as account_router
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.add_event_handler("startup", lambda: restore.append(_single_threaded()))
     app.router.add_event_handler("shutdown", lambda: [undo() for undo in restore])
     app.router.add_event_handler("startup", _preload)
+    keeper = IndexKeeper(services.engine, settings.index_keep_seconds)  # started with the app, not before
+    app.router.add_event_handler("startup", keeper.start)
+    app.router.add_event_handler("shutdown", keeper.stop)
     if worker is not None:
         app.router.add_event_handler("startup", worker.start)
         app.router.add_event_handler("shutdown", worker.stop)
