@@ -55,6 +55,17 @@ def looked(keeper: IndexKeeper, more: int) -> Callable[[], bool]:
     return lambda: keeper.looks >= target
 
 
+def ran(engine: SearchEngine, looks: int, what: str) -> IndexKeeper:
+    """A keeper over ``engine``, run for ``looks`` looks and stopped."""
+    keeper = IndexKeeper(engine, every=0.02)
+    keeper.start()
+    try:
+        until(looked(keeper, looks), what)
+    finally:
+        keeper.stop()
+    return keeper
+
+
 def test_new_papers_and_vectors_reach_the_indexes_without_a_query(store: Store, tmp_path: Path) -> None:
     embedder = QueryCounting()
     engine = SearchEngine(store, tmp_path / "index", embedder)
@@ -91,12 +102,7 @@ def test_the_first_tier_model_is_warmed_once_the_first_tier_holds_vectors(
 
     monkeypatch.setattr(static, "encode_query", recording)
     engine = SearchEngine(store, tmp_path / "index", QueryCounting(), first_tier=static)
-    keeper = IndexKeeper(engine, every=0.02)
-    keeper.start()
-    try:
-        until(looked(keeper, 3), "look three times")
-    finally:
-        keeper.stop()
+    ran(engine, 3, "look three times")
     assert calls == ["paperfeed-index-keeper"]
     assert len(engine.tiers.first or []) == 6
 
@@ -107,12 +113,7 @@ def test_a_failing_look_is_logged_and_the_keeper_goes_on(
     store.upsert_papers(corpus()[:3])
     embed_papers(store, QueryCounting())  # vectors exist, so warm() loads the (broken) query model
     engine = SearchEngine(store, tmp_path / "index", Broken())
-    keeper = IndexKeeper(engine, every=0.02)
-    keeper.start()
-    try:
-        until(looked(keeper, 3), "go on after a failure")
-    finally:
-        keeper.stop()
+    ran(engine, 3, "go on after a failure")
     assert "the model files are damaged" in caplog.text
     assert engine.keyword.size() == 3  # what could be done was done
 
