@@ -78,7 +78,7 @@ def load(port: int, db: Path, seconds: int, worker: subprocess.Popen[bytes] | No
                ("/search?q= (hybrid)", [f"/search?q={q.replace(' ', '+')}" for q in QUERIES])]  # fmt: skip
     for paused in (False, True) if worker is not None else (False,):
         if paused and worker is not None:
-            os.kill(worker.pid, signal.SIGSTOP)
+            os.killpg(worker.pid, signal.SIGSTOP)  # the worker and its helpers
         for name, paths in targets:
             before, began = full_quality(db), time.monotonic()
             got = run_wrk(base + "/", seconds, 32, paths)
@@ -88,7 +88,7 @@ def load(port: int, db: Path, seconds: int, worker: subprocess.Popen[bytes] | No
                   f"p99 {got['p99']:>7.1f} ms  errors {got['errors']:.0f}; worker {rate:.1f} MiniLM papers/s",
                   flush=True)  # fmt: skip
     if worker is not None:
-        os.kill(worker.pid, signal.SIGCONT)
+        os.killpg(worker.pid, signal.SIGCONT)
 
 
 STEADY = 0.15  # share of papers with MiniLM at which --load runs a second time
@@ -185,7 +185,9 @@ def main() -> None:
           f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
     log = (folder / "worker.log").open("w")
     nice = [] if args.worker_nice is None else [f"--nice={args.worker_nice}"]
-    worker = subprocess.Popen([paperfeed, "worker", *nice], env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [paperfeed, "worker", *nice], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )  # its own process group: paused with its helpers
     serve = subprocess.Popen([paperfeed, "serve", "--port", str(args.port)],
                              env={**env, "PAPERFEED_JOBS_IN_PROCESS": "false"},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -195,9 +197,17 @@ def main() -> None:
         stopping = time.monotonic()
         worker.terminate()
         serve.terminate()
-        worker.wait(timeout=60)
-        serve.wait(timeout=60)
-        print(f"SIGTERM to both: stopped within {time.monotonic() - stopping:.1f} s (worker log: {folder}/worker.log)")
+        stopped = {}
+        while len(stopped) < 2 and time.monotonic() - stopping < 60:
+            for name, process in (("worker", worker), ("serve", serve)):
+                if name not in stopped and process.poll() is not None:
+                    stopped[name] = f"{time.monotonic() - stopping:.1f} s"
+            time.sleep(0.05)
+        for process in (worker, serve):
+            if process.poll() is None:
+                process.kill()
+        print(f"SIGTERM to both: worker stopped after {stopped.get('worker', 'over 60 s')}, serve after "
+              f"{stopped.get('serve', 'over 60 s')} (worker log: {folder}/worker.log)")  # fmt: skip
     if not args.skip_quality:
         quality(args.cache)
 

@@ -15,7 +15,17 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from paperfeed.search.embed import Vectors
-from paperfeed.search.give_way import BUSY_FOR, MARKER, POLL, SLICE, TOUCH_EVERY, GivingWay, Pacer, ReaderActivity
+from paperfeed.search.give_way import (
+    BUSY_FOR,
+    MARKER,
+    POLL,
+    SLICE,
+    TOUCH_EVERY,
+    GivingWay,
+    Interrupted,
+    Pacer,
+    ReaderActivity,
+)
 from paperfeed.web.activity import ReadersFirst
 
 
@@ -146,8 +156,10 @@ def test_a_worker_told_to_stop_stops_waiting_at_once(tmp_path: Path) -> None:
     model.encode(["a"] * SLICE)
     stop[0] = True
     before = clock.now
-    model.encode(["a"] * SLICE)
-    assert clock.now - before == pytest.approx(SLICE * 1.0)  # the slice ran at once: no waiting
+    assert model.pacer.run(lambda: clock.now) == before  # a step runs at once: no waiting for the readers
+    with pytest.raises(Interrupted):  # and a batch ends before its next slice
+        model.encode(["a"] * SLICE)
+    assert clock.now == before
 
 
 async def _drive(app: ReadersFirst, paths: list[str]) -> None:
@@ -231,3 +243,40 @@ def test_the_worker_reports_how_long_a_chunk_gave_way(tmp_path: Path) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_a_worker_told_to_stop_mid_batch_drops_the_batch_and_embeds_it_next_time(tmp_path: Path) -> None:
+    """One batch on a slow core is tens of seconds: a stop between two slices ends it (within a slice), nothing
+    of that batch is saved, and the next run embeds it."""
+    from paperfeed.search.embed_job import embed_papers
+    from paperfeed.store import open_store
+    from search_corpus import paper
+
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.migrate()
+    papers = SLICE + 8  # one batch of two slices
+    store.upsert_papers([paper(n) for n in range(papers)])
+    clock = Clock()
+    stop = False
+
+    class StoppedAfterOneSlice(Recording):
+        model_id, dim = "test-model", 384
+
+        def encode(self, texts: Sequence[str]) -> Vectors:
+            nonlocal stop
+            out = super().encode(texts)
+            stop = True  # the worker is told to stop while this slice runs
+            return out
+
+    inner = StoppedAfterOneSlice(clock)
+    model = GivingWay(inner, Pacer(ReaderActivity(tmp_path, clock=clock, sleep=clock.sleep), lambda: stop))
+    report = embed_papers(store, model, batch=papers)
+    assert inner.calls == [SLICE]  # the second slice was never started
+    assert report.stopped and report.embedded == 0
+    assert store.embedding_backlog("test-model") == papers  # nothing of the batch was saved
+    with pytest.raises(Interrupted):  # the encoder itself says so to whoever calls it
+        model.encode(["x"])
+    again = embed_papers(store, GivingWay(StoppedAfterOneSlice(clock), Pacer(ReaderActivity(tmp_path))))
+    assert again.embedded == papers and not again.stopped
+    assert store.embedding_backlog("test-model") == 0
+    store.close()

@@ -257,3 +257,17 @@ def test_parse_query_takes_every_string_apart() -> None:
     assert q.text == "graph open quote"  # in the order typed
     unknown = parse_query("foo:bar")
     assert unknown.words == ["foo bar"]
+
+
+@pytest.mark.parametrize(
+    "q", ["graph neural networks for traffic", "diffusion", "diffusion models -video", "cat:cs.CV diffusion"]
+)
+def test_an_uncounted_search_finds_what_a_counted_one_does(bare_engine: SearchEngine, q: str) -> None:
+    # hybrid search and "for you" do not count, so a ranking alone runs unwrapped (block-max WAND may skip)
+    bare_engine.refresh()
+    parsed = parse_query(q)
+    counted, total = bare_engine.keyword.search(parsed, 10)
+    uncounted, none = bare_engine.keyword.search(parsed, 10, count=False)
+    assert counted and total >= len(counted) and none == 0
+    assert [key for key, _ in uncounted] == [key for key, _ in counted]
+    assert [round(s, 4) for _, s in uncounted] == [round(s, 4) for _, s in counted]

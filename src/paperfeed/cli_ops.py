@@ -19,20 +19,37 @@ from paperfeed.accounts import check_secret_key
 from paperfeed.cli_context import Context, handle_errors, pass_context
 from paperfeed.cli_render import emit_json, err, out
 from paperfeed.errors import BadRequest, PaperfeedError
+from paperfeed.search.embed_job import CHUNK_KIND, embedding_plan
 from paperfeed.store import database_url, open_store
 from paperfeed.store.copy import copy_store
 from paperfeed.store.sql import SqlStore
 from paperfeed.worker import Worker
-from paperfeed.worker_pool import child_environment, run_pool
+from paperfeed.worker_pool import SHARE_FLAG, child_environment, run_auto, run_pool
 
-KINDS = ("update", "embed", "refit", "digest", "send")
+KINDS = ("update", "embed", CHUNK_KIND, "refit", "digest", "send")  # embed also runs the chunks it plans
 
 
-def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
+def _worker(ctx: Context, kinds: tuple[str, ...], share_cores: bool = False) -> Worker:
     if ctx.settings.digest_schedule and (not kinds or {"digest", "send"} & set(kinds)):
         check_secret_key(ctx.settings.secret_key)  # the digests' links are signed with it
     ctx.ready_store()
-    return ctx.services.worker(kinds)
+    return ctx.services.worker(kinds, share_cores=share_cores)
+
+
+class ProcessCount(click.ParamType["int | None"]):
+    """A number of processes (1 to 64), or ``auto`` (None)."""
+
+    name = "N|auto"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return None
+        if text.isdigit() and 1 <= int(text) <= 64:
+            return int(text)
+        self.fail(f"{value!r} is neither auto nor a whole number from 1 to 64", param, ctx)
 
 
 @click.command()
@@ -43,12 +60,16 @@ def _worker(ctx: Context, kinds: tuple[str, ...]) -> Worker:
 @click.option("--nice", type=click.IntRange(0, 19), default=10, show_default=True,
               help="Lower this process's CPU priority by this much, so that a web server on the same machine answers "
                    "first (0: as is).")  # fmt: skip
-@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--processes", type=ProcessCount(), default="auto", show_default=True,
               help="Worker processes to start on this machine, each claiming jobs on its own (a backfill embeds this "
-                   "many chunks at a time) with its share of the cores.")  # fmt: skip
+                   "many chunks at a time) with its share of the cores. auto: one, plus helpers for the backfill's "
+                   "chunks where the embedding self-check found several processes faster on this CPU.")  # fmt: skip
+@click.option(SHARE_FLAG, "share_cores", is_flag=True, hidden=True)  # set by --processes auto for its processes
 @pass_context
 @handle_errors
-def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: int, processes: int) -> None:
+def worker(
+    ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: int, processes: int | None, share_cores: bool
+) -> None:
     """Run the background jobs: arXiv updates, embedding, recommendation refits, digest composing and sending.
 
     Start as many workers as you like, on as many machines, against one PostgreSQL database: each job runs in
@@ -63,13 +84,17 @@ def worker(ctx: Context, once: bool, kinds: tuple[str, ...], poll: float, nice: 
     machines (PostgreSQL) join in. Progress: `paperfeed stats` and /api/status ("backfill")."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if processes > 1:
+    arguments = [*(["--once"] if once else []), *(f"--kind={k}" for k in kinds), f"--poll={poll}", f"--nice={nice}"]
+    if processes is None and not once and (not kinds or CHUNK_KIND in kinds or "embed" in kinds):
+        store = ctx.ready_store()
+        env = child_environment(1, ctx.settings.database_url, ctx.config_file, threads=False)
+        raise SystemExit(run_auto(arguments, env, lambda: embedding_plan(store), err.print))
+    if processes is not None and processes > 1:
         ctx.ready_store()
-        arguments = [*(["--once"] if once else []), *(f"--kind={k}" for k in kinds), f"--poll={poll}", f"--nice={nice}"]
         env = child_environment(processes, ctx.settings.database_url, ctx.config_file)
         err.print(f"Starting {processes} worker processes ({env['OMP_NUM_THREADS']} threads each); Ctrl-C to stop.")
         raise SystemExit(run_pool(processes, arguments, env))
-    runner = _worker(ctx, kinds)
+    runner = _worker(ctx, kinds, share_cores)
     if once:
         outcomes = runner.drain()
         for o in outcomes:

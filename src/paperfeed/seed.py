@@ -181,7 +181,7 @@ def _by_title(store: Store, keyword: KeywordIndex, title: str) -> int | None:
         return None
     words = re.findall(r"\w+", title)[:30]
     try:
-        hits, _ = keyword.search(ParsedQuery(title=words, parts=words), 5)
+        hits, _ = keyword.search(ParsedQuery(title=words, parts=words), 5, count=False)
     except PaperfeedError:
         return None
     papers = store.papers_by_key([key for key, _ in hits])

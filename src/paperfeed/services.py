@@ -119,14 +119,15 @@ class Services:
         with client:
             return fetch_one(client, s.arxiv_api_url, arxiv_id)
 
-    def worker(self, kinds: Collection[str] = ()) -> Worker:
+    def worker(self, kinds: Collection[str] = (), *, share_cores: bool = False) -> Worker:
         """The job worker over this process's store, engine and recommender, running ``kinds`` (all when
-        empty); made once, on first call."""
+        empty), sharing this machine's cores with helper processes when ``share_cores`` (see
+        :func:`paperfeed.worker_pool.run_auto`); made once, on first call."""
         if self._worker is None:
             github = self.github_client if self.settings.github_stars_every_minutes else None
             every = handlers(
                 self.store, self.engine, self.foryou, self.jobs, self.arxiv_client, self._stopping, self.enricher,
-                github, self.readers,
+                github, self.readers, share_cores,
             )  # fmt: skip
             wanted = set(kinds) | ({CHUNK_KIND} if "embed" in kinds else set())  # "embed" plans chunks and runs them
             chosen = {kind: run for kind, run in every.items() if not kinds or kind in wanted}

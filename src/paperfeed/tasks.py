@@ -53,6 +53,7 @@ from paperfeed.search.embed import TextEncoder
 from paperfeed.search.embed_job import (
     CHUNK_KIND,
     choose_path,
+    chunk_threads,
     chunks_pending,
     embed_latest_first,
     latest_week,
@@ -132,13 +133,14 @@ def handlers(
     store: Store, engine: SearchEngine, foryou: ForYou, s: JobSettings,
     client: Callable[[], AbstractContextManager[PoliteClient]], should_stop: Callable[[], bool] = lambda: False,
     enricher: StaticEmbedder | None = None, github: Callable[[], AbstractContextManager[PoliteClient]] | None = None,
-    readers: ReaderActivity | None = None,
+    readers: ReaderActivity | None = None, share_cores: bool = False,
 ) -> dict[str, Handler]:  # fmt: skip
     """The job kinds this process can run, over its store, search engine and recommender (and ``enricher``, the
     static model that enrichment embeds phrases with; without one there is no ``enrich`` job; ``github``, a client for
     GitHub's API, for the ``stars`` job; ``readers``, this machine's web activity, which MiniLM embedding on the CPU
-    and enrichment give way to). Long jobs ask ``should_stop`` between steps (the worker was told to stop) and queue
-    the rest of their work."""
+    and enrichment give way to; ``share_cores``: helper processes embed chunks beside this one, so its chunks take
+    the self-check's threads per process, see :func:`chunk_threads`). Long jobs ask ``should_stop`` between steps
+    (the worker was told to stop) and queue the rest of their work."""
 
     def minilm() -> TextEncoder:
         if readers is None or engine.embedder.device != "cpu":
@@ -178,9 +180,10 @@ def handlers(
     def embed_chunk(job: Job) -> str:
         choose_path(store, engine.embedder)
         model = minilm()
-        report = run_chunk(store, model, job.payload, f"{job.key}:rest:{uuid.uuid4().hex[:8]}",
-                           should_stop=should_stop,
-                           progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
+        with chunk_threads(store, engine.embedder, share_cores):
+            report = run_chunk(store, model, job.payload, f"{job.key}:rest:{uuid.uuid4().hex[:8]}",
+                               should_stop=should_stop,
+                               progress=lambda done: record_rate(store, done.rate, done.precision))  # fmt: skip
         stopped = " (stopped early: the rest is queued again)" if report.stopped else ""
         if not store.count_jobs(CHUNK_KIND).get("queued", 0):  # the last chunk: the enrichment that waited for it
             store.enqueue_job("enrich", f"enrich:after:{job.key}", {}, datetime.now(UTC))

@@ -85,7 +85,9 @@ def scores(keyword: KeywordIndex, prof: LexicalProfile, keys: Sequence[int]) -> 
         return None
     bm25: dict[int, float] = {}
     if prof.terms:
-        bm25 = dict(keyword.search(ParsedQuery(words=prof.terms, parts=prof.terms), len(keys), within=keys)[0])
+        bm25 = dict(
+            keyword.search(ParsedQuery(words=prof.terms, parts=prof.terms), len(keys), within=keys, count=False)[0]
+        )
     raw = np.array([bm25.get(k, 0.0) for k in keys], dtype=np.float32)
     spread = float(raw.std())
     out = (raw - float(raw.mean())) / spread if spread > 0 else np.zeros(len(keys), dtype=np.float32)
@@ -100,7 +102,7 @@ def candidates(keyword: KeywordIndex, prof: LexicalProfile, limit: int) -> list[
     if not prof.terms:
         top = list(prof.categories)[:1]
         return keyword.matching_keys(ParsedQuery(categories=[c.lower() for c in top]), limit) if top else []
-    return [key for key, _ in keyword.search(ParsedQuery(words=prof.terms, parts=prof.terms), limit)[0]]
+    return [key for key, _ in keyword.search(ParsedQuery(words=prof.terms, parts=prof.terms), limit, count=False)[0]]
 
 
 def why(paper: Paper, prof: LexicalProfile) -> str | None:

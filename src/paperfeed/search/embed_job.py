@@ -5,13 +5,15 @@ fills only papers that have no vector at all; the second (MiniLM) replaces every
 vector older than its paper. Incremental: only papers without a vector of the tier, or written since theirs (and
 then only when the title or abstract really changed; an upvote changes nothing). Resumable: each batch is saved
 in its own transaction, so a killed run loses at most the batch in flight and the next run carries on from
-there. ``should_stop`` is asked between batches, so a worker told to stop does so within one batch.
+there. ``should_stop`` is asked between batches (and between the slices of one, by a GivingWay encoder, which
+then drops the batch), so a worker told to stop does so within seconds.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -33,6 +35,7 @@ from paperfeed.search.embed import (
     text_hash,
     to_blob,
 )
+from paperfeed.search.give_way import Interrupted
 from paperfeed.store import Store
 from paperfeed.store.base import EmbeddingRow
 
@@ -84,7 +87,11 @@ def embed_papers(
             break
         hashes = [text_hash(j.title, j.abstract) for j in jobs]
         todo = [i for i, (j, h) in enumerate(zip(jobs, hashes, strict=True)) if h != j.stored_hash]
-        vectors = embedder.encode([paper_text(jobs[i].title, jobs[i].abstract) for i in todo])
+        try:
+            vectors = embedder.encode([paper_text(jobs[i].title, jobs[i].abstract) for i in todo])
+        except Interrupted:  # told to stop mid-batch (slow cores): this batch is embedded again next time
+            report.stopped = True
+            break
         blobs = dict(zip(todo, (to_blob(v) for v in vectors), strict=True))
         rows = [EmbeddingRow(j.key, hashes[i], j.paper_seq, blobs.get(i)) for i, j in enumerate(jobs)]
         store.save_embeddings(embedder.model_id, rows, replace=not first_tier)
@@ -195,10 +202,12 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
         best = max(allowed, key=lambda p: timed[p][0])
         counts = sorted({embedder.threads(), max(1, embedder.threads() // 2)}, reverse=True)
         by_threads = _thread_rates(embedder, texts, best, counts) if len(counts) > 1 else {}
+        processes, each = process_plan(by_threads, counts[0])
         known = {"precision": best, **{f"{p}_per_second": round(r, 1) for p, (r, _) in timed.items()},
                  "int8_agreement": round(agreement, 4), "threads_of": counts[0],
                  "threads": max(by_threads, key=lambda n: by_threads[n]) if by_threads else counts[0],
                  "per_second_by_threads": {str(n): round(r, 1) for n, r in by_threads.items()},
+                 "processes": processes, "process_threads": each,
                  "at": datetime.now(UTC).isoformat()}  # fmt: skip
         store.set_state(PATH_STATE, known)
     if known.get("precision") in RESOLVED:
@@ -212,6 +221,51 @@ def choose_path(store: Store, embedder: Embedder) -> dict[str, object]:
 
 CHECK_ROUNDS = 4
 K = TypeVar("K")
+
+
+def process_plan(by_threads: dict[int, float], cores: int) -> tuple[int, int]:
+    """(processes, torch threads each) that embed a backfill fastest on ``cores`` threads, from one process's
+    rates at each thread count: N processes of ``cores / N`` threads embed about N times the rate of one (their
+    chunks are independent), so on a CPU where one thread does more than half of what two do, two one-thread
+    processes beat one two-thread process (measured on a 2-core AMD EPYC: 52.9 against 37.1 abstracts/s in int8;
+    docs/decisions.md). ``paperfeed worker`` starts that many processes for the chunks."""
+    if not by_threads:
+        return 1, cores
+    best = max(by_threads, key=lambda n: by_threads[n] * max(1, cores // n))
+    return max(1, cores // best), best
+
+
+def embedding_plan(store: Store) -> tuple[int, int] | None:
+    """The self-check's (processes, threads each) for this instance's backfill, or None before it ran (also
+    for a check remembered before plans were: worked out from its rates by thread count)."""
+    known = store.get_state(PATH_STATE)
+    if not known or "precision" not in known:
+        return None
+    processes, each = known.get("processes"), known.get("process_threads")
+    if isinstance(processes, int) and isinstance(each, int):
+        return processes, each
+    rates, cores = known.get("per_second_by_threads"), known.get("threads_of")
+    if isinstance(rates, dict) and isinstance(cores, int):
+        return process_plan({int(n): float(r) for n, r in rates.items()}, cores)
+    return 1, int(cores) if isinstance(cores, int) else 1
+
+
+@contextmanager
+def chunk_threads(store: Store, embedder: Embedder, share: bool) -> Iterator[None]:
+    """While a backfill chunk is embedded by a worker that ``share``s this machine's cores with the helper
+    processes of its self-check's plan (``paperfeed worker``), compute with the plan's threads each (fewer than
+    this process's own: the helpers compute beside it); as is otherwise. The process's threads are restored."""
+    known = store.get_state(PATH_STATE) or {}
+    each, before = known.get("process_threads"), embedder.threads()
+    want = each if isinstance(each, int) else 0
+    lower = share and int(known.get("processes") or 1) > 1 and 0 < want < before
+    if lower:
+        embedder.set_threads(want)
+    try:
+        yield
+    finally:
+        if lower:
+            embedder.set_threads(before)
 
 
 def _thread_rates(embedder: Embedder, texts: list[str], path: Resolved, counts: list[int]) -> dict[int, float]:

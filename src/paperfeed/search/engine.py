@@ -195,7 +195,9 @@ class SearchEngine:
         r = Ranking(parsed, used="filter")
         lexical = None
         if parsed.text and mode == "hybrid":  # BM25 runs on the other core while the query is embedded
-            lexical = self._pool.submit(self.keyword.search, parsed, max(depth, FUSION_DEPTH, BM25_STATS_DEPTH))
+            lexical = self._pool.submit(
+                self.keyword.search, parsed, max(depth, FUSION_DEPTH, BM25_STATS_DEPTH), count=False
+            )
         vector = self._query_vectors(parsed.text, mode, r.notices) if parsed.text and mode != "keyword" else None
         if not parsed.text:
             r.hits = self._filtered(parsed, depth)
@@ -208,7 +210,11 @@ class SearchEngine:
             if self.tiers.provisional:
                 r.hits = self._refined(parsed.text, vector, r.hits, lambda key, z: z, r.notices)
         else:
-            scored = lexical.result()[0] if lexical is not None else self.keyword.search(parsed, BM25_STATS_DEPTH)[0]
+            scored = (
+                lexical.result()[0]
+                if lexical is not None
+                else self.keyword.search(parsed, BM25_STATS_DEPTH, count=False)[0]
+            )
             r.used, (r.hits, r.found_by) = (
                 "hybrid",
                 self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored, r.notices),
@@ -325,7 +331,7 @@ class SearchEngine:
         bm25.update({key: ranked[key] for key in pooled if key not in bm25 and key in ranked})
         outside = [key for key in pooled if key not in bm25]
         if outside and len(scored) >= BM25_STATS_DEPTH:  # more matches than ranked: score these exactly
-            bm25.update(self.keyword.search(parsed, len(outside), within=outside)[0])
+            bm25.update(self.keyword.search(parsed, len(outside), within=outside, count=False)[0])
         # else the ranking holds every match, and a paper outside it matches no query word: BM25 0 (the default)
         # BM25 against the query's own score distribution; cosine against the corpus's (a fixed sample, per tier)
         z_bm25, z_cos = zscorer([s for _, s in scored]), self.tiers.z_scores(vectors, pooled)

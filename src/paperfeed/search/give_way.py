@@ -110,6 +110,10 @@ class ReaderActivity:
         return self.clock() - started
 
 
+class Interrupted(Exception):
+    """The worker was told to stop in the middle of a batch: the batch is dropped, and done again later."""
+
+
 class Pacer:
     """Runs a background job's steps, each after giving way to busy readers within the bound of the module
     docstring: a step may be preceded by a wait of up to three times the work done so far (less what was
@@ -154,13 +158,16 @@ class GivingWay:
         return str(getattr(self.inner, "device", "cpu"))
 
     def encode(self, texts: Sequence[str]) -> Vectors:
+        """The texts' vectors, SLICE at a time; raises Interrupted when the worker is told to stop between two
+        slices (a batch on one slow core is tens of seconds, more than a service manager waits)."""
         # longest first, as the model itself orders a batch, so each slice pads little; the order is restored
         order = np.argsort([-len(t) for t in texts], kind="stable")
         ordered = [texts[i] for i in order]
-        parts = [
-            self.pacer.run(partial(self.inner.encode, ordered[start : start + SLICE]))
-            for start in range(0, len(ordered), SLICE)
-        ]
+        parts = []
+        for start in range(0, len(ordered), SLICE):
+            if self.pacer.should_stop():
+                raise Interrupted(f"stopped after {start} of {len(ordered)} texts")
+            parts.append(self.pacer.run(partial(self.inner.encode, ordered[start : start + SLICE])))
         if not parts:
             return self.inner.encode([])
         out = np.empty((len(texts), self.dim), np.float32)

@@ -263,9 +263,14 @@ class KeywordIndex:
         limit: int,
         *,
         within: Sequence[int] | None = None,
+        count: bool = True,
     ) -> tuple[list[Hit], int]:
-        """The ``limit`` best papers for ``q`` and how many match in all. ``within`` restricts to those keys.
-        A query with no ranking words returns its matches newest first (all scored 0)."""
+        """The ``limit`` best papers for ``q`` and (``count``) how many match in all, else 0. ``within``
+        restricts to those keys. A query with no ranking words returns its matches newest first (all scored 0).
+
+        Counting visits every matching paper, and so does a query wrapped with constraints; a ranking alone and
+        not counted is searched as it is, so tantivy's block-max WAND skips the postings that cannot reach the top
+        (over 2.7M papers: top 100 in p50 10.9 / p99 29.4 ms against 15.5 / 43.6 counted; docs/decisions.md)."""
         ranking = self.ranking(q)
         clauses = self.constraints(q)
         if within is not None:
@@ -273,16 +278,17 @@ class KeywordIndex:
             clauses.append((tantivy.Occur.Must, keys))
         if ranking is None and not clauses:
             return [], 0
-        if ranking is not None:
-            clauses.append((tantivy.Occur.Must, ranking))
-        elif not any(occur == tantivy.Occur.Must for occur, _ in clauses):
-            clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
-        query = tantivy.Query.boolean_query(clauses)
         searcher = self.index.searcher()
-        if ranking is None:
-            result = searcher.search(query, limit, count=True, order_by_field="day", order=tantivy.Order.Desc)
+        if ranking is not None and not clauses and not count:
+            result = searcher.search(ranking, limit, count=False)
+        elif ranking is not None:
+            query = tantivy.Query.boolean_query([*clauses, (tantivy.Occur.Must, ranking)])
+            result = searcher.search(query, limit, count=count)
         else:
-            result = searcher.search(query, limit, count=True)
+            if not any(occur == tantivy.Occur.Must for occur, _ in clauses):
+                clauses.append((tantivy.Occur.Must, tantivy.Query.all_query()))
+            query = tantivy.Query.boolean_query(clauses)
+            result = searcher.search(query, limit, count=count, order_by_field="day", order=tantivy.Order.Desc)
         addresses = [address for _, address in result.hits]
         keys_found = searcher.fast_field_values("key", addresses) if addresses else []
         scores = [float(score) if ranking is not None else 0.0 for score, _ in result.hits]
