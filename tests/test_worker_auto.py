@@ -29,13 +29,14 @@ def test_the_plan_takes_the_process_count_that_embeds_the_most() -> None:
 
 
 def test_the_plan_is_remembered_with_the_self_check_or_worked_out_from_an_older_one(store: Store) -> None:
-    assert embedding_plan(store) is None  # the check has not run: undecided
+    assert embedding_plan(store, 2) is None  # the check has not run: undecided
     store.set_state(PATH_STATE, EPYC)  # remembered before plans were: from its rates
-    assert embedding_plan(store) == (2, 1)
+    assert embedding_plan(store, 2) == (2, 1)
+    assert embedding_plan(store, 8) == (1, 8)  # timed on another machine (PostgreSQL): not this one's plan
     store.set_state(PATH_STATE, {**EPYC, "processes": 1, "process_threads": 2})
-    assert embedding_plan(store) == (1, 2)
+    assert embedding_plan(store, 2) == (1, 2)
     store.set_state(PATH_STATE, {"precision": "fp16", "device": "cuda"})  # a GPU: one process
-    assert embedding_plan(store) == (1, 1)
+    assert embedding_plan(store, 1) == (1, 1)
 
 
 def test_a_chunk_takes_the_plans_threads_only_beside_helpers(store: Store) -> None:
@@ -81,7 +82,8 @@ def test_auto_starts_helpers_once_the_self_check_decides_and_stops_them_all(
     try:
         said = _wait_for(log, "Ctrl-C to stop")  # the lead runs, with every kind of job
         assert said.count("Ctrl-C to stop") == 1 and "running update, embed, embed-chunk" in said
-        store.set_state(PATH_STATE, {**EPYC, "processes": 2, "process_threads": 1})  # the check has decided
+        here = os.cpu_count() or 1  # the check ran on this machine, with its cores
+        store.set_state(PATH_STATE, {**EPYC, "threads_of": here, "processes": 2, "process_threads": 1})
         _wait_for(log, "2 processes of 1 threads; starting 1 helper for the backfill's chunks", timeout=30)
         said = _wait_for(log, "running embed-chunk; Ctrl-C")  # the helper runs chunks only
         assert said.count("Ctrl-C to stop") == 2

@@ -24,7 +24,7 @@ from paperfeed.store import database_url, open_store
 from paperfeed.store.copy import copy_store
 from paperfeed.store.sql import SqlStore
 from paperfeed.worker import Worker
-from paperfeed.worker_pool import SHARE_FLAG, child_environment, run_auto, run_pool
+from paperfeed.worker_pool import SHARE_FLAG, child_environment, machine_threads, run_auto, run_pool
 
 KINDS = ("update", "embed", CHUNK_KIND, "refit", "digest", "send")  # embed also runs the chunks it plans
 
@@ -88,7 +88,7 @@ def worker(
     if processes is None and not once and (not kinds or CHUNK_KIND in kinds or "embed" in kinds):
         store = ctx.ready_store()
         env = child_environment(1, ctx.settings.database_url, ctx.config_file, threads=False)
-        raise SystemExit(run_auto(arguments, env, lambda: embedding_plan(store), err.print))
+        raise SystemExit(run_auto(arguments, env, lambda: embedding_plan(store, machine_threads()), err.print))
     if processes is not None and processes > 1:
         ctx.ready_store()
         env = child_environment(processes, ctx.settings.database_url, ctx.config_file)

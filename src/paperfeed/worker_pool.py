@@ -38,6 +38,12 @@ def child_environment(
     return env
 
 
+def machine_threads() -> int:
+    """The torch threads a worker started here computes with: OMP_NUM_THREADS when set, else the cores."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else os.cpu_count() or 1
+
+
 def _start(arguments: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "paperfeed", "worker", *arguments, "--processes=1"]  # each child is one worker
     return subprocess.Popen(command, env=env)  # noqa: S603 (our own command line)

@@ -235,12 +235,15 @@ def process_plan(by_threads: dict[int, float], cores: int) -> tuple[int, int]:
     return max(1, cores // best), best
 
 
-def embedding_plan(store: Store) -> tuple[int, int] | None:
+def embedding_plan(store: Store, threads: int) -> tuple[int, int] | None:
     """The self-check's (processes, threads each) for this instance's backfill, or None before it ran (also
-    for a check remembered before plans were: worked out from its rates by thread count)."""
+    for a check remembered before plans were: worked out from its rates by thread count). A check that ran with
+    other than ``threads`` (this machine's torch threads) timed another machine: one process of ``threads``."""
     known = store.get_state(PATH_STATE)
     if not known or "precision" not in known:
         return None
+    if isinstance(known.get("threads_of"), int) and known["threads_of"] != threads:
+        return 1, threads
     processes, each = known.get("processes"), known.get("process_threads")
     if isinstance(processes, int) and isinstance(each, int):
         return processes, each
