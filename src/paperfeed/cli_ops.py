@@ -76,12 +76,13 @@ def worker(
     one of them (claims use FOR UPDATE SKIP LOCKED), and a job whose worker died is taken over after its lease
     (10 minutes). On SQLite, `paperfeed serve` runs the same jobs itself unless PAPERFEED_JOBS_IN_PROCESS=false
     (`make run` does that and starts one worker beside it, so embedding never slows the pages down).
-    Stops on SIGTERM or Ctrl-C within seconds: a long embedding job stops after its current batch and the next
+    Stops on SIGTERM or Ctrl-C within seconds: a long embedding job stops at its next slice of texts and the next
     job resumes there. Runs at a lower CPU priority (--nice) so that a web server beside it answers first.
 
     A backfill (a new instance, or a whole-arXiv import) is cut into chunks of papers that every worker claims
     in parallel, one chunk per worker at a time: `--processes N` starts N workers here, and workers on other
-    machines (PostgreSQL) join in. Progress: `paperfeed stats` and /api/status ("backfill")."""
+    machines (PostgreSQL) join in; by default (auto) one worker starts, plus the helpers for the chunks that the
+    embedding self-check found faster on this CPU. Progress: `paperfeed stats` and /api/status ("backfill")."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     arguments = [*(["--once"] if once else []), *(f"--kind={k}" for k in kinds), f"--poll={poll}", f"--nice={nice}"]
