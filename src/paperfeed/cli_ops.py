@@ -8,6 +8,7 @@ import os
 import signal
 import time
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -20,7 +21,7 @@ from paperfeed.cli_context import Context, handle_errors, pass_context
 from paperfeed.cli_render import emit_json, err, out
 from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.search.embed_job import CHUNK_KIND, embedding_plan
-from paperfeed.store import database_url, open_store
+from paperfeed.store import Store, database_url, open_store
 from paperfeed.store.copy import copy_store
 from paperfeed.store.sql import SqlStore
 from paperfeed.worker import Worker
@@ -34,6 +35,15 @@ def _worker(ctx: Context, kinds: tuple[str, ...], share_cores: bool = False) -> 
         check_secret_key(ctx.settings.secret_key)  # the digests' links are signed with it
     ctx.ready_store()
     return ctx.services.worker(kinds, share_cores=share_cores)
+
+
+def _plan(store: Store) -> tuple[int, int] | None:
+    """The self-check's plan for this machine, or None while it is unknown (or the database cannot say now: the
+    pool looks again later rather than leave its workers without a parent)."""
+    try:
+        return embedding_plan(store, machine_threads())
+    except PaperfeedError:
+        return None
 
 
 class ProcessCount(click.ParamType["int | None"]):
@@ -89,7 +99,7 @@ def worker(
     if processes is None and not once and (not kinds or CHUNK_KIND in kinds or "embed" in kinds):
         store = ctx.ready_store()
         env = child_environment(1, ctx.settings.database_url, ctx.config_file, threads=False)
-        raise SystemExit(run_auto(arguments, env, lambda: embedding_plan(store, machine_threads()), err.print))
+        raise SystemExit(run_auto(arguments, env, partial(_plan, store), err.print))
     if processes is not None and processes > 1:
         ctx.ready_store()
         env = child_environment(processes, ctx.settings.database_url, ctx.config_file)

@@ -84,7 +84,8 @@ def run_auto(
                 processes, each = decided
                 say(f"The self-check's plan: {processes} processes of {each} threads; starting {processes - 1} "
                     f"helper{'s' if processes > 2 else ''} for the backfill's chunks.")  # fmt: skip
-                helping = [*arguments, f"--kind={CHUNK_KIND}", SHARE_FLAG]
+                # the lead's options but its kinds: a helper runs chunks only
+                helping = [*(a for a in arguments if not a.startswith("--kind=")), f"--kind={CHUNK_KIND}", SHARE_FLAG]
                 children += [_start(helping, {**env, "OMP_NUM_THREADS": str(each)}) for _ in range(processes - 1)]
             elif decided is not None:
                 looked = float("inf")  # one process is fastest here: nothing more to start
