@@ -250,7 +250,7 @@ def embedding_plan(store: Store, threads: int) -> tuple[int, int] | None:
     rates, cores = known.get("per_second_by_threads"), known.get("threads_of")
     if isinstance(rates, dict) and isinstance(cores, int):
         return process_plan({int(n): float(r) for n, r in rates.items()}, cores)
-    return 1, int(cores) if isinstance(cores, int) else 1
+    return 1, threads
 
 
 @contextmanager
@@ -258,12 +258,11 @@ def chunk_threads(store: Store, embedder: Embedder, share: bool) -> Iterator[Non
     """While a backfill chunk is embedded by a worker that ``share``s this machine's cores with the helper
     processes of its self-check's plan (``paperfeed worker``), compute with the plan's threads each (fewer than
     this process's own: the helpers compute beside it); as is otherwise. The process's threads are restored."""
-    known = store.get_state(PATH_STATE) or {}
-    each, before = known.get("process_threads"), embedder.threads()
-    want = each if isinstance(each, int) else 0
-    lower = share and int(known.get("processes") or 1) > 1 and 0 < want < before
-    if lower:
-        embedder.set_threads(want)
+    before = embedder.threads()
+    plan = embedding_plan(store, before) if share else None
+    lower = plan is not None and plan[0] > 1 and 0 < plan[1] < before
+    if lower and plan is not None:
+        embedder.set_threads(plan[1])
     try:
         yield
     finally:
