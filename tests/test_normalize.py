@@ -48,6 +48,15 @@ def test_clean_text_collapses_whitespace() -> None:
     assert clean_text(None) == ""
 
 
+@pytest.mark.parametrize("tail", ["", "\u00e9"])  # the ASCII path and the general one
+def test_clean_text_treats_every_control_character_the_same_on_both_paths(tail: str) -> None:
+    for code in [*range(33), 127]:
+        char = chr(code)
+        expected = "a b" if char.isspace() or code == 32 else "ab"  # whitespace separates, other controls go
+        assert clean_text(f"a{char}b{tail}") == expected + tail, code
+    assert clean_text("x\x00\x1b[31my\x7f") == "x[31my"
+
+
 def test_dates() -> None:
     assert parse_datetime("2024-01-02T03:04:05Z") == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert parse_datetime("Mon, 2 Apr 2007 19:18:42 GMT") == datetime(2007, 4, 2, 19, 18, 42, tzinfo=UTC)

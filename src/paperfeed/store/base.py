@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -121,6 +122,13 @@ class SearchData(abc.ABC):
         """The database's own nearest-neighbour search ("pgvector"), or None: the search engine keeps an
         in-process index instead."""
         return None
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[bool]:
+        """Around a large first import: where the store holds no papers yet, indexes that row-by-row inserts
+        make slow are dropped for the duration and built once at the end, also when the import fails (and, after
+        a kill, by the next ``migrate``). Yields whether it applied. Without such indexes: does nothing."""
+        yield False
 
     def setup_ann(self) -> str:
         """Set up the database's nearest-neighbour search where it can have one; a line saying which is used."""

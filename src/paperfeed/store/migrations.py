@@ -460,6 +460,32 @@ def current_version(conn: sa.Connection) -> int:
     return int(value or 0)
 
 
+# Indexes a first bulk load into an empty store builds once at the end instead of row by row: author keys
+# arrive in random order, so each insert lands on a random page of an index that outgrows the page cache (over
+# 1M papers the import ran 27% faster with it built after; docs/decisions.md). Both dialects take the same DDL.
+BULK_DEFERRED_INDEXES = {
+    "ix_paper_authors_key": "CREATE INDEX IF NOT EXISTS ix_paper_authors_key ON paper_authors (key, arxiv_id)",
+}
+
+
+def ensure_indexes(conn: sa.Connection) -> list[str]:
+    """Build any index a bulk load deferred and did not get to build (it was killed); return their names."""
+    built = []
+    for name, ddl in BULK_DEFERRED_INDEXES.items():
+        if not _has_index(conn, name):
+            conn.exec_driver_sql(ddl)
+            built.append(name)
+    return built
+
+
+def _has_index(conn: sa.Connection, name: str) -> bool:
+    if conn.dialect.name == "postgresql":
+        query = "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :n"
+    else:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :n"
+    return conn.execute(sa.text(query), {"n": name}).first() is not None
+
+
 def migrate(engine: sa.Engine) -> list[int]:
     """Apply every pending migration, each in its own transaction; return the versions applied."""
     dialect = engine.dialect.name
@@ -489,6 +515,10 @@ def migrate(engine: sa.Engine) -> list[int]:
                 {"v": migration.version, "n": migration.name, "t": datetime.now(UTC).replace(tzinfo=None)},
             )
             applied.append(migration.version)
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            conn.exec_driver_sql(_PG_MIGRATION_LOCK)
+        ensure_indexes(conn)
     return applied
 
 

@@ -198,6 +198,20 @@ class SqlStore(
             self.setup_ann()
         return applied
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[bool]:
+        with self._write() as conn:
+            empty = conn.execute(sa.select(papers.c.id).limit(1)).first() is None
+            if empty:
+                for name in migrations.BULK_DEFERRED_INDEXES:
+                    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+        try:
+            yield empty
+        finally:
+            if empty:
+                with self._write() as conn:
+                    migrations.ensure_indexes(conn)
+
     def _pg(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
