@@ -58,7 +58,7 @@ _CONTROLS = {code: (" " if chr(code) in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else No
 
 
 # The controls _CONTROLS deletes (the rest are whitespace to str.split). An ASCII text, nearly every record,
-# drops them as bytes: str.translate with a dict is 6.5 us of an abstract's 20 (bench/ingest.py's importer).
+# drops them as bytes: 13.8 us instead of 20.3 for a real abstract, translate, split and join together.
 _DROPPED = bytes(code for code, to in _CONTROLS.items() if to is None)
 
 
