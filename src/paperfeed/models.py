@@ -268,9 +268,10 @@ def _latest(a: _T | None, b: _T | None) -> _T | None:
     return a if b is None else max(a, b)
 
 
-def is_older(incoming: Paper, stored_version: int | None) -> bool:
-    """True when ``incoming`` is a known older version than what is stored (it must not overwrite it)."""
-    return incoming.version is not None and stored_version is not None and incoming.version < stored_version
+def version_is_older(incoming: int | None, stored: int | None) -> bool:
+    """True when a record of version ``incoming`` is a known older version than the ``stored`` one (it must
+    not overwrite it)."""
+    return incoming is not None and stored is not None and incoming < stored
 
 
 def merge_papers(stored: Paper, incoming: Paper) -> Paper:

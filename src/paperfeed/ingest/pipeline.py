@@ -6,11 +6,9 @@ running the same import again resumes there. Upserts are idempotent, so re-readi
 
 from __future__ import annotations
 
-import itertools
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,8 +16,9 @@ from typing import Any
 
 from paperfeed.errors import BadRequest, BadResumptionToken, IngestError
 from paperfeed.ingest import arxiv_api, oai_pmh
+from paperfeed.ingest.chunks import ReaderMode, reader_for
 from paperfeed.ingest.fetch import PoliteClient
-from paperfeed.ingest.files import inspect_file, iter_file_items
+from paperfeed.ingest.files import inspect_file
 from paperfeed.ingest.records import Item, Parsed, Skipped
 from paperfeed.models import Paper
 from paperfeed.store import PreparedBatch, Store
@@ -111,47 +110,6 @@ class BatchWriter:
         self.pending = []
 
 
-def in_chunks(
-    items: Iterator[Item], size: int, prepare: Callable[[Sequence[Paper]], PreparedBatch], depth: int = 2
-) -> Iterator[tuple[list[Item], PreparedBatch]]:
-    """Read ``items`` in a background thread, ``size`` at a time and readied for the store by ``prepare``, at
-    most ``depth`` chunks ahead.
-
-    Parsing and preparing are Python (they hold the GIL) while SQLite's work on the previous chunk runs in C
-    without it, so on two cores the two overlap. The bounded queue keeps memory constant; an error in the
-    reader is re-raised here, in the consumer's thread.
-    """
-    chunks: queue.Queue[tuple[list[Item], PreparedBatch] | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(value: tuple[list[Item], PreparedBatch] | BaseException | None) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(value, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read() -> None:
-        try:
-            while chunk := list(itertools.islice(items, size)):
-                put((chunk, prepare([item.paper for item in chunk if isinstance(item, Parsed)])))
-            put(None)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(exc)
-
-    reader = threading.Thread(target=read, name="paperfeed-reader", daemon=True)
-    reader.start()
-    try:
-        while (chunk := chunks.get()) is not None:
-            if isinstance(chunk, BaseException):
-                raise chunk
-            yield chunk
-    finally:
-        stop.set()
-        reader.join(timeout=10)
-
-
 def import_file(
     store: Store,
     path: str | Path,
@@ -159,30 +117,29 @@ def import_file(
     fmt: str | None = None,
     batch_size: int = 1000,
     progress: Progress | None = None,
+    reader: ReaderMode = "auto",
 ) -> ImportReport:
-    """Import a papers file (format detected unless ``fmt`` is given), resuming an interrupted run."""
+    """Import a papers file (format detected unless ``fmt`` is given), resuming an interrupted run.
+
+    ``reader``: where the file is parsed, beside the writer (see paperfeed.ingest.chunks); "auto" reads a
+    large file in a process of its own and a small one in a thread."""
     started = time.monotonic()
     source = inspect_file(path, fmt)
     key = f"import:{source.fingerprint}"
     saved = store.get_state(key) or {}
     report = ImportReport(str(source.path), source.format, resumed_from=int(saved.get("position", 0)))
     writer = BatchWriter(store, report, batch_size, key)
-    offset = 0
-
-    def moved(done: int) -> None:
-        nonlocal offset
-        offset = done
-
-    items = iter_file_items(source, skip_until=report.resumed_from, on_position=moved)
+    read = reader_for(source, reader)
     kept = report.resumed_from
     try:
-        with store.bulk_load() as deferred:
-            for chunk, prepared in in_chunks(items, batch_size, store.prepare):
-                writer.skip_from(chunk)
-                kept = chunk[-1].position
-                writer.flush({"position": kept, "path": str(source.path), "format": source.format}, prepared)
+        # the reader stops (closing) before the deferred index is built (bulk_load's exit)
+        with store.bulk_load() as deferred, closing(read(source, kept, batch_size, store.preparer())) as chunks:
+            for chunk in chunks:
+                writer.skip_from(chunk.skipped)
+                kept = chunk.last
+                writer.flush({"position": kept, "path": str(source.path), "format": source.format}, chunk.prepared)
                 if progress is not None:
-                    progress(report, offset, source.size)
+                    progress(report, chunk.offset, source.size)
             built = time.monotonic()
         if deferred:
             seconds = time.monotonic() - built

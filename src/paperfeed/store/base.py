@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,11 +35,17 @@ class UpsertResult:
 
 @dataclass(frozen=True, slots=True)
 class PreparedBatch:
-    """Papers readied for writing by :meth:`Store.prepare` (rows built, content hashed), which needs no
-    database, so an importer can run it in its reader thread while the previous batch is being written."""
+    """Papers readied for writing by :meth:`Store.preparer` (rows built, content hashed), which needs no
+    database, so an importer can run it in a reader thread or process while the previous batch is being
+    written. ``count``: how many records went in (duplicates of one id included)."""
 
-    papers: Sequence[Paper]
+    count: int
     payload: Any = None  # backend-specific
+
+
+def keep_papers(papers: Sequence[Paper]) -> PreparedBatch:
+    """A batch that is just its papers (the preparer of a store with no database-free work to do)."""
+    return PreparedBatch(len(papers), list(papers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +227,11 @@ class Store(
     def schema_version(self) -> int:
         """The schema version of the database (0 when never initialised)."""
 
-    def prepare(self, papers: Sequence[Paper]) -> PreparedBatch:
-        """Do the database-free part of :meth:`upsert_papers` ahead of time (thread-safe)."""
-        return PreparedBatch(papers)
+    def preparer(self) -> Callable[[Sequence[Paper]], PreparedBatch]:
+        """The function that does the database-free part of :meth:`upsert_papers` ahead of time: thread-safe,
+        and pickled by name, so that a reader thread or process can prepare batches for this store. The
+        default keeps the papers as they are."""
+        return keep_papers
 
     @abc.abstractmethod
     def upsert_papers(

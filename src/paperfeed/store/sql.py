@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,9 +14,10 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from paperfeed.errors import BadRequest, StoreError
-from paperfeed.models import Author, Paper, PaperVersion, author_key, is_older, merge_papers
+from paperfeed.models import Author, Paper, PaperVersion, merge_papers, version_is_older
 from paperfeed.store import migrations
 from paperfeed.store.base import PreparedBatch, SortOrder, Store, StoreStats, UpsertResult, VoteStats
+from paperfeed.store.prepared import Children, PreparedPaper, children, paper_row, prepare_papers
 from paperfeed.store.schema import (
     ingest_state,
     paper_authors,
@@ -49,51 +49,6 @@ _SQLITE_PRAGMAS = (
 )
 
 _LIST_COLUMNS = [c for c in papers.c if c.name not in ("content_hash", "created_at", "updated_at", "seq")]
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    """The naive UTC form of a paper's moments in the row dict, because the content hash is taken over that
-    dict exactly as it was before UtcDateTime (the column type converts the same way on writes)."""
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _paper_row(p: Paper) -> dict[str, Any]:
-    """The columns a source owns, as stored; the content hash is taken over exactly these."""
-    authors = [{"name": a.name, **({"affiliation": a.affiliation} if a.affiliation else {})} for a in p.authors]
-    return {
-        "arxiv_id": p.arxiv_id,
-        "version": p.version,
-        "title": p.title,
-        "abstract": p.abstract,
-        "authors": orjson.dumps(authors).decode(),
-        "authors_text": ", ".join(a.name for a in p.authors),
-        "categories": " ".join(p.categories),
-        "primary_category": p.primary_category,
-        "first_version_at": _naive_utc(p.first_version_at),
-        "latest_version_at": _naive_utc(p.latest_version_at),
-        "comment": p.comment,
-        "journal_ref": p.journal_ref,
-        "doi": p.doi,
-        "license": p.license,
-        "feed_date": p.feed_date,
-        "source": p.source,
-        "extra_links": orjson.dumps(p.extra_links).decode() if p.extra_links else None,
-        "upvotes": p.upvotes,
-        "num_comments": p.num_comments,
-        "submitted_by": p.submitted_by,
-        "submitted_at": _naive_utc(p.submitted_at),
-    }
-
-
-def _row_and_hash(p: Paper) -> tuple[dict[str, Any], str]:
-    """The paper's row, and a digest of everything the source said (row and versions): equal digests mean
-    there is nothing to write."""
-    row = _paper_row(p)
-    versions = [(v.version, v.created_at) for v in p.versions]
-    digest = hashlib.blake2b(orjson.dumps([row, versions], option=orjson.OPT_NAIVE_UTC), digest_size=16)
-    return row, digest.hexdigest()
 
 
 def _paper_from_row(row: Any, versions: Sequence[PaperVersion] = (), *, local: bool = True) -> Paper:
@@ -224,12 +179,8 @@ class SqlStore(
 
     # -- writes -----------------------------------------------------------------------------------------
 
-    def prepare(self, papers_in: Sequence[Paper]) -> PreparedBatch:
-        latest: dict[str, Paper] = {}
-        for p in papers_in:  # one row per id per batch; a later record of the same id merges into the first
-            seen = latest.get(p.arxiv_id)
-            latest[p.arxiv_id] = p if seen is None else merge_papers(seen, p)
-        return PreparedBatch(papers_in, {pid: (p, *_row_and_hash(p)) for pid, p in latest.items()})
+    def preparer(self) -> Callable[[Sequence[Paper]], PreparedBatch]:
+        return prepare_papers
 
     def upsert_papers(
         self,
@@ -238,8 +189,8 @@ class SqlStore(
         state_key: str | None = None,
         state: dict[str, Any] | None = None,
     ) -> UpsertResult:
-        batch = papers_in if isinstance(papers_in, PreparedBatch) else self.prepare(papers_in)
-        incoming: dict[str, tuple[Paper, dict[str, Any], str]] = batch.payload
+        batch = papers_in if isinstance(papers_in, PreparedBatch) else prepare_papers(papers_in)
+        incoming: dict[str, PreparedPaper] = batch.payload
         now = datetime.now(UTC).replace(tzinfo=None)
         with self._write() as conn:
             removed = self._removed_among(conn, list(incoming))  # an admin took these out: keep them out
@@ -249,16 +200,18 @@ class SqlStore(
             new = [pid for pid in incoming if pid not in stored]
             changed = [
                 pid
-                for pid, (p, _row, digest) in incoming.items()
-                if pid in stored and stored[pid][1] != digest and not is_older(p, stored[pid][0])
+                for pid, item in incoming.items()
+                if pid in stored
+                and stored[pid][1] != item.digest
+                and not version_is_older(item.version, stored[pid][0])
             ]
             if new:
                 self._insert_new(conn, [incoming[pid] for pid in new], now, seq)
             if changed:
-                self._update_changed(conn, {pid: incoming[pid][0] for pid in changed}, now, seq)
+                self._update_changed(conn, {pid: incoming[pid] for pid in changed}, now, seq)
             if state_key is not None:
                 self._save_state(conn, state_key, state or {}, now)
-        return UpsertResult(len(new), len(changed), len(batch.papers) - len(new) - len(changed))
+        return UpsertResult(len(new), len(changed), batch.count - len(new) - len(changed))
 
     def _stored_heads(self, conn: sa.Connection, ids: list[str]) -> dict[str, tuple[int | None, str]]:
         if not ids:
@@ -266,20 +219,17 @@ class SqlStore(
         query = sa.select(papers.c.arxiv_id, papers.c.version, papers.c.content_hash).where(papers.c.arxiv_id.in_(ids))
         return {row.arxiv_id: (row.version, row.content_hash) for row in conn.execute(query)}
 
-    def _insert_new(
-        self, conn: sa.Connection, rows: list[tuple[Paper, dict[str, Any], str]], now: datetime, seq: int
-    ) -> None:
-        for _, row, digest in rows:
-            row.update(content_hash=digest, created_at=now, updated_at=now, seq=seq, local_upvotes=0, local_comments=0)
-        self._bulk_insert(conn, papers, [row for _, row, _ in rows])
-        self._write_children(conn, [p for p, _, _ in rows])
+    def _insert_new(self, conn: sa.Connection, items: list[PreparedPaper], now: datetime, seq: int) -> None:
+        extra = {"created_at": now, "updated_at": now, "seq": seq, "local_upvotes": 0, "local_comments": 0}
+        self._bulk_insert(conn, papers, [{**item.row, "content_hash": item.digest, **extra} for item in items])
+        self._write_children(conn, [item.children for item in items])
 
-    def _update_changed(self, conn: sa.Connection, rows: dict[str, Paper], now: datetime, seq: int) -> None:
+    def _update_changed(self, conn: sa.Connection, rows: dict[str, PreparedPaper], now: datetime, seq: int) -> None:
         """Merge each incoming record into its stored row. The stored hash becomes the incoming record's,
         so the same record arriving again is recognised as unchanged."""
         stored = {p.arxiv_id: p for p in self._load(conn, papers.c.arxiv_id.in_(list(rows)), local=False)}
-        merged = [(merge_papers(stored[pid], p), _row_and_hash(p)[1]) for pid, p in rows.items()]
-        values: dict[str, Any] = {c: sa.bindparam(c) for c in _paper_row(merged[0][0]) if c != "arxiv_id"}
+        merged = [(merge_papers(stored[pid], item.paper()), item.digest) for pid, item in rows.items()]
+        values: dict[str, Any] = {c: sa.bindparam(c) for c in paper_row(merged[0][0]) if c != "arxiv_id"}
         statement = (
             papers.update()
             .where(papers.c.arxiv_id == sa.bindparam("b_arxiv_id"))
@@ -287,36 +237,20 @@ class SqlStore(
         )
         params = []
         for p, h in merged:
-            row = _paper_row(p)
+            row = paper_row(p)
             row["b_arxiv_id"] = row.pop("arxiv_id")
             params.append({**row, "content_hash": h, "updated_at": now})
         conn.execute(statement, params)
         conn.execute(paper_categories.delete().where(paper_categories.c.arxiv_id.in_(list(rows))))
         conn.execute(paper_authors.delete().where(paper_authors.c.arxiv_id.in_(list(rows))))
-        self._write_children(conn, [p for p, _ in merged])
+        self._write_children(conn, [children(p) for p, _ in merged])
 
-    def _write_children(self, conn: sa.Connection, rows: list[Paper]) -> None:
-        cats = [
-            {"arxiv_id": p.arxiv_id, "category": c, "position": i}
-            for p in rows
-            for i, c in enumerate(dict.fromkeys(p.categories))
-        ]
-        if cats:
+    def _write_children(self, conn: sa.Connection, rows: list[Children]) -> None:
+        if cats := [row for child in rows for row in child.categories]:
             self._bulk_insert(conn, paper_categories, cats)
-        names = [
-            {"arxiv_id": p.arxiv_id, "position": i, "name": a.name, "key": key}
-            for p in rows
-            for i, a in enumerate(p.authors)
-            if (key := author_key(a.name))
-        ]
-        if names:
+        if names := [row for child in rows for row in child.authors]:
             self._bulk_insert(conn, paper_authors, names)
-        versions = [
-            {"arxiv_id": p.arxiv_id, "version": v.version, "created_at": _naive_utc(v.created_at)}
-            for p in rows
-            for v in p.versions
-        ]
-        if versions:
+        if versions := [row for child in rows for row in child.versions]:
             stmt = self._insert(paper_versions)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["arxiv_id", "version"],
