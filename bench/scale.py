@@ -489,8 +489,9 @@ def run_child(phase: str, rest: list[str]) -> None:
         started = time.perf_counter()
         report = import_file(store, rest[2], batch_size=2000)
         seconds = time.perf_counter() - started
+        reader = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # a large file's reader process
         result = {"papers": report.inserted + report.updated + report.unchanged, "seconds": seconds,
-                  "resumed_from": report.resumed_from, **memory()}  # fmt: skip
+                  "resumed_from": report.resumed_from, **memory(), "reader_peak_rss": reader}  # fmt: skip
     elif phase == "index":
         result = phase_index(url, folder)
     elif phase == "refit":
@@ -515,7 +516,8 @@ def table(backend: str, n: int, done: dict[str, Any]) -> None:
     rows: list[tuple[str, float | None]] = [
         ("import papers/s", imp["papers"] / imp["seconds"] if imp.get("seconds") and not imp.get("resumed_from")
          else None),
-        ("import peak RSS GB", imp.get("peak_rss")),
+        ("import peak RSS GB", imp["peak_rss"] + imp.get("reader_peak_rss", 0) if "peak_rss" in imp else None),
+        ("  of which reader process GB", imp.get("reader_peak_rss")),
         ("pgvector graph build s", done.get("vectors", {}).get("graph_seconds") if backend == "postgresql" else None),
         ("index build s", idx.get("seconds")), ("index build peak RSS GB", idx.get("peak_rss")),
         ("database GB", idx.get("database GB")), ("keyword index GB", idx.get("keyword GB")),

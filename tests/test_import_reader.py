@@ -3,6 +3,7 @@ the process is stopped, and its failures reported, like the thread's."""
 
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 import pickle
@@ -97,6 +98,7 @@ def test_a_process_reader_writes_what_a_thread_reader_writes(tmp_path: Path) -> 
         store.migrate()
         store.upsert_papers(prepare_papers([paper_from_fields(paper_fields(p)) for p in seed()]))
         reports[mode] = import_file(store, path, batch_size=8, reader=mode)  # type: ignore[arg-type]
+    assert gc.isenabled()  # paused only while a batch was unpickled
     assert counts(reports["process"]) == counts(reports["thread"])
     assert reports["process"].skipped == 1 and reports["process"].updated >= 2
     thread, process = everything(stores["thread"]), everything(stores["process"])
