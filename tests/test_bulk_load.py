@@ -67,6 +67,30 @@ def test_a_failed_load_still_builds_the_index(store: Store) -> None:
     assert has_index(store)
 
 
+def test_a_build_that_fails_does_not_hide_the_loads_own_error(store: Store) -> None:
+    def load_and_break() -> None:
+        with store.bulk_load():
+            with sql_engine(store).begin() as conn:  # the build at the end will find no table to index
+                conn.exec_driver_sql("ALTER TABLE paper_authors RENAME TO paper_authors_gone")
+            raise RuntimeError("the import broke")
+
+    with pytest.raises(RuntimeError, match="the import broke"):
+        load_and_break()
+
+
+def test_an_interrupted_load_leaves_the_index_to_the_next_migrate(store: Store) -> None:
+    def load_and_interrupt() -> None:
+        with store.bulk_load():
+            store.upsert_papers([paper(2)])
+            raise KeyboardInterrupt  # Ctrl-C: stop now, no index build first
+
+    with pytest.raises(KeyboardInterrupt):
+        load_and_interrupt()
+    assert not has_index(store)
+    store.migrate()
+    assert has_index(store)
+
+
 def test_migrate_builds_an_index_a_killed_load_left_out(store: Store) -> None:
     with sql_engine(store).begin() as conn:  # what a load killed before its end leaves behind
         conn.exec_driver_sql(f"DROP INDEX {INDEX}")

@@ -165,6 +165,8 @@ def _serve(source: SourceFile, skip_until: int, size: int, prepare: Preparer, ou
         for chunk in _chunks(source, skip_until, size, prepare):
             out.write(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
         out.write(pickle.dumps(None))
+    except BrokenPipeError:
+        raise
     except Exception as exc:
         out.write(pickle.dumps(exc))
     out.flush()
@@ -175,7 +177,10 @@ def _main() -> None:
     out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print goes to stderr, not into the stream
     source, skip_until, size, prepare = pickle.load(sys.stdin.buffer)  # noqa: S301 (the parent's, over a pipe)
-    _serve(source, skip_until, size, prepare, out)
+    try:
+        _serve(source, skip_until, size, prepare, out)
+    except BrokenPipeError:  # the importer is gone (killed): nobody to tell, and nothing to flush at exit
+        os._exit(1)
 
 
 if __name__ == "__main__":

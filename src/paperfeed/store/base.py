@@ -132,8 +132,10 @@ class SearchData(abc.ABC):
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
         """Around a large first import: where the store holds no papers yet, indexes that row-by-row inserts
-        make slow are dropped for the duration and built once at the end, also when the import fails (and, after
-        a kill, by the next ``migrate``). Yields whether it applied. Without such indexes: does nothing."""
+        make slow are dropped for the duration and built once at the end, also when the import fails with an
+        error (which a failed build never hides). An interrupted import (Ctrl-C) leaves them, like a kill, to
+        the next ``migrate``, so that it stops at once. Yields whether it applied. Without such indexes: does
+        nothing."""
         yield False
 
     def setup_ann(self) -> str:

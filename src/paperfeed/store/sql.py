@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -38,6 +39,8 @@ from paperfeed.store.sql_queue import JobMixin
 from paperfeed.store.sql_readers import ReaderMixin
 from paperfeed.store.sql_related import RelatedMixin
 from paperfeed.store.sql_search import SearchDataMixin, next_seq
+
+log = logging.getLogger("paperfeed.store")
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -162,10 +165,21 @@ class SqlStore(
                     conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
         try:
             yield empty
-        finally:
+        except Exception:
             if empty:
-                with self._write() as conn:
-                    migrations.ensure_indexes(conn)
+                try:
+                    self._build_deferred()
+                except StoreError as exc:  # the import's own error is the one to report
+                    log.warning("the deferred indexes were not built (%s); the next migrate builds them", exc)
+            raise
+        # an interrupt (BaseException) skips the build: it may have stopped a write mid-transaction, whose
+        # connection then holds the lock the build would wait 30 s for, and the user asked to stop now
+        if empty:
+            self._build_deferred()
+
+    def _build_deferred(self) -> None:
+        with self._write() as conn:
+            migrations.ensure_indexes(conn)
 
     def _pg(self) -> bool:
         return self.engine.dialect.name == "postgresql"
