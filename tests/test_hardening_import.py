@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from paperfeed.errors import IngestError
+from paperfeed.ingest.chunks import ReaderMode
 from paperfeed.ingest.pipeline import import_file
 from paperfeed.store import Store
 
@@ -47,36 +48,41 @@ NESTED = {
 CHILD = """
 import sys
 from paperfeed.errors import IngestError
+from paperfeed.ingest.chunks import ReaderMode
 from paperfeed.ingest.pipeline import import_file
 from paperfeed.store import open_store
 store = open_store("sqlite:///" + sys.argv[2]); store.migrate()
 try:
-    report = import_file(store, sys.argv[1])
+    report = import_file(store, sys.argv[1], reader=sys.argv[3])
     print("SKIPPED", report.records, [s.reason for s in report.skipped_samples])
 except IngestError as exc:
     print("REFUSED", exc.message[:200])
 peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print("PEAK_MB", int(peak.split()[1]) // 1024)
+import resource  # a reader process's peak: it has ended and been waited for
+print("READER_MB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="peak memory is read from /proc (Linux)")
 @pytest.mark.parametrize("kind", sorted(NESTED))
 @pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("reader", ["thread", "process"])
 def test_deeply_nested_files_are_refused_or_skipped_in_bounded_memory(
-    tmp_path: Path, kind: str, compressed: bool
+    tmp_path: Path, kind: str, compressed: bool, reader: str
 ) -> None:
     data = NESTED[kind]().encode()
     assert len(data) >= 2_600_000
     path = tmp_path / ("hostile.gz" if compressed else "hostile")
     path.write_bytes(gzip.compress(data) if compressed else data)
     run = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), str(tmp_path / "child.db")], capture_output=True, timeout=120
+        [sys.executable, "-c", CHILD, str(path), str(tmp_path / "child.db"), reader], capture_output=True, timeout=120
     )
     out = run.stdout.decode()
     assert run.returncode == 0, run.stderr.decode()[-2000:]
-    peak = int(out.split("PEAK_MB")[1])
+    peak = int(out.split("PEAK_MB")[1].split()[0])
     assert peak < 500, out
+    assert int(out.split("READER_MB")[1]) < 500, out
     assert "REFUSED" in out or ("SKIPPED 0" in out and "nests deeper than" in out), out
 
 
@@ -89,7 +95,8 @@ def _daily(n: int, **fields: object) -> dict[str, object]:
     return record
 
 
-def test_every_bound_skips_its_record_and_the_import_goes_on(tmp_path: Path, store: Store) -> None:
+@pytest.mark.parametrize("reader", ["thread", "process"])
+def test_every_bound_skips_its_record_and_the_import_goes_on(tmp_path: Path, store: Store, reader: ReaderMode) -> None:
     future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
     bad = {
         "title is longer": _daily(1, title="t" * 1_001),
@@ -108,7 +115,7 @@ def test_every_bound_skips_its_record_and_the_import_goes_on(tmp_path: Path, sto
     lines.append(orjson.dumps(_daily(12, title="Good\x00 paper\x07 with\ttabs\x1b[31m")))
     path = tmp_path / "bounded.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    report = import_file(store, path)
+    report = import_file(store, path, reader=reader)
     assert report.inserted == 1
     reasons = {sample.position: sample.reason for sample in report.skipped_samples}
     for line, expected in enumerate([*bad, "line longer than"], 1):

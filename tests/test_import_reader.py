@@ -16,7 +16,7 @@ import pytest
 
 from conftest import matched
 from paperfeed.errors import IngestError
-from paperfeed.ingest.chunks import PROCESS_READER_BYTES, read_in_process, read_in_thread, reader_for
+from paperfeed.ingest.chunks import PROCESS_READER_BYTES, ReaderMode, read_in_process, read_in_thread, reader_for
 from paperfeed.ingest.files import inspect_file
 from paperfeed.ingest.pipeline import ImportReport, import_file
 from paperfeed.models import Author, Paper, PaperVersion
@@ -92,12 +92,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 def test_a_process_reader_writes_what_a_thread_reader_writes(tmp_path: Path) -> None:
     path = write_file(tmp_path / "snapshot.json", records(40))
-    stores = {mode: open_store(f"sqlite:///{tmp_path / mode}.db") for mode in ("thread", "process")}
+    modes: tuple[ReaderMode, ...] = ("thread", "process")
+    stores = {mode: open_store(f"sqlite:///{tmp_path / mode}.db") for mode in modes}
     reports = {}
     for mode, store in stores.items():
         store.migrate()
-        store.upsert_papers(prepare_papers([paper_from_fields(paper_fields(p)) for p in seed()]))
-        reports[mode] = import_file(store, path, batch_size=8, reader=mode)  # type: ignore[arg-type]
+        store.upsert_papers(seed())
+        reports[mode] = import_file(store, path, batch_size=8, reader=mode)
     assert gc.isenabled()  # paused only while a batch was unpickled
     assert counts(reports["process"]) == counts(reports["thread"])
     assert reports["process"].skipped == 1 and reports["process"].updated >= 2

@@ -118,7 +118,8 @@ class PreparedPaper(NamedTuple):
 
     @property
     def version(self) -> int | None:
-        return self.row["version"]  # type: ignore[no-any-return]
+        version: int | None = self.row["version"]
+        return version
 
     def paper(self) -> Paper:
         return paper_from_fields(self.fields)
