@@ -344,6 +344,7 @@ def search_results_dict(results: SearchResults) -> dict[str, Any]:
         "offset": results.offset,
         "limit": results.limit,
         "total": results.total,
+        "totalExact": results.total_exact,
         "hasMore": results.has_more,
         "notices": list(results.notices),
         "results": [

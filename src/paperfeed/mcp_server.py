@@ -56,7 +56,8 @@ def _paper(p: Paper, base_url: str) -> dict[str, Any]:
 
 def _hits(results: SearchResults, base_url: str) -> dict[str, Any]:
     return {
-        "total": results.total, "used": results.used, "notices": list(results.notices),
+        "total": results.total, "totalExact": results.total_exact, "used": results.used,
+        "notices": list(results.notices),
         "results": [{**_paper(h.paper, base_url), "snippet": h.snippet.text, "score": round(h.score, 4)}
                     for h in results.hits],
     }  # fmt: skip

@@ -101,6 +101,7 @@ class SearchResults:
     has_more: bool
     total: int | None = None  # matching papers, where countable (keyword matches)
     notices: tuple[str, ...] = ()
+    total_exact: bool = True  # False: ``total`` is an estimate (a keyword query matching a large share of papers)
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Ranking:
     total: int | None = None
     notices: list[str] = field(default_factory=list)
     found_by: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    total_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,8 @@ class SearchEngine:
         if not parsed.text:
             r.hits = self._filtered(parsed, depth)
         elif vector is None:
-            (r.hits, r.total), r.used = self.keyword.search(parsed, depth), "keyword"
+            (r.hits, total), r.used = self.keyword.search_with_total(parsed, depth), "keyword"
+            r.total, r.total_exact = total.value, total.exact
             if lexical is not None:
                 lexical.cancel()
         elif mode == "semantic":
@@ -391,7 +394,8 @@ class SearchEngine:
             results.append(SearchHit(paper, round(score, 6), r.found_by.get(key, default), title, snippet))
         has_more = len(ordered) > offset + limit or (r.total is not None and r.total > offset + limit)
         has_more = has_more and offset + limit < MAX_DEPTH
-        return SearchResults(ask.q, ask.mode, r.used, sort, results, offset, limit, has_more, r.total, tuple(r.notices))
+        return SearchResults(ask.q, ask.mode, r.used, sort, results, offset, limit, has_more, r.total, tuple(r.notices),
+                             r.total_exact)  # fmt: skip
 
 
 def _check_page(ask: PageAsk) -> None:

@@ -9,6 +9,7 @@ by key, then add), so a crash between tantivy's commit and the position file onl
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import uuid
@@ -40,7 +41,25 @@ COMMIT_EVERY = 50_000
 SNIPPET_CHARS = 240
 QUERY_TF_POWER = 1.0  # a word the query repeats n times weighs n ** this (1: BM25's query term frequency)
 MAX_TERMS = 256  # distinct ranking words of one query (the most frequent)
+# A word in more than COMMON_SHARE of the papers ranks only when the query has nothing else: its idf is below
+# ln 2 against 4.6 for a word in 1% of papers, so it hardly moves a ranking, yet its postings are the longest to
+# walk (over bench/scale.py's 2.7M papers, keyword p99 30.9 -> 24.4 ms; SciFact and CACM unchanged: no query
+# word is that common there). Small indexes are fast anyway and keep every word: COMMON_FROM papers at least.
+COMMON_SHARE = 0.5
+COMMON_FROM = 1_000
+# Keyword mode shows how many papers match. Counting visits every matching posting, which tantivy's block-max
+# WAND otherwise skips (2.7M papers: p99 52.3 ms counted against 31.5 uncounted), so a query whose words have
+# more postings than this is searched uncounted and its total estimated from the words' document frequencies.
+EXACT_COUNT_POSTINGS = 100_000
 Hit = tuple[int, float]  # (paper key, score)
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """How many papers match a query: exactly, or estimated (``exact`` False) where counting would be slow."""
+
+    value: int
+    exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -220,19 +239,35 @@ class KeywordIndex:
             return tantivy.Query.term_query(self.schema, name, tokens[0])
         return tantivy.Query.phrase_query(self.schema, name, list(tokens))
 
-    def ranking(self, q: ParsedQuery) -> Any | None:
+    def ranking(self, q: ParsedQuery, searcher: Any | None = None) -> Any | None:
         """The BM25 part: free words (and phrases, which also score) over the weighted fields. A word that
         occurs several times in the query counts that many times (BM25's query term frequency); single
-        letters and digits rank only when the query has nothing else (initials, "(a)", list numbers)."""
+        letters and digits, and words in more than COMMON_SHARE of the papers, rank only when the query has
+        nothing else (initials, "(a)", list numbers; "model" in a corpus of models)."""
+        clauses = [clause for _, clause in self._ranked(q, searcher or self.index.searcher())]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses]) if clauses else None
+
+    def _ranked(self, q: ParsedQuery, searcher: Any) -> list[tuple[tuple[str, str], Any]]:
+        """((field, term), clause) for each clause of the ranking."""
         words = " ".join([*q.words, *q.phrases, *q.title])
-        clauses = []
-        for term, count in _worded(self._counted(self._paper_query, words)):
-            clauses.append(_boosted(tantivy.Query.term_query(self.schema, "heading", term), TITLE_BOOST * count))
-            clauses.append(_boosted(tantivy.Query.term_query(self.schema, "text", term), count))
+        out = []
+        for term, count in self._uncommon(_worded(self._counted(self._paper_query, words)), searcher):
+            out.append((("heading", term), _boosted(tantivy.Query.term_query(self.schema, "heading", term),
+                                                    TITLE_BOOST * count)))  # fmt: skip
+            out.append((("text", term), _boosted(tantivy.Query.term_query(self.schema, "text", term), count)))
         for term, count in self._counted(self._names_query, " ".join(q.words)):
             if len(term) > 1:  # an initial matches too many names to say anything
-                clauses.append(_boosted(tantivy.Query.term_query(self.schema, "authors", term), AUTHORS_BOOST * count))
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses]) if clauses else None
+                clause = _boosted(tantivy.Query.term_query(self.schema, "authors", term), AUTHORS_BOOST * count)
+                out.append((("authors", term), clause))
+        return out
+
+    @staticmethod
+    def _uncommon(terms: list[tuple[str, float]], searcher: Any) -> list[tuple[str, float]]:
+        """``terms`` less those in more than COMMON_SHARE of the papers, or all of them when none is left."""
+        papers = int(searcher.num_docs)
+        if papers < COMMON_FROM:
+            return terms
+        return [t for t in terms if searcher.doc_freq("text", t[0]) <= COMMON_SHARE * papers] or terms
 
     def _counted(self, analyzer: Any, text: str) -> list[tuple[str, float]]:
         return [(t, n**QUERY_TF_POWER) for t, n in Counter(analyzer.analyze(text)).most_common(MAX_TERMS)]
@@ -293,6 +328,22 @@ class KeywordIndex:
         keys_found = searcher.fast_field_values("key", addresses) if addresses else []
         scores = [float(score) if ranking is not None else 0.0 for score, _ in result.hits]
         return list(zip((int(k) for k in keys_found), scores, strict=True)), int(result.count or 0)
+
+    def search_with_total(self, q: ParsedQuery, limit: int) -> tuple[list[Hit], Total]:
+        """The ``limit`` best papers for ``q`` and how many match in all: counted exactly where that is cheap
+        (constraints, or at most EXACT_COUNT_POSTINGS postings to visit), else estimated from the ranking words'
+        document frequencies as if they occurred independently (see :func:`about`)."""
+        searcher = self.index.searcher()
+        ranked = [key for key, _ in self._ranked(q, searcher) if key[0] != "heading"]  # a title is in "text" too
+        frequencies = [int(searcher.doc_freq(field, term)) for field, term in ranked]
+        if ranked and sum(frequencies) > EXACT_COUNT_POSTINGS and not self.constraints(q):
+            papers = max(int(searcher.num_docs), 1)
+            missed = 1.0
+            for frequency in frequencies:
+                missed *= 1 - min(frequency, papers) / papers
+            return self.search(q, limit, count=False)[0], Total(about(papers * (1 - missed), papers), exact=False)
+        hits, total = self.search(q, limit)
+        return hits, Total(total)
 
     def _filter(self, q: ParsedQuery, within: Sequence[int] | None = None) -> Any:
         clauses = self.constraints(q)
@@ -365,6 +416,14 @@ class KeywordIndex:
             title, abstract = doc.get_first("title") or "", doc.get_first("abstract") or ""
             out[key] = (_snippet(title_gen, doc, title, 1000), _snippet(abstract_gen, doc, abstract, SNIPPET_CHARS))
         return out
+
+
+def about(estimate: float, most: int) -> int:
+    """``estimate`` rounded up to two significant figures, at most ``most``: never below the estimate, so never
+    below the largest document frequency it was made from (paging relies on that)."""
+    whole = math.ceil(estimate)
+    step = 10 ** max(len(str(whole)) - 2, 0)
+    return min(-(-whole // step) * step, most)
 
 
 def _snippet(generator: Any, doc: Any, text: str, size: int) -> Snippet:
