@@ -422,7 +422,7 @@ def about(estimate: float, most: int) -> int:
     """``estimate`` rounded up to two significant figures, at most ``most``: never below the estimate, so never
     below the largest document frequency it was made from (paging relies on that)."""
     whole = math.ceil(estimate)
-    step = 10 ** max(len(str(whole)) - 2, 0)
+    step = int(10 ** max(len(str(whole)) - 2, 0))
     return min(-(-whole // step) * step, most)
 
 
