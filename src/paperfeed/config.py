@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     exact_search_below: int = Field(
         20_000, ge=0, description="Vector search is exact below this many papers, approximate (HNSW) above."
     )
+    keyword_shards: int = Field(
+        1, ge=1, le=16,
+        description="Keyword index shards, searched in parallel threads: 1 for most instances; a few (at most the"
+        " cores) for millions of papers (2.7M, two cores: keyword p99 29.8 -> 20.1 ms with 2; docs/admin.md).",
+    )  # fmt: skip
 
     secret_key: str = Field(
         "",

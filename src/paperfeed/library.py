@@ -15,7 +15,7 @@ import rispy
 from paperfeed import export, feed, reader_actions, seed
 from paperfeed.errors import BadRequest
 from paperfeed.models import Collection, Paper, User
-from paperfeed.search.keyword import KeywordIndex
+from paperfeed.search.keyword_shards import KeywordSearch
 from paperfeed.store import Store
 from paperfeed.store.library import Note
 
@@ -116,7 +116,7 @@ class ImportReport:
 
 
 def import_into(
-    store: Store, keyword: KeywordIndex, user: User, owner: str, slug: str, data: bytes, filename: str
+    store: Store, keyword: KeywordSearch, user: User, owner: str, slug: str, data: bytes, filename: str
 ) -> ImportReport:
     """Add the papers of a BibTeX or RIS file to one of the reader's collections, in one transaction; those not
     in this instance are listed. A bad file is a BadRequest naming the file and line, and nothing is saved."""

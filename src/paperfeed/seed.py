@@ -18,7 +18,7 @@ from paperfeed import feed
 from paperfeed.errors import BadRequest, PaperfeedError
 from paperfeed.models import Collection, User
 from paperfeed.reader_actions import MAX_INTERESTS, slugify
-from paperfeed.search.keyword import KeywordIndex
+from paperfeed.search.keyword_shards import KeywordSearch
 from paperfeed.search.query import ParsedQuery
 from paperfeed.store import Store
 
@@ -48,7 +48,7 @@ class SeedReport:
 
 
 def seed(
-    store: Store, keyword: KeywordIndex, user: User, *, categories: str = "", ids: str = "",
+    store: Store, keyword: KeywordSearch, user: User, *, categories: str = "", ids: str = "",
     upload: bytes | None = None, filename: str = "",
 ) -> SeedReport:  # fmt: skip
     """Parse everything, then save the reader's categories (beside their interests) and a private collection
@@ -149,7 +149,7 @@ def _ris(text: str) -> list[Reference]:
 
 
 def match_references(
-    store: Store, keyword: KeywordIndex, ids: Sequence[str], references: Sequence[Reference], report: SeedReport
+    store: Store, keyword: KeywordSearch, ids: Sequence[str], references: Sequence[Reference], report: SeedReport
 ) -> list[int]:
     """Keys of the papers asked for, by arXiv id, DOI or exact title; what is not here goes to ``missing``."""
     asked = [*ids, *(r.arxiv_id for r in references if r.arxiv_id)]
@@ -174,7 +174,7 @@ def match_references(
     return keys
 
 
-def _by_title(store: Store, keyword: KeywordIndex, title: str) -> int | None:
+def _by_title(store: Store, keyword: KeywordSearch, title: str) -> int | None:
     """The paper whose title is exactly ``title`` (case, spacing and punctuation aside), via the keyword index."""
     wanted = _title_key(title)
     if len(wanted) < 12:  # "Introduction" matches too much to mean one paper

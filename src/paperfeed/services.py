@@ -55,7 +55,7 @@ class Services:
         s = self.settings
         first = StaticEmbedder(s.models_dir) if s.first_tier else None
         return SearchEngine(self.store, s.search_dir, self.embedder, exact_below=s.exact_search_below, first_tier=first,
-                            graph_dtype=s.vector_graph_dtype)  # fmt: skip
+                            graph_dtype=s.vector_graph_dtype, keyword_shards=s.keyword_shards)  # fmt: skip
 
     @cached_property
     def readers(self) -> ReaderActivity:

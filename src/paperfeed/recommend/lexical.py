@@ -21,7 +21,7 @@ import numpy as np
 
 from paperfeed.models import Paper
 from paperfeed.search.keyphrases import stop_words
-from paperfeed.search.keyword import KeywordIndex
+from paperfeed.search.keyword_shards import KeywordSearch
 from paperfeed.search.query import ParsedQuery
 
 TERMS = 24  # profile words sent to BM25
@@ -53,7 +53,7 @@ class LexicalProfile:
         return not self.terms and not self.categories
 
 
-def profile(keyword: KeywordIndex, liked: Sequence[Paper], interests: str) -> LexicalProfile:
+def profile(keyword: KeywordSearch, liked: Sequence[Paper], interests: str) -> LexicalProfile:
     """The profile of a reader who liked ``liked`` and wrote ``interests``."""
     counts: Counter[str] = Counter()
     for paper in liked:
@@ -79,7 +79,7 @@ def profile(keyword: KeywordIndex, liked: Sequence[Paper], interests: str) -> Le
     return LexicalProfile(terms, dict(top))
 
 
-def scores(keyword: KeywordIndex, prof: LexicalProfile, keys: Sequence[int]) -> np.ndarray | None:
+def scores(keyword: KeywordSearch, prof: LexicalProfile, keys: Sequence[int]) -> np.ndarray | None:
     """One row of scores for ``keys`` (None for an empty profile)."""
     if prof.empty or not keys:
         return None
@@ -97,7 +97,7 @@ def scores(keyword: KeywordIndex, prof: LexicalProfile, keys: Sequence[int]) -> 
     return out[None, :]
 
 
-def candidates(keyword: KeywordIndex, prof: LexicalProfile, limit: int) -> list[int]:
+def candidates(keyword: KeywordSearch, prof: LexicalProfile, limit: int) -> list[int]:
     """The papers that best match the profile's terms, from the whole store (for the "all papers" window)."""
     if not prof.terms:
         top = list(prof.categories)[:1]

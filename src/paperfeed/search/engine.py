@@ -27,7 +27,8 @@ from typing import Literal, get_args
 from paperfeed.errors import BadRequest, Conflict, NotFound, PaperfeedError
 from paperfeed.models import Paper
 from paperfeed.search.embed import Embedder, Vectors, paper_text
-from paperfeed.search.keyword import Hit, KeywordIndex, Snippet
+from paperfeed.search.keyword import Hit, Snippet
+from paperfeed.search.keyword_shards import keyword_index
 from paperfeed.search.query import MAX_QUERY_CHARS, PROSE_NOTICE, ParsedQuery, parse_query
 from paperfeed.search.static_embed import StaticEmbedder
 from paperfeed.search.tiers import REFINE_DEPTH, QueryVectors, TieredVectors, zscorer
@@ -129,10 +130,10 @@ class SearchEngine:
 
     def __init__(
         self, store: Store, folder: Path, embedder: Embedder, *, exact_below: int = 20_000,
-        first_tier: StaticEmbedder | None = None, graph_dtype: GraphDtype = "i8",
+        first_tier: StaticEmbedder | None = None, graph_dtype: GraphDtype = "i8", keyword_shards: int = 1,
     ) -> None:  # fmt: skip
         self.store, self.embedder, self.first_tier = store, embedder, first_tier
-        self.keyword = KeywordIndex(folder / "keyword")
+        self.keyword = keyword_index(folder, keyword_shards)
         self.vectors = VectorIndex(folder / "vectors", exact_below=exact_below, graph_dtype=graph_dtype)
         self.tiers = TieredVectors(self.vectors, embedder, folder, first_tier)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="paperfeed-search")

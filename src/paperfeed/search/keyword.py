@@ -107,8 +107,10 @@ class KeywordIndex:
     """One tantivy index folder. Searches are thread-safe; syncs are serialised (and skipped when another
     process holds the index's writer lock: that process is indexing the same changes)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, part: tuple[int, int] = (0, 1)) -> None:
+        """The index in ``folder``; with ``part`` (i, n), only of the papers whose key is i modulo n (one shard of
+        paperfeed.search.keyword_shards.ShardedKeywordIndex: a paper's key never changes, nor does its shard)."""
+        self.folder, self.part = folder, part
         self._lock = threading.Lock()
         self.schema = _schema()
         self.index = self._open()
@@ -123,7 +125,7 @@ class KeywordIndex:
 
     def _open(self) -> Any:
         meta = self._position()
-        if meta.get("schema") != SCHEMA_VERSION:
+        if meta.get("schema") != SCHEMA_VERSION or meta.get("part", [0, 1]) != list(self.part):
             self._reset()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -166,7 +168,7 @@ class KeywordIndex:
             meta = self._position()
             instance = instance_id(store)
             if meta.get("instance") != instance:  # a different database: start over
-                meta = {"schema": SCHEMA_VERSION, "instance": instance, "after": [0, 0]}
+                meta = {"schema": SCHEMA_VERSION, "instance": instance, "after": [0, 0], "part": list(self.part)}
                 fresh = True
             else:
                 fresh = False
@@ -182,20 +184,25 @@ class KeywordIndex:
             except ValueError:  # LockBusy: another process is indexing these same rows right now
                 self.index.reload()
                 return 0
-            done = 0
+            done = read = 0
             if fresh:
                 writer.delete_all_documents()
+            shard, shards = self.part
             while docs:
                 for doc in docs:
+                    if doc.key % shards != shard:  # another shard's paper
+                        continue
                     if not fresh:
                         writer.delete_documents_by_term("key", doc.key)
                     writer.add_document(self._document(doc))
-                done += len(docs)
+                    done += 1
+                read += len(docs)
                 after = (docs[-1].seq, docs[-1].key)
                 docs = store.changed_papers(after, SYNC_PAGE)
-                if done % COMMIT_EVERY < SYNC_PAGE or not docs:  # a killed sync resumes from here
+                if read % COMMIT_EVERY < SYNC_PAGE or not docs:  # a killed sync resumes from here
                     writer.commit()
-                    self._save_position({"schema": SCHEMA_VERSION, "instance": instance, "after": list(after)})
+                    self._save_position({"schema": SCHEMA_VERSION, "instance": instance, "after": list(after),
+                                         "part": list(self.part)})  # fmt: skip
             writer.wait_merging_threads()
             self.index.reload()
             self._frequencies = {}
@@ -356,12 +363,19 @@ class KeywordIndex:
     def matching_keys(self, q: ParsedQuery, limit: int, within: Sequence[int] | None = None) -> list[int]:
         """Keys of papers meeting ``q``'s constraints (its ranking words aside), newest first, at most ``limit``;
         only among ``within`` when given."""
+        return [key for key, _ in self.matching_days(q, limit, within)]
+
+    def matching_days(self, q: ParsedQuery, limit: int, within: Sequence[int] | None = None) -> list[tuple[int, int]]:
+        """As :meth:`matching_keys`, with each paper's day (an ordinal; 0 for none): (key, day) pairs."""
         searcher = self.index.searcher()
         result = searcher.search(
             self._filter(q, within), limit, count=False, order_by_field="day", order=tantivy.Order.Desc
         )
         addresses = [address for _, address in result.hits]
-        return [int(k) for k in searcher.fast_field_values("key", addresses)] if addresses else []
+        if not addresses:
+            return []
+        keys, days = searcher.fast_field_values("key", addresses), searcher.fast_field_values("day", addresses)
+        return [(int(k), int(d or 0)) for k, d in zip(keys, days, strict=True)]
 
     def count_matching(self, q: ParsedQuery) -> int:
         """How many papers meet ``q``'s constraints."""
@@ -369,6 +383,10 @@ class KeywordIndex:
 
     def size(self) -> int:
         return int(self.index.searcher().num_docs)
+
+    def segments(self) -> int:
+        """How many segments tantivy searches one after the other (bench/keyword_scale.py prints it)."""
+        return int(self.index.searcher().num_segments)
 
     def document_frequency(self, words: Sequence[str]) -> dict[str, int]:
         """In how many papers' abstracts each word occurs (after the index's own stemming); remembered until the
