@@ -1,7 +1,7 @@
 """Search quality on two very different collections: SciFact (train split) and CACM, with one code path.
 
     .venv/bin/python bench/search_quality.py [--data ../shared/data] [--cache ~/.cache/paperfeed-bench]
-                                             [--only scifact|cacm] [--tune] [--skip-tiers]
+                                             [--only scifact|cacm] [--tune] [--skip-tiers] [--keyword-shards N]
 
 For each collection, a line naming it, then one row per method: nDCG@10 first, then Recall@100, the per-query
 wins / ties / losses against a plain BM25 baseline (bm25s, its default parameters, English stop words and the
@@ -80,9 +80,13 @@ def prepare(col: Collection, cache: Path, first_tier: StaticEmbedder | None = No
     return store
 
 
-def engine_for(col: Collection, cache: Path, query_precision: Precision = "auto") -> SearchEngine:
-    """A search engine over the collection with every paper's MiniLM vector."""
-    engine = SearchEngine(prepare(col, cache), cache / f"{col.slug}-index", Embedder(query_precision=query_precision))
+def engine_for(
+    col: Collection, cache: Path, query_precision: Precision = "auto", keyword_shards: int = 1
+) -> SearchEngine:
+    """A search engine over the collection with every paper's MiniLM vector (and its keyword index in
+    ``keyword_shards`` shards)."""
+    engine = SearchEngine(prepare(col, cache), cache / f"{col.slug}-index", Embedder(query_precision=query_precision),
+                          keyword_shards=keyword_shards)  # fmt: skip
     engine.refresh()
     return engine
 
@@ -309,9 +313,11 @@ def main(extra_knobs: Callable[[], list[Knob]] | None = None) -> None:
     parser.add_argument("--tune", action="store_true", help="also print the grids the defaults come from")
     parser.add_argument("--skip-tiers", action="store_true", help="leave out the first-tier tables")
     parser.add_argument("--query-precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument("--keyword-shards", type=int, default=1, help="the keyword index in N shards (as served "
+                        "with PAPERFEED_KEYWORD_SHARDS=N): each scores with its own statistics")  # fmt: skip
     args = parser.parse_args()
     collections = [c for c in load(args.data) if args.only in (None, c.slug)]
-    engines = [(c, engine_for(c, args.cache, args.query_precision)) for c in collections]
+    engines = [(c, engine_for(c, args.cache, args.query_precision, args.keyword_shards)) for c in collections]
     precision = engines[0][1].embedder._resolve(engines[0][1].embedder.query_requested)
     if args.query_precision == "auto":
         precision = f"{precision} (hybrid) and fp32 (semantic)"
