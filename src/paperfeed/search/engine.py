@@ -143,6 +143,7 @@ class SearchEngine:
     def close(self) -> None:
         """Stop the search thread pool (searches in flight finish; none may start after)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.keyword.close()
 
     def refresh(self) -> tuple[int, int]:
         """Bring both indexes up to date with the store; return (papers indexed, vectors added)."""

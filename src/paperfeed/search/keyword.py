@@ -384,6 +384,9 @@ class KeywordIndex:
     def size(self) -> int:
         return int(self.index.searcher().num_docs)
 
+    def close(self) -> None:
+        """Nothing to release: tantivy's files close with the index object (a shard set has threads to stop)."""
+
     def segments(self) -> int:
         """How many segments tantivy searches one after the other (bench/keyword_scale.py prints it)."""
         return int(self.index.searcher().num_segments)

@@ -42,6 +42,7 @@ class KeywordSearch(Protocol):
     def document_frequency(self, words: Sequence[str]) -> dict[str, int]: ...
     def snippets(self, q: ParsedQuery, keys: Sequence[int]) -> dict[int, tuple[Snippet, Snippet]]: ...
     def segments(self) -> int: ...
+    def close(self) -> None: ...
 
 
 def keyword_index(folder: Path, shards: int = 1) -> KeywordSearch:
@@ -59,6 +60,10 @@ class ShardedKeywordIndex:
     def __init__(self, folder: Path, shards: int) -> None:
         self.shards = [KeywordIndex(folder / str(i), part=(i, shards)) for i in range(shards)]
         self._pool = ThreadPoolExecutor(max_workers=shards, thread_name_prefix="paperfeed-keyword")
+
+    def close(self) -> None:
+        """Stop the search threads (searches in flight finish)."""
+        self._pool.shutdown(wait=False)
 
     def _each(self, work: Callable[[KeywordIndex], T]) -> list[T]:
         return list(self._pool.map(work, self.shards))
