@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -95,7 +96,7 @@ class ShardedKeywordIndex:
         """Newest first, as one index gives them (papers of one day by key)."""
         found = self._each(lambda shard: shard.matching_days(q, limit, self._mine(shard, within)))
         merged = heapq.merge(*(sorted(days, key=_newest) for days in found), key=_newest)
-        return [key for key, _ in list(merged)[:limit]]
+        return [key for key, _ in islice(merged, limit)]
 
     def count_matching(self, q: ParsedQuery) -> int:
         return sum(self._each(lambda shard: shard.count_matching(q)))
