@@ -134,18 +134,20 @@ def deliver(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
     on_sent: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> DeliveryReport:
-    """Send every mail that is due, at most ``per_minute`` a minute; record each outcome as it happens."""
+    """Send every mail that is due, at most ``per_minute`` a minute (spaced by ``clock``, in seconds); record
+    each outcome as it happens."""
     report = DeliveryReport()
     interval = 60.0 / per_minute if per_minute > 0 else 0.0
     last = 0.0
     try:
         while claimed := store.claim_due(now(), batch, now() - stale_after):
             for mail in claimed:
-                wait = last + interval - time.monotonic()
+                wait = last + interval - clock()
                 if wait > 0:
                     sleep(wait)
-                last = time.monotonic()
+                last = clock()
                 try:
                     sender.send(mail.recipient, mail.message)
                 except PermanentMailError as exc:
