@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     keyword_shards: int = Field(
         1, ge=1, le=16,
         description="Keyword index shards, searched in parallel threads: 1 for most instances; a few (at most the"
-        " cores) for millions of papers (2.7M, two cores: keyword p99 29.8 -> 20.1 ms with 2; docs/admin.md).",
+        " cores) for millions of papers (2.7M, two cores: keyword p99 25.0 -> 20.6 ms with 2; docs/admin.md).",
     )  # fmt: skip
 
     secret_key: str = Field(

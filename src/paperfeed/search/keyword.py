@@ -43,12 +43,12 @@ QUERY_TF_POWER = 1.0  # a word the query repeats n times weighs n ** this (1: BM
 MAX_TERMS = 256  # distinct ranking words of one query (the most frequent)
 # A word in more than COMMON_SHARE of the papers ranks only when the query has nothing else: its idf is below
 # ln 2 against 4.6 for a word in 1% of papers, so it hardly moves a ranking, yet its postings are the longest to
-# walk (over bench/scale.py's 2.7M papers, keyword p99 30.9 -> 24.4 ms; SciFact and CACM unchanged: no query
+# walk (bench/keyword_scale.py, 2.7M papers: keyword mode p99 41.6 -> 25.0 ms; SciFact and CACM unchanged: no query
 # word is that common there). Small indexes are fast anyway and keep every word: COMMON_FROM papers at least.
 COMMON_SHARE = 0.5
 COMMON_FROM = 1_000
 # Keyword mode shows how many papers match. Counting visits every matching posting, which tantivy's block-max
-# WAND otherwise skips (2.7M papers: p99 52.3 ms counted against 31.5 uncounted), so a query whose words have
+# WAND otherwise skips (2.7M papers: keyword mode p99 32.2 ms counted against 25.0), so a query whose words have
 # more postings than this is searched uncounted and its total estimated from the words' document frequencies.
 EXACT_COUNT_POSTINGS = 100_000
 Hit = tuple[int, float]  # (paper key, score)

@@ -1,9 +1,9 @@
 """The keyword index cut into shards searched in parallel threads, for an instance of millions of papers.
 
 tantivy searches one index's segments one after the other on one thread, and releases the GIL while it does, so
-N shards (paper key modulo N, each a :class:`KeywordIndex` of its own) searched by N threads answer in about a
-N-th of the time where there are cores to spare. Over bench/scale.py's 2.7M papers on two cores, keyword mode's
-p99 went from 29.8 to 20.1 ms with two shards (docs/decisions.md). Each shard scores with its own statistics
+N shards (paper key modulo N, each a :class:`KeywordIndex` of its own) searched by N threads can answer in as little
+as an N-th of the time where there are cores to spare. Over bench/scale.py's 2.7M papers on two cores, keyword mode's
+p99 went from 25.0 to 20.6 ms with two shards (bench/keyword_scale.py). Each shard scores with its own statistics
 (document frequencies and lengths of a random half are those of the whole, within noise, as in a search cluster
 that does not share term statistics), decides on its own which words are too common to rank, and counts or
 estimates its own total.
