@@ -246,16 +246,11 @@ class KeywordIndex:
             return tantivy.Query.term_query(self.schema, name, tokens[0])
         return tantivy.Query.phrase_query(self.schema, name, list(tokens))
 
-    def ranking(self, q: ParsedQuery, searcher: Any | None = None) -> Any | None:
-        """The BM25 part: free words (and phrases, which also score) over the weighted fields. A word that
-        occurs several times in the query counts that many times (BM25's query term frequency); single
-        letters and digits, and words in more than COMMON_SHARE of the papers, rank only when the query has
-        nothing else (initials, "(a)", list numbers; "model" in a corpus of models)."""
-        clauses = [clause for _, clause in self._ranked(q, searcher or self.index.searcher())]
-        return tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses]) if clauses else None
-
     def _ranked(self, q: ParsedQuery, searcher: Any) -> list[tuple[tuple[str, str], Any]]:
-        """((field, term), clause) for each clause of the ranking."""
+        """The BM25 part, as ((field, term), clause) pairs: free words (and phrases, which also score) over the
+        weighted fields. A word that occurs several times in the query counts that many times (BM25's query term
+        frequency); single letters and digits, and words in more than COMMON_SHARE of the papers, rank only when
+        the query has nothing else (initials, "(a)", list numbers; "model" in a corpus of models)."""
         words = " ".join([*q.words, *q.phrases, *q.title])
         out = []
         for term, count in self._uncommon(_worded(self._counted(self._paper_query, words)), searcher):
@@ -313,14 +308,19 @@ class KeywordIndex:
         Counting visits every matching paper, and so does a query wrapped with constraints; a ranking alone and
         not counted is searched as it is, so tantivy's block-max WAND skips the postings that cannot reach the top
         (over 2.7M papers: top 100 in p50 10.9 / p99 29.4 ms against 15.5 / 43.6 counted; docs/decisions.md)."""
-        ranking = self.ranking(q)
-        clauses = self.constraints(q)
+        searcher, clauses = self.index.searcher(), self.constraints(q)
         if within is not None:
             keys = tantivy.Query.term_set_query(self.schema, "key", list(within))
             clauses.append((tantivy.Occur.Must, keys))
+        return self._search(searcher, self._ranked(q, searcher), clauses, limit, count)
+
+    def _search(
+        self, searcher: Any, ranked: list[tuple[tuple[str, str], Any]], clauses: list[Any], limit: int, count: bool
+    ) -> tuple[list[Hit], int]:
+        """:meth:`search` with its ranking (:meth:`_ranked`) and its must / must-not clauses already made."""
+        ranking = tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for _, c in ranked]) if ranked else None
         if ranking is None and not clauses:
             return [], 0
-        searcher = self.index.searcher()
         if ranking is not None and not clauses and not count:
             result = searcher.search(ranking, limit, count=False)
         elif ranking is not None:
@@ -340,16 +340,18 @@ class KeywordIndex:
         """The ``limit`` best papers for ``q`` and how many match in all: counted exactly where that is cheap
         (constraints, or at most EXACT_COUNT_POSTINGS postings to visit), else estimated from the ranking words'
         document frequencies as if they occurred independently (see :func:`about`)."""
-        searcher = self.index.searcher()
-        ranked = [key for key, _ in self._ranked(q, searcher) if key[0] != "heading"]  # a title is in "text" too
-        frequencies = [int(searcher.doc_freq(field, term)) for field, term in ranked]
-        if ranked and sum(frequencies) > EXACT_COUNT_POSTINGS and not self.constraints(q):
+        searcher, clauses = self.index.searcher(), self.constraints(q)
+        ranked = self._ranked(q, searcher)
+        # a title word is in "text" too: the heading's postings add no paper
+        frequencies = [int(searcher.doc_freq(field, term)) for (field, term), _ in ranked if field != "heading"]
+        if frequencies and sum(frequencies) > EXACT_COUNT_POSTINGS and not clauses:
             papers = max(int(searcher.num_docs), 1)
             missed = 1.0
             for frequency in frequencies:
                 missed *= 1 - min(frequency, papers) / papers
-            return self.search(q, limit, count=False)[0], Total(about(papers * (1 - missed), papers), exact=False)
-        hits, total = self.search(q, limit)
+            hits = self._search(searcher, ranked, clauses, limit, count=False)[0]
+            return hits, Total(about(papers * (1 - missed), papers), exact=False)
+        hits, total = self._search(searcher, ranked, clauses, limit, count=True)
         return hits, Total(total)
 
     def _filter(self, q: ParsedQuery, within: Sequence[int] | None = None) -> Any:
@@ -363,19 +365,24 @@ class KeywordIndex:
     def matching_keys(self, q: ParsedQuery, limit: int, within: Sequence[int] | None = None) -> list[int]:
         """Keys of papers meeting ``q``'s constraints (its ranking words aside), newest first, at most ``limit``;
         only among ``within`` when given."""
-        return [key for key, _ in self.matching_days(q, limit, within)]
+        searcher, addresses = self._newest(q, limit, within)
+        return [int(k) for k in searcher.fast_field_values("key", addresses)] if addresses else []
 
     def matching_days(self, q: ParsedQuery, limit: int, within: Sequence[int] | None = None) -> list[tuple[int, int]]:
         """As :meth:`matching_keys`, with each paper's day (an ordinal; 0 for none): (key, day) pairs."""
-        searcher = self.index.searcher()
-        result = searcher.search(
-            self._filter(q, within), limit, count=False, order_by_field="day", order=tantivy.Order.Desc
-        )
-        addresses = [address for _, address in result.hits]
+        searcher, addresses = self._newest(q, limit, within)
         if not addresses:
             return []
         keys, days = searcher.fast_field_values("key", addresses), searcher.fast_field_values("day", addresses)
         return [(int(k), int(d or 0)) for k, d in zip(keys, days, strict=True)]
+
+    def _newest(self, q: ParsedQuery, limit: int, within: Sequence[int] | None) -> tuple[Any, list[Any]]:
+        """The searcher and the addresses of the ``limit`` newest papers meeting ``q``'s constraints."""
+        searcher = self.index.searcher()
+        result = searcher.search(
+            self._filter(q, within), limit, count=False, order_by_field="day", order=tantivy.Order.Desc
+        )
+        return searcher, [address for _, address in result.hits]
 
     def count_matching(self, q: ParsedQuery) -> int:
         """How many papers meet ``q``'s constraints."""
