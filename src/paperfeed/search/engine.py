@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -198,7 +198,7 @@ class SearchEngine:
     def _rank(self, parsed: ParsedQuery, mode: SearchMode, depth: int) -> Ranking:
         r = Ranking(parsed, used="filter")
         lexical = None
-        if parsed.text and mode == "hybrid":  # BM25 runs on the other core while the query is embedded
+        if parsed.text and mode == "hybrid":  # BM25 on the other core while the query is embedded and searched
             lexical = self._pool.submit(
                 self.keyword.search, parsed, max(depth, FUSION_DEPTH, BM25_STATS_DEPTH), count=False
             )
@@ -215,15 +215,10 @@ class SearchEngine:
             if self.tiers.provisional:
                 r.hits = self._refined(parsed.text, vector, r.hits, lambda key, z: z, r.notices)
         else:
-            scored = (
-                lexical.result()[0]
-                if lexical is not None
-                else self.keyword.search(parsed, BM25_STATS_DEPTH, count=False)[0]
-            )
-            r.used, (r.hits, r.found_by) = (
-                "hybrid",
-                self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), scored, r.notices),
-            )
+            if lexical is None:  # (hybrid always submits it above; this keeps the branch total)
+                lexical = self._pool.submit(self.keyword.search, parsed, BM25_STATS_DEPTH, count=False)
+            fused = self._hybrid(vector, parsed, max(depth, FUSION_DEPTH), lexical, r.notices)
+            r.used, (r.hits, r.found_by) = "hybrid", fused
         if r.used in ("semantic", "hybrid"):  # what is warming up, then what was done about it
             at = r.notices.index(REFINED_NOTICE) if REFINED_NOTICE in r.notices else len(r.notices)
             r.notices[at:at] = self._warming_up()
@@ -324,12 +319,15 @@ class SearchEngine:
         return hits
 
     def _hybrid(
-        self, vectors: QueryVectors, parsed: ParsedQuery, depth: int, scored: list[Hit], notices: list[str]
-    ) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:
-        """Fuse ``scored`` (the query's BM25 ranking, up to BM25_STATS_DEPTH deep) with semantic retrieval."""
+        self, vectors: QueryVectors, parsed: ParsedQuery, depth: int, bm25_leg: Future[tuple[list[Hit], int]],
+        notices: list[str],
+    ) -> tuple[list[Hit], dict[int, tuple[str, ...]]]:  # fmt: skip
+        """Fuse the query's BM25 ranking (``bm25_leg``: up to BM25_STATS_DEPTH deep, running on the pool) with
+        semantic retrieval, which runs here meanwhile: the two legs overlap instead of adding up."""
+        semantic = self._nearest(vectors, parsed, depth)
+        scored = bm25_leg.result()[0]
         lexical = scored[:depth]
         ranked = dict(scored)
-        semantic = self._nearest(vectors, parsed, depth)
         bm25, cosine = dict(lexical), dict(semantic)
         lexical_keys, semantic_keys = set(bm25), set(cosine)
         pooled = list(dict.fromkeys([*bm25, *cosine]))
