@@ -66,6 +66,8 @@ from search_latency import percentiles, queries  # noqa: E402
 FIRST_MONTH, LAST_MONTH = (1991, 8), (2026, 12)
 NOISE = 0.35 / np.sqrt(DIM)  # per dimension: a noise vector of norm about 0.35 (cosine to its source about 0.94)
 PAGE = 20_000
+PG_WIDTHS = (200, 400, 800)  # pgvector ef_search values whose recall and speed the PostgreSQL run prints
+PG_SHARED_BUFFERS = "4GB"  # the bench server's page cache: room for pgvector's graph, as docs/admin.md advises
 GOALS = {  # issue 22, at 2.7M papers on a 24 GB, 2-core machine
     "import papers/s": (">=", 5000.0), "hybrid p50 ms": ("<=", 20.0), "hybrid p99 ms": ("<=", 60.0),
     "keyword p99 ms": ("<=", 15.0), "recall@20": (">=", 0.98), "two web processes PSS GB": ("<=", 6.0),
@@ -272,11 +274,29 @@ def phase_web(url: str, folder: Path, readers: int, count: int, barrier: Path | 
         overlap = [len({k for k, _ in index.search(v, 20)} & {k for k, _ in truth}) / 20
                    for v, truth in zip(vectors, exact, strict=True)]  # fmt: skip
         out["recall@20"] = statistics.fmean(overlap)
+        if store.ann_backend() == "pgvector":  # how wide pgvector's graph must be searched (pg_ef_search)
+            out.update(pgvector_widths(store, vectors, exact))
     if barrier is not None:
         barrier.with_suffix(f".{os.getpid()}").touch()
         while not barrier.exists():
             time.sleep(0.2)
         out.update(memory())  # both processes warm and alive
+    return out
+
+
+def pgvector_widths(store: Store, vectors: np.ndarray, exact: list[list[tuple[int, float]]]) -> dict[str, float]:
+    """recall@20 and p50 ms of pgvector's own search at each ef_search (paperfeed picks one by size)."""
+    out = {}
+    for ef in PG_WIDTHS:
+        found, times = [], []
+        for vector in vectors:
+            started = time.perf_counter()
+            found.append({k for k, _ in store.nearest(vector.tolist(), 20, ef_search=ef)})
+            times.append((time.perf_counter() - started) * 1000)
+        out[f"pgvector recall@20 at ef {ef}"] = statistics.fmean(
+            len(keys & {k for k, _ in truth}) / 20 for keys, truth in zip(found, exact, strict=True)
+        )
+        out[f"pgvector p50 ms at ef {ef}"] = statistics.median(times)
     return out
 
 
@@ -523,7 +543,10 @@ def table(backend: str, n: int, done: dict[str, Any]) -> None:
         ("database GB", idx.get("database GB")), ("keyword index GB", idx.get("keyword GB")),
         ("vector files GB", idx.get("vectors GB")),
         *((f"{m} {q} ms", web.get(f"{m} {q} ms")) for m in ("keyword", "semantic", "hybrid") for q in ("p50", "p99")),
-        ("recall@20", web.get("recall@20")), ("for you p50 ms", web.get("for you p50 ms")),
+        ("recall@20", web.get("recall@20")),
+        *((f"  pgvector {what} at ef {ef}", web.get(f"pgvector {what} at ef {ef}")) for ef in PG_WIDTHS
+          for what in ("recall@20", "p50 ms") if backend == "postgresql"),
+        ("for you p50 ms", web.get("for you p50 ms")),
         ("web start-up s", web.get("start_seconds")),
         ("one web process peak RSS GB", web.get("peak_rss")), ("one web process PSS GB", web.get("pss")),
         ("two web processes RSS GB", pair.get("rss")), ("two web processes PSS GB", pair.get("pss")),
@@ -573,7 +596,8 @@ def main() -> None:
             from pgcluster import start_cluster
 
             # the server runs as its own user, which may not enter a home folder: its files live in /var/tmp
-            cluster = start_cluster(Path("/var/tmp") / f"paperfeed-scale-{args.papers}-postgresql")
+            cluster = start_cluster(Path("/var/tmp") / f"paperfeed-scale-{args.papers}-postgresql",
+                                    shared_buffers=PG_SHARED_BUFFERS)  # fmt: skip
             if cluster is None:
                 print("postgresql: no server binaries (pip install pgserver); skipped")
                 continue

@@ -51,10 +51,10 @@ def _open_up(path: Path) -> None:
 class Cluster:
     """A running PostgreSQL server; ``new_database()`` gives each caller an empty database."""
 
-    def __init__(self, binaries: Path, folder: Path | None = None) -> None:
+    def __init__(self, binaries: Path, folder: Path | None = None, shared_buffers: str = "256MB") -> None:
         """``folder``: where the cluster lives and stays (a benchmark that resumes); default a temporary one,
-        removed by :meth:`stop`."""
-        self.binaries = binaries
+        removed by :meth:`stop`. ``shared_buffers``: the server's own page cache."""
+        self.binaries, self.shared_buffers = binaries, shared_buffers
         self.keep = folder is not None
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ class Cluster:
             )  # fmt: skip
         options = (
             f"-h 127.0.0.1 -p {self.port} -k {self.folder} -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB"
+            f"-c full_page_writes=off -c max_connections=200 -c shared_buffers={self.shared_buffers}"
         )
         self._run(
             str(self.binaries / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w", "-o", options,
@@ -112,7 +112,7 @@ class Cluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_cluster(folder: Path | None = None) -> Cluster | None:
+def start_cluster(folder: Path | None = None, shared_buffers: str = "256MB") -> Cluster | None:
     """A started cluster (kept in ``folder`` when given), or None where no PostgreSQL binaries are installed."""
     binaries = find_binaries()
-    return Cluster(binaries, folder).start() if binaries is not None else None
+    return Cluster(binaries, folder, shared_buffers).start() if binaries is not None else None

@@ -27,6 +27,18 @@ def test_postgresql_uses_pgvector_when_the_server_has_it(store: Store, backend: 
         assert [k for k, _ in store.nearest(vectors[9].tolist(), 1)] == [keys[9]]
 
 
+def test_pgvector_visits_as_many_candidates_as_asked(store: Store, backend: str) -> None:
+    if backend != "postgresql" or store.ann_backend() is None:
+        pytest.skip("PostgreSQL with pgvector only")
+    vectors = clustered(np.random.default_rng(8), 300)
+    fill(store, vectors)
+    # pgvector returns at most ef_search rows: so the setting reached the query, and a bad value is clamped
+    assert len(store.nearest(vectors[3].tolist(), 10, ef_search=4)) == 4
+    assert len(store.nearest(vectors[3].tolist(), 10, ef_search=40)) == 10
+    assert len(store.nearest(vectors[3].tolist(), 10, ef_search=-7)) == 1
+    assert len(store.nearest(vectors[3].tolist(), 10, ef_search=10**9)) == 10
+
+
 def test_without_pgvector_search_falls_back_to_the_in_process_index(
     store: Store, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -198,10 +198,11 @@ def test_exact_many_agrees_with_one_exact_search_per_query(store: Store, tmp_pat
 
 
 def test_a_bigger_graph_is_searched_wider() -> None:
-    from paperfeed.search.vectors import ef_search
+    from paperfeed.search.vectors import ef_search, pg_ef_search
 
     assert ef_search(120_000) == 256 and ef_search(1_000_000) == 512 and ef_search(2_700_000) == 768
     assert all(ef_search(a) <= ef_search(b) for a, b in [(10, 600_000), (600_000, 2_000_000)])
+    assert pg_ef_search(120_000) == 200 and pg_ef_search(500_000) == 400 and pg_ef_search(2_700_000) == 800
 
 
 def test_known_says_which_keys_have_a_vector_in_the_base_or_the_delta(store: Store, tmp_path: Path) -> None:

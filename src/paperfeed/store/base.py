@@ -142,8 +142,9 @@ class SearchData(abc.ABC):
         """Set up the database's nearest-neighbour search where it can have one; a line saying which is used."""
         return "vector search: in-process HNSW (usearch)"
 
-    def nearest(self, vector: Sequence[float], k: int) -> list[tuple[int, float]]:
-        """The ``k`` keys nearest ``vector`` by cosine, with their cosines, best first (``ann_backend`` only)."""
+    def nearest(self, vector: Sequence[float], k: int, *, ef_search: int = 200) -> list[tuple[int, float]]:
+        """The ``k`` keys nearest ``vector`` by cosine, with their cosines, best first (``ann_backend`` only),
+        visiting ``ef_search`` candidates of the graph (more: better recall, slower)."""
         raise NotImplementedError
 
     @abc.abstractmethod
