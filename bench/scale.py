@@ -67,7 +67,7 @@ FIRST_MONTH, LAST_MONTH = (1991, 8), (2026, 12)
 NOISE = 0.35 / np.sqrt(DIM)  # per dimension: a noise vector of norm about 0.35 (cosine to its source about 0.94)
 PAGE = 20_000
 PG_WIDTHS = (200, 400, 800)  # pgvector ef_search values whose recall and speed the PostgreSQL run prints
-PG_SHARED_BUFFERS = "4GB"  # the bench server's page cache: room for pgvector's graph, as docs/admin.md advises
+PG_SHARED_BUFFERS = "4GB"  # the bench server's page cache: room for pgvector's graph, as docs/deployment.md advises
 GOALS = {  # issue 22, at 2.7M papers on a 24 GB, 2-core machine
     "import papers/s": (">=", 5000.0), "hybrid p50 ms": ("<=", 20.0), "hybrid p99 ms": ("<=", 60.0),
     "keyword p99 ms": ("<=", 15.0), "recall@20": (">=", 0.98), "two web processes PSS GB": ("<=", 6.0),
