@@ -304,3 +304,15 @@ def test_upvotes_by_key_count_what_papers_by_key_count(store: Store) -> None:
     counted = store.upvotes_by_key([*keys, 999_999])  # an unknown key is left out
     assert counted == {k: p.upvotes for k, p in store.papers_by_key(keys).items()}
     assert sorted(counted.values()) == [0, 6]
+
+
+def test_upvotes_between_count_what_vote_stats_counts_in_the_window(store: Store) -> None:
+    store.upsert_papers([make(n, upvotes=n) for n in range(1, 8)])  # feed dates 2024-01-01 .. 01-03, in turn
+    user = store.create_user("ada", None, "x")
+    store.set_vote(user.id, "2401.00004", True, datetime.now(UTC))
+    start, end = date(2024, 1, 2), date(2024, 1, 3)
+    counted = store.upvotes_between(start, end)
+    assert counted == {s.key: s.upvotes for s in store.vote_stats(start, end)}
+    by_id = {p.arxiv_id: counted[key] for key, p in store.papers_by_key(list(counted)).items()}
+    assert by_id == {"2401.00001": 1, "2401.00002": 2, "2401.00004": 5, "2401.00005": 5, "2401.00007": 7}
+    assert store.upvotes_between(end, start) == {}  # an empty window, not an error

@@ -235,8 +235,8 @@ class ForYou:
         if latest is None:
             return [], {}
         start = latest - timedelta(days=0 if window == "day" else 6)
-        stats = self.store.vote_stats(start, latest)
-        return [s.key for s in stats], {s.key: s.upvotes for s in stats}
+        upvotes = self.store.upvotes_between(start, latest)
+        return list(upvotes), upvotes
 
 
 def _collaborative(interactions: Interactions, liked: Sequence[int], keys: Sequence[int]) -> np.ndarray | None:

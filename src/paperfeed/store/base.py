@@ -173,6 +173,12 @@ class SearchData(abc.ABC):
         :meth:`papers_by_key` would say, without loading the papers."""
 
     @abc.abstractmethod
+    def upvotes_between(self, start: date, end: date) -> dict[int, int]:
+        """The upvotes of every paper whose feed date lies in [start, end], by key, in no particular order: what
+        :meth:`vote_stats` says of them, without the dates and comments (a week of every category is some 4,700
+        papers, and converting their dates was two thirds of the query's time at 2.7M papers)."""
+
+    @abc.abstractmethod
     def embedding_backlog(self, model: str, *, only_missing: bool = False) -> int:
         """How many papers have no embedding from ``model``, or one older than the paper; with
         ``only_missing``, how many have no embedding at all (from any model: the first tier fills only those)."""

@@ -104,6 +104,12 @@ class SearchDataMixin(SqlPlumbing, SearchData):
                 found.update({int(key): int(count) for key, count in conn.execute(query)})
         return found
 
+    def upvotes_between(self, start: date, end: date) -> dict[int, int]:
+        p = papers.c
+        query = sa.select(p.id, p.upvotes + p.local_upvotes).where(p.feed_date >= start, p.feed_date <= end)
+        with self._read() as conn:
+            return {int(key): int(count) for key, count in conn.execute(query)}
+
     def embedding_backlog(self, model: str, *, only_missing: bool = False) -> int:
         query = (
             sa.select(sa.func.count())
