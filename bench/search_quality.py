@@ -312,7 +312,7 @@ def main(extra_knobs: Callable[[], list[Knob]] | None = None) -> None:
     parser.add_argument("--only", choices=("scifact", "cacm"), help="one collection (tuning needs both)")
     parser.add_argument("--tune", action="store_true", help="also print the grids the defaults come from")
     parser.add_argument("--skip-tiers", action="store_true", help="leave out the first-tier tables")
-    parser.add_argument("--query-precision", choices=("auto", "bf16", "fp32"), default="auto")
+    parser.add_argument("--query-precision", choices=("auto", "bf16", "fp32", "int8"), default="auto")
     parser.add_argument("--keyword-shards", type=int, default=1, help="the keyword index in N shards (as served "
                         "with PAPERFEED_KEYWORD_SHARDS=N): each scores with its own statistics")  # fmt: skip
     args = parser.parse_args()

@@ -4,9 +4,7 @@ without a rebuild, write a new base atomically and one at a time."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -311,73 +309,3 @@ def test_a_base_write_that_fails_aside_leaves_the_current_one(
     index.sync(store, background=True)  # tried again
     index.wait_for_base(30)
     assert index.sync(store) > 0 and index.generation != first
-
-
-@pytest.mark.parametrize("fortran", [False, True])
-def test_a_mapped_npy_file_reads_as_numpy_wrote_it(tmp_path: Path, fortran: bool) -> None:
-    written = np.random.default_rng(3).normal(size=(37, 8)).astype(np.float16)
-    written = np.asfortranarray(written) if fortran else written
-    np.save(tmp_path / "v.npy", written)
-    for scattered in (False, True):
-        mapped = vector_files.map_npy(tmp_path / "v.npy", scattered=scattered)
-        assert mapped.dtype == np.float16 and mapped.shape == (37, 8) and not mapped.flags.writeable
-        np.testing.assert_array_equal(mapped, written)
-
-
-@pytest.mark.parametrize(
-    "content",
-    [b"", b"not an array at all", b"\x93NUMPY\x09\x00garbage", b"\x93NUMPY\x01\x00\x10\x00{'descr': 1}     \n"],
-)
-def test_a_file_that_is_not_an_array_is_refused(tmp_path: Path, content: bytes) -> None:
-    (tmp_path / "v.npy").write_bytes(content)
-    with pytest.raises(ValueError, match=r"v\.npy is not a \.npy array"):
-        vector_files.map_npy(tmp_path / "v.npy")
-
-
-def test_a_truncated_array_file_is_refused(tmp_path: Path) -> None:
-    np.save(tmp_path / "v.npy", np.zeros((1000, 16), np.float16))
-    with open(tmp_path / "v.npy", "r+b") as f:
-        f.truncate(4096)
-    with pytest.raises(ValueError, match="shorter than its header"):
-        vector_files.map_npy(tmp_path / "v.npy")
-
-
-def _mapped_kb(path: Path) -> int:
-    """Resident kB of this process's mappings of ``path`` (Linux's /proc/self/smaps)."""
-    total, inside = 0, False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        head = line.split()
-        if head and "-" in head[0] and not head[0].endswith(":"):
-            inside = line.endswith(str(path))
-        elif inside and head[0] == "Rss:":
-            total += int(head[1])
-    return total
-
-
-def _read_from_disk(path: Path, scattered: bool) -> tuple[int, int]:
-    """Read one row in every 128 kB of ``path`` through a new mapping, the file's pages first dropped from the
-    page cache (as an index file is read after a restart); returns (kB mapped, kB holding the rows read)."""
-    with open(path, "rb") as f:
-        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
-    mapped = vector_files.map_npy(path, scattered=scattered)
-    rows = np.arange(0, len(mapped), 128 * 1024 // 768)
-    assert float(np.asarray(mapped[rows], np.float32).sum()) == len(rows) * 384
-    kb = _mapped_kb(path)
-    del mapped
-    gc.collect()
-    return kb, len(rows) * 4
-
-
-@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs Linux's /proc/self/smaps")
-def test_scattered_reads_map_only_the_pages_they_touch(tmp_path: Path) -> None:
-    # 64 MB of rows (written, then synced so that the page cache can let them go). With read-ahead the kernel
-    # reads and maps many pages around each one read; a scattered mapping must map about the pages read.
-    path = tmp_path / "v.npy"
-    np.save(path, np.ones((64 * 1024 * 1024 // 768, 384), np.float16))
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-    default, touched = _read_from_disk(path, scattered=False)
-    if default <= 4 * touched:
-        pytest.skip(f"this file system read no more than asked even with read-ahead ({default} kB)")
-    scattered, touched = _read_from_disk(path, scattered=True)
-    assert scattered <= 2 * touched + 64, (scattered, default, touched)

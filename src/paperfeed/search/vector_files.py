@@ -5,10 +5,8 @@ row per key) and, above the exact-search size, the HNSW graph (usearch, float16)
 generation and the store position it reflects; it is replaced with one atomic rename, so a reader sees either
 the old base or the new one, never half of either. Processes map the files (``np.load(mmap_mode="r")``,
 usearch ``restore(view=True)``), so N web processes hold one copy in the page cache instead of N in their heaps.
-A base with a graph has its vectors read a few scattered rows at a time (re-scoring, hybrid fusion), so their
-mapping asks the kernel for no read-ahead: each process then maps the pages it reads, not 16-32 times as many
-(one web process at 2.7M papers, after 300 searches and 100 "for you" lists: 1.79 GB of the 2.1 GB file
-mapped with read-ahead, 0.33 GB without).
+The vectors of a base with a graph are read a few scattered rows at a time, with ``pread`` rather than mapped
+(:class:`paperfeed.search.row_file.RowFile`: mapped, the kernel mapped the pages around each row too).
 
 A new base is written by :func:`write_base` under an exclusive ``flock`` on the folder's lock file: it merges
 the previous base with the changes since (new and re-embedded papers, and keys to drop), adds them to the graph
@@ -21,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import mmap
 import os
 import uuid
 from collections.abc import Iterator
@@ -31,6 +28,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from paperfeed.search.row_file import RowFile
 
 Keys = npt.NDArray[np.int64]
 Half = npt.NDArray[np.float16]
@@ -43,7 +42,7 @@ class Base:
     """One generation of the index's files, mapped (an empty base has no files)."""
 
     keys: Keys
-    vectors: Half
+    vectors: Half | RowFile  # mapped, or read row by row (a base with a graph)
     ann: Any = None  # a usearch Index viewing the saved graph, or None
     after: tuple[int, int] = (0, 0)  # the store position it reflects
     generation: str = ""
@@ -71,7 +70,8 @@ def load_base(folder: Path, expect: dict[str, Any], dim: int) -> Base | None:
             return None
         generation = str(meta["generation"])
         keys = np.load(folder / f"{generation}.keys.npy", mmap_mode="r")
-        vectors = map_npy(folder / f"{generation}.vectors.npy", scattered=bool(meta.get("graph")))
+        path = folder / f"{generation}.vectors.npy"
+        vectors = _read_by_row(path) if meta.get("graph") else np.load(path, mmap_mode="r")
         ann = None
         if meta.get("graph"):
             from usearch.index import Index
@@ -86,26 +86,12 @@ def load_base(folder: Path, expect: dict[str, Any], dim: int) -> Base | None:
         return None
 
 
-def map_npy(path: Path, *, scattered: bool = False) -> npt.NDArray[Any]:
-    """The array in the ``.npy`` file at ``path``, mapped read-only. ``scattered``: it will be read a few rows
-    at a time, so the kernel reads and maps only the pages touched (``MADV_RANDOM``: no read-ahead, no
-    fault-around). Raises ValueError for a file that is not an array of ours, OSError when it cannot be read."""
-    with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            shape, fortran, dtype = read[version](f)
-        except (ValueError, KeyError, SyntaxError) as exc:  # (numpy's own messages differ by what is wrong)
-            raise ValueError(f"{path.name} is not a .npy array of version 1 or 2: {exc!r}") from exc
-        offset = f.tell()
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # the mapping outlives the file handle
-    if scattered and hasattr(mmap, "MADV_RANDOM"):  # (Linux and most Unixes; elsewhere the default advice)
-        mapped.madvise(mmap.MADV_RANDOM)
-    count = int(np.prod(shape))
-    if offset + count * dtype.itemsize > len(mapped):
-        raise ValueError(f"{path.name} is shorter than its header says")
-    flat = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
-    return flat.reshape(shape, order="F" if fortran else "C")
+def _read_by_row(path: Path) -> RowFile:
+    """A graph base's vectors: read a few rows at a time, all over the file (paperfeed.search.row_file), so
+    the file is read into the page cache in the background first."""
+    rows = RowFile(path)
+    rows.prefetch()
+    return rows
 
 
 def base_marker(folder: Path) -> tuple[int, int] | None:
@@ -148,7 +134,6 @@ def write_base(folder: Path, old: Base, changes: Changes, meta: dict[str, Any], 
     """Write the base that ``old`` plus ``changes`` make, and make it current. ``graph``: the HNSW settings
     when the new base has a graph, else None. The caller holds :func:`exclusive`."""
     gone = np.union1d(changes.keys, changes.dropped)
-    source = _sequential(folder, old)
     keep = ~np.isin(old.keys, gone) if len(old.keys) else np.zeros(0, bool)
     keys = np.concatenate([np.asarray(old.keys)[keep], changes.keys])
     order = np.argsort(keys, kind="stable")
@@ -161,14 +146,14 @@ def write_base(folder: Path, old: Base, changes: Changes, meta: dict[str, Any], 
     position[order] = np.arange(len(keys))
     for start in range(0, len(kept), 65_536):  # in pieces: a whole-arXiv base never passes through the heap
         piece = kept[start : start + 65_536]
-        vectors[position[start : start + len(piece)]] = source[piece]
+        vectors[position[start : start + len(piece)]] = old.vectors[piece]
     vectors[position[len(kept) :]] = changes.vectors.astype(np.float16)
     vectors.flush()
     del vectors
     np.save(folder / f"{generation}.keys.tmp.npy", keys[order])
     has_graph = graph is not None and len(keys) > 0
     if has_graph:
-        _write_graph(folder / f"{generation}.usearch.tmp", old, source, changes, gone, graph or {})
+        _write_graph(folder / f"{generation}.usearch.tmp", old, changes, gone, graph or {})
     for suffix in ("vectors", "keys", "usearch") if has_graph else ("vectors", "keys"):
         tmp = folder / (f"{generation}.{suffix}.tmp.npy" if suffix == "keys" else f"{generation}.{suffix}.tmp")
         os.replace(tmp, folder / (f"{generation}.{suffix}" + (".npy" if suffix != "usearch" else "")))
@@ -179,21 +164,9 @@ def write_base(folder: Path, old: Base, changes: Changes, meta: dict[str, Any], 
     _remove_others(folder, generation)
 
 
-def _sequential(folder: Path, old: Base) -> Half:
-    """``old``'s vectors mapped for reading in order (with read-ahead; the base's own mapping has none when it
-    has a graph): a new base copies every row, and page by page that took minutes from a cold disk."""
-    if not old.generation:
-        return old.vectors
-    try:
-        return map_npy(folder / f"{old.generation}.vectors.npy")
-    except (OSError, ValueError):  # gone or changed under us: the base's own mapping still reads it
-        return old.vectors
-
-
-def _write_graph(path: Path, old: Base, source: Half, changes: Changes, gone: Keys, graph: dict[str, Any]) -> None:
+def _write_graph(path: Path, old: Base, changes: Changes, gone: Keys, graph: dict[str, Any]) -> None:
     """The old graph (restored into memory, not viewed, to change it) less ``gone`` plus the new vectors;
-    built from every vector (``source``: ``old``'s, mapped for reading in order) when there is no old graph or
-    its settings differ."""
+    built from every vector when there is no old graph or its settings differ."""
     from usearch.index import Index
 
     settings = {name: graph[name] for name in ("connectivity", "expansion_add")}
@@ -201,11 +174,11 @@ def _write_graph(path: Path, old: Base, source: Half, changes: Changes, gone: Ke
     if old.ann is not None and old.meta.get("graph") == graph:
         index = Index.restore(str(path.parent / f"{old.generation}.usearch"))
     if index is None:
-        index = Index(ndim=source.shape[1], metric="cos", dtype=graph["dtype"], **settings)
+        index = Index(ndim=old.vectors.shape[1], metric="cos", dtype=graph["dtype"], **settings)
         keep = np.flatnonzero(~np.isin(old.keys, gone)) if len(old.keys) else np.zeros(0, np.intp)
         for start in range(0, len(keep), 65_536):
             rows = keep[start : start + 65_536]
-            index.add(np.asarray(old.keys)[rows], np.asarray(source[rows], dtype=np.float32), threads=0)
+            index.add(np.asarray(old.keys)[rows], np.asarray(old.vectors[rows], dtype=np.float32), threads=0)
     else:
         for key in gone[[bool(index.contains(int(k))) for k in gone]]:
             index.remove(int(key))
