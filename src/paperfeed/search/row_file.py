@@ -105,11 +105,19 @@ class RowFile:
             return out
         order = np.argsort(rows, kind="stable")
         ordered = rows[order]
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered) > GAP) + 1, [len(ordered)]])
-        for first, last in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
-            low = int(ordered[first])
-            block = self._read(low, int(ordered[last - 1]) - low + 1)
-            out[order[first:last]] = block[ordered[first:last] - low]
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(ordered) > GAP) + 1])
+        lows, highs = ordered[starts], ordered[np.append(starts[1:], len(ordered)) - 1]
+        ends = np.cumsum(highs - lows + 1)  # each run's rows laid end to end in one buffer
+        begins = ends - (highs - lows + 1)
+        buffer = np.empty((int(ends[-1]), self.shape[1]), self.dtype)
+        view, fd = memoryview(buffer.data).cast("B"), self._file.fileno()
+        for low, begin, end in zip(lows.tolist(), begins.tolist(), ends.tolist(), strict=True):
+            # (the loop is all system calls, one per run: a hybrid query reads some 500 rows, in about 1 ms)
+            wanted = view[begin * self._row : end * self._row]
+            if os.preadv(fd, [wanted], self._offset + low * self._row) != len(wanted):
+                buffer[begin:end] = self._read(low, end - begin)  # a short read: again, whole, or raise
+        run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(ordered))))
+        out[order] = buffer[begins[run] + (ordered - lows[run])]
         return out
 
     def _read(self, row: int, count: int) -> npt.NDArray[Any]:
