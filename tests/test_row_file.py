@@ -40,7 +40,9 @@ def test_the_whole_matrix_converts_like_an_array(written: tuple[Path, np.ndarray
     np.testing.assert_array_equal(np.asarray(RowFile(path), np.float32), matrix.astype(np.float32))
 
 
-@pytest.mark.parametrize("index", [1000, -1001, [0, 1000], [-1001], np.zeros((2, 2), np.intp)])
+@pytest.mark.parametrize(
+    "index", [1000, -1001, [0, 1000], [-1001], np.zeros((2, 2), np.intp), np.ones(1000, bool), [True, False]]
+)
 def test_a_row_outside_the_matrix_is_an_index_error(written: tuple[Path, np.ndarray], index: Any) -> None:
     with pytest.raises(IndexError):
         RowFile(written[0])[index]

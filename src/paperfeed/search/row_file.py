@@ -92,7 +92,10 @@ class RowFile:
             if step != 1:
                 return self[np.arange(start, stop, step)]
             return self._read(start, max(0, stop - start))
-        return self._rows(np.asarray(index, dtype=np.intp))
+        wanted = np.asarray(index)
+        if wanted.dtype == np.bool_:  # (a mask would read as rows 0 and 1)
+            raise IndexError("rows are chosen by number here, not by a boolean mask")
+        return self._rows(wanted.astype(np.intp, copy=False))
 
     def _rows(self, rows: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
         if rows.ndim != 1:
