@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from paperfeed.recommend.algorithms import CollectiveMF, NotFitted, normalise_rows
+from paperfeed.search.embed import IMPORT_LOCK
 
 ARTIFACT = "recommend:cmf"
 WORDS = 8_000  # vocabulary size: CiteULike-t's own, on which the model's settings were chosen
@@ -51,8 +52,9 @@ class PaperFeatures:
         """The vocabulary (the ``WORDS`` most frequent, in at least 2 and at most half of the papers) and concept
         centres of a collection, and its papers' features; ``vectors`` has one row per text (zeros for a paper
         without one)."""
-        from sklearn.cluster import MiniBatchKMeans
-        from sklearn.feature_extraction.text import CountVectorizer
+        with IMPORT_LOCK:  # (not while another thread imports torch: paperfeed.search.embed)
+            from sklearn.cluster import MiniBatchKMeans
+            from sklearn.feature_extraction.text import CountVectorizer
 
         counter = CountVectorizer(token_pattern=TOKENS, stop_words="english", min_df=2, max_df=0.5,
                                   max_features=WORDS, dtype=np.float32)  # fmt: skip
@@ -87,7 +89,8 @@ class PaperFeatures:
     def _words(self, texts: Sequence[str]) -> sp.csr_matrix:
         if not self.vocabulary:
             return sp.csr_matrix((len(texts), 0), dtype=np.float32)
-        from sklearn.feature_extraction.text import CountVectorizer
+        with IMPORT_LOCK:
+            from sklearn.feature_extraction.text import CountVectorizer
 
         counter = CountVectorizer(token_pattern=TOKENS, stop_words="english", vocabulary=self.vocabulary,
                                   dtype=np.float32)  # fmt: skip

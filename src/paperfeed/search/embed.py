@@ -62,14 +62,27 @@ def model_dir() -> Path:
     return path
 
 
-def _torch() -> Any:
-    # torch's OpenMP threads otherwise spin after each parallel region and starve whatever runs next on the
-    # same cores: numpy's BLAS in "for you" (a 200 x 200 solve took 64 ms instead of 1 after a query embedding),
-    # other requests, a second process. Read by OpenMP when torch loads, so set here, first (an admin's wins).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    import torch
+# Held while torch is imported, and while a library that looks at torch as it imports is: scikit-learn imports
+# scipy.stats, which reads torch.Tensor when torch is in sys.modules, and a web process imports both from
+# different threads at start (the stop-word preload, the query model's warm-up). Without it, scipy could see torch
+# half-imported ("partially initialized module 'torch' has no attribute 'Tensor'") and the import failed.
+IMPORT_LOCK = threading.Lock()
+_torch_module: Any = None
 
-    return torch
+
+def _torch() -> Any:
+    global _torch_module
+    if _torch_module is None:
+        with IMPORT_LOCK:
+            # torch's OpenMP threads otherwise spin after each parallel region and starve whatever runs next on
+            # the same cores: numpy's BLAS in "for you" (a 200 x 200 solve took 64 ms instead of 1 after a query
+            # embedding), other requests, a second process. Read by OpenMP when torch loads, so set here, first
+            # (an admin's wins).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            import torch
+
+            _torch_module = torch
+    return _torch_module
 
 
 def _quantised(torch: Any, model: Any) -> Any:

@@ -17,7 +17,7 @@ from functools import cache
 
 import numpy as np
 
-from paperfeed.search.embed import TextEncoder, Vectors
+from paperfeed.search.embed import IMPORT_LOCK, TextEncoder, Vectors
 
 MAX_KEYWORDS = 8
 MIN_KEYWORDS = 5
@@ -53,8 +53,9 @@ _GENERIC = frozenset(
 @cache
 def stop_words() -> frozenset[str]:
     """scikit-learn's English stop words, imported on first use: importing scikit-learn takes most of a second,
-    which every CLI command and every process start paid before."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    which every CLI command and every process start paid before. (Not while torch is being imported: IMPORT_LOCK.)"""
+    with IMPORT_LOCK:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     return frozenset(ENGLISH_STOP_WORDS)
 
