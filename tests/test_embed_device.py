@@ -56,7 +56,7 @@ print("while held:", loader.is_alive(), "sklearn" in sys.modules)
 embed.IMPORT_LOCK.release()
 loader.join(120)
 print("after:", loader.is_alive(), "and" in keyphrases.stop_words())
-embed._torch()
+embed.load_torch()
 print("torch:", embed.IMPORT_LOCK.acquire(timeout=5))
 """
 

@@ -70,7 +70,9 @@ IMPORT_LOCK = threading.Lock()
 _torch_module: Any = None
 
 
-def _torch() -> Any:
+def load_torch() -> Any:
+    """The torch module, imported the first time under IMPORT_LOCK with OpenMP told not to spin. Call it before
+    importing anything that imports torch itself (transformers, model2vec's distillation)."""
     global _torch_module
     if _torch_module is None:
         with IMPORT_LOCK:
@@ -102,14 +104,14 @@ def _quantised(torch: Any, model: Any) -> Any:
 def cuda_available() -> bool:
     """Whether torch sees a CUDA GPU (never on the CPU wheel)."""
     try:
-        return bool(_torch().cuda.is_available())
+        return bool(load_torch().cuda.is_available())
     except (RuntimeError, AttributeError):
         return False
 
 
 def bf16_supported() -> bool:
     """Whether this CPU multiplies bf16 matrices natively (else bf16 is emulated and slower than fp32)."""
-    torch = _torch()
+    torch = load_torch()
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
@@ -166,12 +168,12 @@ class Embedder:
 
     def threads(self) -> int:
         """How many threads torch computes with in this process."""
-        return int(_torch().get_num_threads())
+        return int(load_torch().get_num_threads())
 
     def set_threads(self, count: int) -> None:
         """Make torch compute with ``count`` threads in this process (queries still run on one each)."""
         with self._threads_lock:
-            _torch().set_num_threads(max(1, count))
+            load_torch().set_num_threads(max(1, count))
 
     @property
     def device(self) -> str:
@@ -209,7 +211,7 @@ class Embedder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             # the tokenizer's own thread pool only adds hand-offs for the few texts of a batch or a query
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-            torch = _torch()
+            torch = load_torch()
             from transformers import AutoModel, AutoTokenizer
             from transformers.utils import logging as hf_logging
 
@@ -228,7 +230,7 @@ class Embedder:
         """The model on the GPU, in fp16 (loaded once)."""
         with self._lock:
             if "cuda" not in self._models:
-                torch = _torch()
+                torch = load_torch()
                 from transformers import AutoModel, AutoTokenizer
 
                 path = model_dir()
@@ -248,7 +250,7 @@ class Embedder:
         return self._run(self.load(precision), texts, self.batch_size, "cpu")
 
     def _run(self, model: Any, texts: Sequence[str], batch_size: int, device: str) -> Vectors:
-        torch = _torch()
+        torch = load_torch()
         encoded = self._tokenizer(list(texts), truncation=True, max_length=MAX_TOKENS)
         ids, masks = encoded["input_ids"], encoded["attention_mask"]
         order = np.argsort([-len(x) for x in ids], kind="stable")
@@ -277,7 +279,7 @@ class Embedder:
         One short text runs on one thread: a second thread saves little on a few tokens, and its OpenMP
         workers, spinning after each query, starved the rest of the search (hybrid p95 88 ms with two threads,
         21 ms with one, over 120k papers on two cores)."""
-        torch = _torch()
+        torch = load_torch()
         precision = "fp32" if alone and self.query_requested == "auto" else self.query_precision
         self.load(precision)
         with self._threads_lock:

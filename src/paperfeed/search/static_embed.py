@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from paperfeed.errors import PaperfeedError
-from paperfeed.search.embed import Vectors, model_dir
+from paperfeed.search.embed import IMPORT_LOCK, Vectors, load_torch, model_dir
 
 STATIC_ID = "static-minilm-256"  # the stored vectors' model name for this tier
 STATIC_DIM = 256
@@ -60,9 +60,11 @@ class StaticEmbedder:
             os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bar in a worker's log
             for name in ("skeletoken", "model2vec"):  # their INFO lines say nothing an admin needs
                 logging.getLogger(name).setLevel(logging.WARNING)
+            load_torch()  # first, and alone (paperfeed.search.embed.IMPORT_LOCK); then what imports it
             try:
-                from model2vec.distill import distill_from_model
-                from transformers import AutoModel, AutoTokenizer
+                with IMPORT_LOCK:
+                    from model2vec.distill import distill_from_model
+                    from transformers import AutoModel, AutoTokenizer
             except ImportError as exc:
                 raise PaperfeedError("the first vector tier needs model2vec[distill]: reinstall paperfeed") from exc
             teacher = model_dir()
